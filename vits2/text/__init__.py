@@ -1,0 +1,63 @@
+"""Text frontend of Bert-VITS2: text -> phones, tones, word2ph, ids, BERT token spreads.
+
+This package imports no torch: the Triton frontend model loads it. The PyTorch BERT reference
+lives in `vits2.bert`.
+"""
+
+from __future__ import annotations
+
+from vits2.text.symbols import (
+    LANGUAGE_ID,
+    LANGUAGES,
+    NUM_LANGUAGES,
+    NUM_TONES,
+    SYMBOL_TO_ID,
+    SYMBOLS,
+    TONE_OFFSET,
+    add_blank,
+    cleaned_text_to_sequence,
+    intersperse,
+)
+
+__all__ = [
+    "LANGUAGES",
+    "LANGUAGE_ID",
+    "NUM_LANGUAGES",
+    "NUM_TONES",
+    "SYMBOLS",
+    "SYMBOL_TO_ID",
+    "TONE_OFFSET",
+    "add_blank",
+    "clean_text",
+    "cleaned_text_to_sequence",
+    "intersperse",
+]
+
+
+def clean_text(text: str, language: str, tokenizer=None) -> tuple[str, list[str], list[int], list[int]]:
+    """Upstream `clean_text`: (norm_text, phones, tones local to the language, word2ph).
+
+    Phones include the leading and trailing padding phone "_"; word2ph has one entry per BERT
+    token of `norm_text` including [CLS]/[SEP] (for Chinese: per character + 2). English and
+    Japanese need the BERT tokenizer (a transformers tokenizer or a local model folder) because
+    their word2ph follows its tokens.
+    """
+    language = language.upper()
+    if language == "ZH":
+        from vits2.text import chinese
+
+        norm_text = chinese.text_normalize(text)
+        phones, tones, word2ph = chinese.g2p(norm_text)
+    elif language == "EN":
+        from vits2.text import english
+
+        norm_text = english.text_normalize(text)
+        phones, tones, word2ph = english.g2p(norm_text, tokenizer=tokenizer)
+    elif language == "JP":
+        from vits2.text import japanese
+
+        norm_text = japanese.text_normalize(text)
+        phones, tones, word2ph = japanese.g2p(norm_text, tokenizer=tokenizer)
+    else:
+        raise ValueError(f"unknown language {language!r}; allowed: ZH, JP, EN")
+    return norm_text, phones, tones, word2ph

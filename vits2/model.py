@@ -273,7 +273,8 @@ class SynthesizerTrn(nn.Module):
         p = durations.size(1)
         # cumulative frame ends via a triangular matmul: exact for integer durations, and no
         # CumSum op in the graph
-        tri = torch.triu(torch.ones(p, p, dtype=dtype, device=d.device))
+        pos = torch.arange(p, device=d.device)
+        tri = (pos.unsqueeze(1) <= pos.unsqueeze(0)).to(dtype)
         ends = torch.matmul(d, tri)  # [B, P]
         starts = ends - d
         f = torch.arange(num_frames, device=d.device).to(dtype).view(1, -1, 1)
@@ -289,7 +290,13 @@ class SynthesizerTrn(nn.Module):
         noise_scale,
         noise_z,
         return_intermediates: bool = False,
+        always_mask: bool = False,
     ) -> InferenceResult:
+        """Frames from integer durations, prior sample, flow, vocoder.
+
+        The vocoder masks padded frames only when some item is shorter than noise_z's frames
+        (or always, for graphs whose batches are unknown at export).
+        """
         b = m_p.size(0)
         num_frames = noise_z.size(2)
         attn = self.expand_frames(durations, num_frames, m_p.dtype)  # [B, F, P]
@@ -298,7 +305,7 @@ class SynthesizerTrn(nn.Module):
         frame_mask = sequence_mask(frame_lengths, num_frames).unsqueeze(1).to(m_p.dtype)
         z_p = m_f + noise_z * torch.exp(logs_f) * _per_item(noise_scale, b, m_f)
         z = self.flow(z_p, frame_mask, g=g)
-        padded = bool((frame_lengths != num_frames).any()) if b > 1 else False
+        padded = always_mask or bool((frame_lengths != num_frames).any())
         audio = self.dec(z * frame_mask, g=g, lengths=frame_lengths if padded else None)[:, 0]
         audio_lengths = frame_lengths * self.hop_length
         audio = audio * sequence_mask(audio_lengths, audio.size(1)).to(audio.dtype)

@@ -1,0 +1,117 @@
+"""ONNX export of the acoustic graphs: encoder (+ durations) and decoder (flow + vocoder).
+
+See docs/graphs.md for the contract. Both wrap the very methods the PyTorch reference runs
+(`SynthesizerTrn.encode` / `decode`), so the graphs and the reference cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vits2.model import SynthesizerTrn
+
+ENCODER_INPUTS = ["phones", "tones", "languages", "phone_lengths", "bert_zh", "bert_ja",
+                  "bert_en", "sid", "sdp_ratio", "noise_scale_w", "length_scale", "noise_sdp"]
+ENCODER_OUTPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths"]
+DECODER_INPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths", "noise_scale", "noise_z"]
+DECODER_OUTPUTS = ["audio", "audio_lengths"]
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, model: SynthesizerTrn):
+        super().__init__()
+        self.model = model
+
+    def forward(self, phones, tones, languages, phone_lengths, bert_zh, bert_ja, bert_en, sid,
+                sdp_ratio, noise_scale_w, length_scale, noise_sdp):
+        enc = self.model.encode(phones, tones, languages, bert_zh, bert_ja, bert_en, sid,
+                                phone_lengths, sdp_ratio, noise_scale_w, length_scale, noise_sdp)
+        return enc.m_p, enc.logs_p, enc.g, enc.durations, enc.frame_lengths
+
+
+class DecoderGraph(nn.Module):
+    def __init__(self, model: SynthesizerTrn):
+        super().__init__()
+        self.model = model
+
+    def forward(self, m_p, logs_p, g, durations, frame_lengths, noise_scale, noise_z):
+        res = self.model.decode(m_p, logs_p, g, durations, frame_lengths, noise_scale, noise_z,
+                                always_mask=True)
+        return res.audio, res.audio_lengths
+
+
+def example_encoder_inputs(model: SynthesizerTrn, batch: int = 2, phones: int = 17,
+                           seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random but valid encoder inputs (the second item padded), for export and checks."""
+    m = model.config.model
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([phones] + [max(1, phones - 5 * i) for i in range(1, batch)])
+    return {
+        "phones": torch.randint(1, m.n_vocab, (batch, phones), generator=g),
+        "tones": torch.randint(0, m.num_tones, (batch, phones), generator=g),
+        "languages": torch.randint(0, m.num_languages, (batch, phones), generator=g),
+        "phone_lengths": lengths,
+        "bert_zh": torch.randn(batch, m.bert_dim, phones, generator=g),
+        "bert_ja": torch.randn(batch, m.bert_dim, phones, generator=g),
+        "bert_en": torch.randn(batch, m.bert_dim, phones, generator=g),
+        "sid": torch.randint(0, model.config.data.n_speakers, (batch,), generator=g),
+        "sdp_ratio": torch.rand(batch, generator=g),
+        "noise_scale_w": torch.full((batch,), 0.8),
+        "length_scale": torch.ones(batch),
+        "noise_sdp": torch.randn(batch, 2, phones, generator=g),
+    }
+
+
+def example_decoder_inputs(model: SynthesizerTrn, enc_inputs: dict[str, torch.Tensor],
+                           seed: int = 0) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        m_p, logs_p, g, durations, frame_lengths = EncoderGraph(model)(**enc_inputs)
+    gen = torch.Generator().manual_seed(seed)
+    frames = int(frame_lengths.max())
+    return {
+        "m_p": m_p, "logs_p": logs_p, "g": g, "durations": durations,
+        "frame_lengths": frame_lengths,
+        "noise_scale": torch.full((m_p.size(0),), 0.667),
+        "noise_z": torch.randn(m_p.size(0), m_p.size(1), frames, generator=gen),
+    }
+
+
+def _export(module: nn.Module, inputs: dict[str, torch.Tensor], out_path: Path,
+            output_names: list[str], dynamic_axes: dict, opset: int) -> Path:
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about Python scalars are expected
+        torch.onnx.export(
+            module, tuple(inputs.values()), str(out_path), input_names=list(inputs),
+            output_names=output_names, dynamic_axes=dynamic_axes, opset_version=opset,
+            do_constant_folding=True, dynamo=False,
+        )
+    return out_path
+
+
+def export_encoder(model: SynthesizerTrn, out_path: str | Path, opset: int = 17) -> Path:
+    inputs = example_encoder_inputs(model)
+    axes = {n: {0: "batch", 1: "phones"} for n in ("phones", "tones", "languages")}
+    axes.update({n: {0: "batch", 2: "phones"} for n in ("bert_zh", "bert_ja", "bert_en",
+                                                         "noise_sdp", "m_p", "logs_p")})
+    axes.update({n: {0: "batch"} for n in ("phone_lengths", "sid", "sdp_ratio", "noise_scale_w",
+                                           "length_scale", "g", "frame_lengths")})
+    axes["durations"] = {0: "batch", 1: "phones"}
+    return _export(EncoderGraph(model).eval(), inputs, Path(out_path), ENCODER_OUTPUTS, axes,
+                   opset)
+
+
+def export_decoder(model: SynthesizerTrn, out_path: str | Path, opset: int = 17) -> Path:
+    inputs = example_decoder_inputs(model, example_encoder_inputs(model))
+    axes = {n: {0: "batch", 2: "phones"} for n in ("m_p", "logs_p")}
+    axes.update({"g": {0: "batch"}, "durations": {0: "batch", 1: "phones"},
+                 "frame_lengths": {0: "batch"}, "noise_scale": {0: "batch"},
+                 "noise_z": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"},
+                 "audio_lengths": {0: "batch"}})
+    return _export(DecoderGraph(model).eval(), inputs, Path(out_path), DECODER_OUTPUTS, axes,
+                   opset)

@@ -14,8 +14,20 @@ from torch import nn
 
 from vits2.model import SynthesizerTrn
 
-ENCODER_INPUTS = ["phones", "tones", "languages", "phone_lengths", "bert_zh", "bert_ja",
-                  "bert_en", "sid", "sdp_ratio", "noise_scale_w", "length_scale", "noise_sdp"]
+ENCODER_INPUTS = [
+    "phones",
+    "tones",
+    "languages",
+    "phone_lengths",
+    "bert_zh",
+    "bert_ja",
+    "bert_en",
+    "sid",
+    "sdp_ratio",
+    "noise_scale_w",
+    "length_scale",
+    "noise_sdp",
+]
 ENCODER_OUTPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths"]
 DECODER_INPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths", "noise_scale", "noise_z"]
 DECODER_OUTPUTS = ["audio", "audio_lengths"]
@@ -26,10 +38,35 @@ class EncoderGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, phones, tones, languages, phone_lengths, bert_zh, bert_ja, bert_en, sid,
-                sdp_ratio, noise_scale_w, length_scale, noise_sdp):
-        enc = self.model.encode(phones, tones, languages, bert_zh, bert_ja, bert_en, sid,
-                                phone_lengths, sdp_ratio, noise_scale_w, length_scale, noise_sdp)
+    def forward(
+        self,
+        phones,
+        tones,
+        languages,
+        phone_lengths,
+        bert_zh,
+        bert_ja,
+        bert_en,
+        sid,
+        sdp_ratio,
+        noise_scale_w,
+        length_scale,
+        noise_sdp,
+    ):
+        enc = self.model.encode(
+            phones,
+            tones,
+            languages,
+            bert_zh,
+            bert_ja,
+            bert_en,
+            sid,
+            phone_lengths,
+            sdp_ratio,
+            noise_scale_w,
+            length_scale,
+            noise_sdp,
+        )
         return enc.m_p, enc.logs_p, enc.g, enc.durations, enc.frame_lengths
 
 
@@ -39,13 +76,15 @@ class DecoderGraph(nn.Module):
         self.model = model
 
     def forward(self, m_p, logs_p, g, durations, frame_lengths, noise_scale, noise_z):
-        res = self.model.decode(m_p, logs_p, g, durations, frame_lengths, noise_scale, noise_z,
-                                always_mask=True)
+        res = self.model.decode(
+            m_p, logs_p, g, durations, frame_lengths, noise_scale, noise_z, always_mask=True
+        )
         return res.audio, res.audio_lengths
 
 
-def example_encoder_inputs(model: SynthesizerTrn, batch: int = 2, phones: int = 17,
-                           seed: int = 0) -> dict[str, torch.Tensor]:
+def example_encoder_inputs(
+    model: SynthesizerTrn, batch: int = 2, phones: int = 17, seed: int = 0
+) -> dict[str, torch.Tensor]:
     """Random but valid encoder inputs (the second item padded), for export and checks."""
     m = model.config.model
     g = torch.Generator().manual_seed(seed)
@@ -66,30 +105,46 @@ def example_encoder_inputs(model: SynthesizerTrn, batch: int = 2, phones: int = 
     }
 
 
-def example_decoder_inputs(model: SynthesizerTrn, enc_inputs: dict[str, torch.Tensor],
-                           seed: int = 0) -> dict[str, torch.Tensor]:
+def example_decoder_inputs(
+    model: SynthesizerTrn, enc_inputs: dict[str, torch.Tensor], seed: int = 0
+) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         m_p, logs_p, g, durations, frame_lengths = EncoderGraph(model)(**enc_inputs)
     gen = torch.Generator().manual_seed(seed)
     frames = int(frame_lengths.max())
     return {
-        "m_p": m_p, "logs_p": logs_p, "g": g, "durations": durations,
+        "m_p": m_p,
+        "logs_p": logs_p,
+        "g": g,
+        "durations": durations,
         "frame_lengths": frame_lengths,
         "noise_scale": torch.full((m_p.size(0),), 0.667),
         "noise_z": torch.randn(m_p.size(0), m_p.size(1), frames, generator=gen),
     }
 
 
-def _export(module: nn.Module, inputs: dict[str, torch.Tensor], out_path: Path,
-            output_names: list[str], dynamic_axes: dict, opset: int) -> Path:
+def _export(
+    module: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    out_path: Path,
+    output_names: list[str],
+    dynamic_axes: dict,
+    opset: int,
+) -> Path:
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about Python scalars are expected
         torch.onnx.export(
-            module, tuple(inputs.values()), str(out_path), input_names=list(inputs),
-            output_names=output_names, dynamic_axes=dynamic_axes, opset_version=opset,
-            do_constant_folding=True, dynamo=False,
+            module,
+            tuple(inputs.values()),
+            str(out_path),
+            input_names=list(inputs),
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
         )
     return out_path
 
@@ -97,21 +152,42 @@ def _export(module: nn.Module, inputs: dict[str, torch.Tensor], out_path: Path,
 def export_encoder(model: SynthesizerTrn, out_path: str | Path, opset: int = 17) -> Path:
     inputs = example_encoder_inputs(model)
     axes = {n: {0: "batch", 1: "phones"} for n in ("phones", "tones", "languages")}
-    axes.update({n: {0: "batch", 2: "phones"} for n in ("bert_zh", "bert_ja", "bert_en",
-                                                         "noise_sdp", "m_p", "logs_p")})
-    axes.update({n: {0: "batch"} for n in ("phone_lengths", "sid", "sdp_ratio", "noise_scale_w",
-                                           "length_scale", "g", "frame_lengths")})
+    axes.update(
+        {
+            n: {0: "batch", 2: "phones"}
+            for n in ("bert_zh", "bert_ja", "bert_en", "noise_sdp", "m_p", "logs_p")
+        }
+    )
+    axes.update(
+        {
+            n: {0: "batch"}
+            for n in (
+                "phone_lengths",
+                "sid",
+                "sdp_ratio",
+                "noise_scale_w",
+                "length_scale",
+                "g",
+                "frame_lengths",
+            )
+        }
+    )
     axes["durations"] = {0: "batch", 1: "phones"}
-    return _export(EncoderGraph(model).eval(), inputs, Path(out_path), ENCODER_OUTPUTS, axes,
-                   opset)
+    return _export(EncoderGraph(model).eval(), inputs, Path(out_path), ENCODER_OUTPUTS, axes, opset)
 
 
 def export_decoder(model: SynthesizerTrn, out_path: str | Path, opset: int = 17) -> Path:
     inputs = example_decoder_inputs(model, example_encoder_inputs(model))
     axes = {n: {0: "batch", 2: "phones"} for n in ("m_p", "logs_p")}
-    axes.update({"g": {0: "batch"}, "durations": {0: "batch", 1: "phones"},
-                 "frame_lengths": {0: "batch"}, "noise_scale": {0: "batch"},
-                 "noise_z": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"},
-                 "audio_lengths": {0: "batch"}})
-    return _export(DecoderGraph(model).eval(), inputs, Path(out_path), DECODER_OUTPUTS, axes,
-                   opset)
+    axes.update(
+        {
+            "g": {0: "batch"},
+            "durations": {0: "batch", 1: "phones"},
+            "frame_lengths": {0: "batch"},
+            "noise_scale": {0: "batch"},
+            "noise_z": {0: "batch", 2: "frames"},
+            "audio": {0: "batch", 1: "samples"},
+            "audio_lengths": {0: "batch"},
+        }
+    )
+    return _export(DecoderGraph(model).eval(), inputs, Path(out_path), DECODER_OUTPUTS, axes, opset)

@@ -13,8 +13,12 @@ CONTRACT_VERSION = 1
 
 SIDECAR = "voice.json"
 
-UPSTREAM_SPEAKER_DEFAULTS = {"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8,
-                             "length_scale": 1.0}
+UPSTREAM_SPEAKER_DEFAULTS = {
+    "sdp_ratio": 0.2,
+    "noise_scale": 0.6,
+    "noise_scale_w": 0.8,
+    "length_scale": 1.0,
+}
 """Per-speaker synthesis defaults of upstream's server config (editable in voice.json)."""
 
 
@@ -74,8 +78,9 @@ class VoiceManifest:
 
     def save(self, voice_dir: str | Path) -> Path:
         path = Path(voice_dir) / SIDECAR
-        path.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+        path.write_text(
+            json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         return path
 
     def defaults_for(self, speaker: str) -> dict[str, float]:

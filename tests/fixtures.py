@@ -14,7 +14,9 @@ NUM_CASES = 6
 
 def require(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"upstream fixture {path} is absent (expected ../shared/fixtures beside the repo)")
+        pytest.skip(
+            f"upstream fixture {path} is absent (expected ../shared/fixtures beside the repo)"
+        )
     return path
 
 

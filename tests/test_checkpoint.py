@@ -25,16 +25,27 @@ def _fixture_config() -> dict:
 
 def _audio(model, case):
     t = lambda n: torch.from_numpy(case[n])[None]  # noqa: E731
-    return model.infer(t("phones"), t("tones"), t("language"), t("bert_zh"), t("bert_ja"),
-                       t("bert_en"), torch.from_numpy(case["sid"]), sdp_ratio=0.3,
-                       noise_scale=0.667, noise_scale_w=0.8, seed=3).audio
+    return model.infer(
+        t("phones"),
+        t("tones"),
+        t("language"),
+        t("bert_zh"),
+        t("bert_ja"),
+        t("bert_en"),
+        torch.from_numpy(case["sid"]),
+        sdp_ratio=0.3,
+        noise_scale=0.667,
+        noise_scale_w=0.8,
+        seed=3,
+    ).audio
 
 
 def test_parametrized_weight_norm_checkpoint_loads_and_matches(tmp_path):
     # torch's parametrized weight norm names its halves like this; check the assumption for real
     probe = nn.utils.parametrizations.weight_norm(nn.Conv1d(2, 2, 3))
     assert {"parametrizations.weight.original0", "parametrizations.weight.original1"} <= set(
-        probe.state_dict())
+        probe.state_dict()
+    )
     ck = _fixture_checkpoint()
     renamed = {}
     for k, v in ck["model"].items():
@@ -123,6 +134,12 @@ def test_bad_config_names_the_field(edit, message):
 def test_defaults_missing_from_config_are_upstreams():
     cfg = VoiceConfig.from_dict(_fixture_config())
     m = cfg.model
-    assert (m.use_sdp, m.n_flow_layer, m.n_layers_trans_flow, m.flow_share_parameter,
-            m.use_transformer_flow, m.use_spk_conditioned_encoder) == (True, 4, 4, False, True, True)
+    assert (
+        m.use_sdp,
+        m.n_flow_layer,
+        m.n_layers_trans_flow,
+        m.flow_share_parameter,
+        m.use_transformer_flow,
+        m.use_spk_conditioned_encoder,
+    ) == (True, 4, 4, False, True, True)
     assert cfg.data.n_speakers == 3 and cfg.speakers == {"spk0": 0, "spk1": 1, "spk2": 2}

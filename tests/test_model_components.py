@@ -78,7 +78,9 @@ def test_relative_attention_equals_direct_formula():
             for i in range(13):
                 for j in range(13):
                     r = j - i
-                    scores[i, j] = q[h, :, i] @ k[h, :, j] + (q[h, :, i] @ ek[r + 4] if abs(r) <= 4 else 0)
+                    scores[i, j] = q[h, :, i] @ k[h, :, j] + (
+                        q[h, :, i] @ ek[r + 4] if abs(r) <= 4 else 0
+                    )
             p = torch.softmax(scores, -1)
             for i in range(13):
                 acc = sum(p[i, j] * v[h, :, j] for j in range(13))
@@ -90,9 +92,18 @@ def test_relative_attention_equals_direct_formula():
 
 OTHER_DIMS = [
     # other widths, heads and layer counts; resblock 2; residual-coupling flow; shared flow
-    dict(hidden_channels=48, inter_channels=24, filter_channels=80, n_heads=3, n_layers=4,
-         gin_channels=16, upsample_initial_channel=32, resblock="2",
-         resblock_kernel_sizes=[3, 5], resblock_dilation_sizes=[[1, 2], [2, 6]]),
+    dict(
+        hidden_channels=48,
+        inter_channels=24,
+        filter_channels=80,
+        n_heads=3,
+        n_layers=4,
+        gin_channels=16,
+        upsample_initial_channel=32,
+        resblock="2",
+        resblock_kernel_sizes=[3, 5],
+        resblock_dilation_sizes=[[1, 2], [2, 6]],
+    ),
     dict(use_transformer_flow=False, n_flow_layer=3),
     dict(flow_share_parameter=True, n_layers_trans_flow=3),
 ]
@@ -113,16 +124,29 @@ def test_random_voice_with_other_dims_round_trips_and_batches(tmp_path, override
     langs = torch.randint(0, 3, (4, p), generator=g)
     berts = [torch.randn(4, 1024, p, generator=g) for _ in range(3)]
     sid = torch.tensor([0, 3, 1, 2])
-    kw = dict(sdp_ratio=torch.tensor([0.0, 0.5, 1.0, 0.2]), noise_scale=0.667,
-              noise_scale_w=0.8, length_scale=torch.tensor([1.0, 1.2, 0.8, 1.0]), seed=11)
+    kw = dict(
+        sdp_ratio=torch.tensor([0.0, 0.5, 1.0, 0.2]),
+        noise_scale=0.667,
+        noise_scale_w=0.8,
+        length_scale=torch.tensor([1.0, 1.2, 0.8, 1.0]),
+        seed=11,
+    )
     batched = model.infer(phones, tones, langs, *berts, sid, torch.tensor(lengths), **kw)
     again = direct.infer(phones, tones, langs, *berts, sid, torch.tensor(lengths), **kw)
     assert torch.allclose(batched.audio, again.audio, atol=1e-5)  # save/load is lossless
     for i, n in enumerate(lengths):
-        one = model.infer(phones[i : i + 1, :n], tones[i : i + 1, :n], langs[i : i + 1, :n],
-                          *[b[i : i + 1, :, :n] for b in berts], sid[i : i + 1],
-                          sdp_ratio=float(kw["sdp_ratio"][i]), noise_scale=0.667,
-                          noise_scale_w=0.8, length_scale=float(kw["length_scale"][i]), seed=11)
+        one = model.infer(
+            phones[i : i + 1, :n],
+            tones[i : i + 1, :n],
+            langs[i : i + 1, :n],
+            *[b[i : i + 1, :, :n] for b in berts],
+            sid[i : i + 1],
+            sdp_ratio=float(kw["sdp_ratio"][i]),
+            noise_scale=0.667,
+            noise_scale_w=0.8,
+            length_scale=float(kw["length_scale"][i]),
+            seed=11,
+        )
         np.testing.assert_array_equal(one.durations[0].numpy(), batched.durations[i, :n].numpy())
         length = int(one.audio_lengths[0])
         assert length == int(batched.audio_lengths[i])

@@ -19,10 +19,21 @@ def _infer(model, case, **kw):
     t = lambda name: torch.from_numpy(case[name])[None]  # noqa: E731
     sdp_ratio, noise_scale, noise_scale_w, length_scale = (float(x) for x in case["scales"])
     return model.infer(
-        t("phones"), t("tones"), t("language"), t("bert_zh"), t("bert_ja"), t("bert_en"),
-        torch.from_numpy(case["sid"]), sdp_ratio=sdp_ratio, noise_scale=noise_scale,
-        noise_scale_w=noise_scale_w, length_scale=length_scale, noise_sdp=t("noise_sdp"),
-        noise_z=t("noise_z"), return_intermediates=True, **kw,
+        t("phones"),
+        t("tones"),
+        t("language"),
+        t("bert_zh"),
+        t("bert_ja"),
+        t("bert_en"),
+        torch.from_numpy(case["sid"]),
+        sdp_ratio=sdp_ratio,
+        noise_scale=noise_scale,
+        noise_scale_w=noise_scale_w,
+        length_scale=length_scale,
+        noise_sdp=t("noise_sdp"),
+        noise_z=t("noise_z"),
+        return_intermediates=True,
+        **kw,
     )
 
 
@@ -58,11 +69,19 @@ def test_six_cases_in_one_padded_batch_match_singles(tiny_model):
     berts = {n: pad(n, (1024, p), np.float32) for n in ("bert_zh", "bert_ja", "bert_en")}
     scales = torch.from_numpy(np.stack([c["scales"] for c in cases]))
     res = tiny_model.infer(
-        ids["phones"], ids["tones"], ids["language"], berts["bert_zh"], berts["bert_ja"],
-        berts["bert_en"], torch.from_numpy(np.concatenate([c["sid"] for c in cases])),
+        ids["phones"],
+        ids["tones"],
+        ids["language"],
+        berts["bert_zh"],
+        berts["bert_ja"],
+        berts["bert_en"],
+        torch.from_numpy(np.concatenate([c["sid"] for c in cases])),
         torch.tensor([len(c["phones"]) for c in cases]),
-        sdp_ratio=scales[:, 0], noise_scale=scales[:, 1], noise_scale_w=scales[:, 2],
-        length_scale=scales[:, 3], noise_sdp=pad("noise_sdp", (2, p), np.float32),
+        sdp_ratio=scales[:, 0],
+        noise_scale=scales[:, 1],
+        noise_scale_w=scales[:, 2],
+        length_scale=scales[:, 3],
+        noise_sdp=pad("noise_sdp", (2, p), np.float32),
         noise_z=pad("noise_z", (c_, f), np.float32),
     )
     for i, c in enumerate(cases):
@@ -78,8 +97,15 @@ def test_six_cases_in_one_padded_batch_match_singles(tiny_model):
 def test_same_seed_same_audio_and_other_seed_differs(tiny_model):
     case = reference_cases()[1]
     t = lambda name: torch.from_numpy(case[name])[None]  # noqa: E731
-    args = (t("phones"), t("tones"), t("language"), t("bert_zh"), t("bert_ja"), t("bert_en"),
-            torch.from_numpy(case["sid"]))
+    args = (
+        t("phones"),
+        t("tones"),
+        t("language"),
+        t("bert_zh"),
+        t("bert_ja"),
+        t("bert_en"),
+        torch.from_numpy(case["sid"]),
+    )
     kw = dict(sdp_ratio=0.5, noise_scale=0.667, noise_scale_w=0.8)
     a = tiny_model.infer(*args, seed=7, **kw).audio
     b = tiny_model.infer(*args, seed=7, **kw).audio

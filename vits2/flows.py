@@ -79,7 +79,9 @@ def _spline_knots(unnormalized: torch.Tensor, lo: float, hi: float, min_bin: flo
     num_bins = unnormalized.shape[-1]
     sizes = F.softmax(unnormalized, dim=-1)
     sizes = min_bin + (1 - min_bin * num_bins) * sizes
-    cum = torch.cumsum(sizes, dim=-1)
+    # cumulative sum over the (fixed, small) bin axis as a matmul: no CumSum op in the graph
+    idx = torch.arange(num_bins, device=sizes.device)
+    cum = torch.matmul(sizes, (idx.unsqueeze(1) <= idx.unsqueeze(0)).to(sizes.dtype))
     # knots: lo, interior cumulative positions, hi (upstream pins both ends exactly)
     interior = (hi - lo) * cum[..., :-1] + lo
     lo_t = torch.full_like(cum[..., :1], lo)

@@ -1,0 +1,153 @@
+"""`tts-export`: voice -> ONNX graphs -> verified -> TensorRT engines / Triton repository."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Export Bert-VITS2 voices for Triton: ONNX, verify, TensorRT, repository.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+def _progress(msg: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def onnx(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="upstream G_*.pth"),
+    out: Path = typer.Option(..., "--out", help="output voice folder"),
+    bert: list[str] = typer.Option(
+        [], "--bert", help="LANG=DIR local BERT folder; repeat per language (ZH, JP, EN)"
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="config.json (default: beside the checkpoint)"
+    ),
+    fp16: bool = typer.Option(
+        False, "--fp16", help="decoder and BERT in fp16 (encoder stays fp32)"
+    ),
+    opset: int = typer.Option(17, "--opset", min=14, max=21),
+    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="onnxslim each graph"),
+    name: str | None = typer.Option(None, "--name", help="voice name (default: folder name)"),
+) -> None:
+    """Export all graphs of a voice (BERT per language, encoder, decoder) plus voice.json."""
+    from tts_export.voice import ExportOptions, export_voice, parse_bert_args
+
+    try:
+        berts = parse_bert_args(bert)
+        export_voice(
+            checkpoint,
+            out,
+            berts,
+            config,
+            ExportOptions(opset=opset, fp16=fp16, simplify=simplify, name=name),
+            progress=_progress,
+        )
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    console.print(f"next: tts-export verify {out}")
+
+
+@app.command()
+def verify(
+    voice_dir: Path = typer.Argument(..., help="folder written by `tts-export onnx`"),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="the voice's G_*.pth (default: the one it was exported from)"
+    ),
+    phones: list[int] = typer.Option([3, 41, 200], "--phones", help="phone counts to test"),
+    tolerance: float = typer.Option(1e-4, "--tolerance", help="fp32 max |error|"),
+) -> None:
+    """Run every graph against the PyTorch reference; exit 1 when outside tolerance."""
+    from tts_export.verify import verify_voice
+
+    try:
+        checks = verify_voice(voice_dir, checkpoint, tuple(phones), tolerance, _progress)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    for c in checks:
+        console.print(c.line(), highlight=False)
+    bad = [c for c in checks if not c.ok]
+    worst = max((c.max_abs_error for c in checks if c.max_abs_error != float("inf")), default=0.0)
+    if bad:
+        console.print(f"[red]FAILED[/red]: {len(bad)} of {len(checks)} checks outside tolerance")
+        raise typer.Exit(1)
+    console.print(f"[green]OK[/green]: {len(checks)} checks, worst max|err| {worst:.2e}")
+
+
+@app.command()
+def trt(
+    voice_dir: Path = typer.Argument(..., help="folder written by `tts-export onnx`"),
+    out: Path = typer.Option(..., "--out", help="folder for the .plan engines"),
+    fp16: bool = typer.Option(False, "--fp16"),
+    max_batch: int = typer.Option(8, "--max-batch"),
+    max_tokens: int = typer.Option(512, "--max-tokens"),
+    max_phones: int = typer.Option(512, "--max-phones"),
+    max_frames: int = typer.Option(4096, "--max-frames"),
+    workspace: float = typer.Option(4.0, "--workspace", help="GiB"),
+) -> None:
+    """Build TensorRT engines (needs TensorRT and an NVIDIA GPU)."""
+    from tts_export.metadata import VoiceManifest
+    from tts_export.tensorrt import (
+        TensorRTUnavailable,
+        build_engine,
+        default_profiles,
+        tensorrt_available,
+    )
+
+    ok, why = tensorrt_available()
+    if not ok:
+        _fail(f"cannot build TensorRT engines here: {why}", code=1)
+    manifest = VoiceManifest.load(voice_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for kind, graph in manifest.graphs.items():
+        family = kind.split("_")[0]
+        profiles = default_profiles(family, max_batch, max_tokens, max_phones, max_frames)
+        _progress(f"building {kind}")
+        try:
+            build_engine(
+                voice_dir / graph,
+                out / f"{kind}.plan",
+                profiles,
+                fp16=fp16 and kind != "encoder",
+                workspace_gb=workspace,
+                timing_cache=out / "timing.cache",
+            )
+        except TensorRTUnavailable as e:
+            _fail(str(e), code=1)
+    console.print(f"[green]built {len(manifest.graphs)} engines in {out}[/green]")
+
+
+@app.command("demo-voice")
+def demo_voice(
+    out: Path = typer.Option(Path("demo"), "--out", help="folder for the demo checkpoint + BERTs"),
+    tiny: bool = typer.Option(False, "--tiny", help="tiny dims (fast) instead of full v2.3 size"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Make a random-weight v2.3 voice and tiny random BERTs (NOT speech: for trying the stack)."""
+    from vits2.random_bert import make_random_bert
+    from vits2.random_voice import FULL_SIZE_V23, make_random_voice, tiny_config
+
+    cfg = tiny_config() if tiny else FULL_SIZE_V23
+    ckpt = make_random_voice(out / "voice", cfg, seed=seed)
+    _progress(f"random voice (not speech) -> {ckpt}")
+    for lang in ("ZH", "EN", "JP"):
+        path = make_random_bert(lang, out / "bert" / lang, tiny=True, seed=seed)
+        _progress(f"tiny random BERT {lang} -> {path}")
+    console.print(f"{ckpt}")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

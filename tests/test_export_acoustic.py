@@ -1,0 +1,170 @@
+"""Encoder/decoder ONNX graphs against the PyTorch reference and upstream's fixtures."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import vits2
+from tests.fixtures import TINY, reference_cases, require
+from tts_export import acoustic
+from tts_export.verify import session
+from vits2.random_voice import make_random_model, tiny_config
+
+
+@pytest.fixture(scope="module")
+def fixture_graphs(tmp_path_factory):
+    model = vits2.load_model(require(TINY / "G_tiny.pth"))
+    out = tmp_path_factory.mktemp("graphs")
+    acoustic.export_encoder(model, out / "encoder.onnx")
+    acoustic.export_decoder(model, out / "decoder.onnx")
+    return model, session(out / "encoder.onnx"), session(out / "decoder.onnx"), out
+
+
+def _run(enc, dec, feeds, noise_scale, noise_z):
+    m_p, logs_p, g, durations, frame_lengths = enc.run(acoustic.ENCODER_OUTPUTS, feeds)
+    audio, lengths = dec.run(
+        acoustic.DECODER_OUTPUTS,
+        dict(
+            m_p=m_p,
+            logs_p=logs_p,
+            g=g,
+            durations=durations,
+            frame_lengths=frame_lengths,
+            noise_scale=noise_scale,
+            noise_z=noise_z[:, :, : int(frame_lengths.max())],
+        ),
+    )
+    return durations, audio, lengths
+
+
+@pytest.mark.parametrize("case_id", range(6))
+def test_onnx_matches_upstream_fixture(fixture_graphs, case_id):
+    _, enc, dec, _ = fixture_graphs
+    c = reference_cases()[case_id]
+    s = c["scales"]
+    feeds = dict(
+        phones=c["phones"][None],
+        tones=c["tones"][None],
+        languages=c["language"][None],
+        phone_lengths=np.array([len(c["phones"])]),
+        bert_zh=c["bert_zh"][None],
+        bert_ja=c["bert_ja"][None],
+        bert_en=c["bert_en"][None],
+        sid=c["sid"],
+        sdp_ratio=s[0:1],
+        noise_scale_w=s[2:3],
+        length_scale=s[3:4],
+        noise_sdp=c["noise_sdp"][None],
+    )
+    durations, audio, lengths = _run(enc, dec, feeds, s[1:2], c["noise_z"][None])
+    np.testing.assert_array_equal(durations[0], c["durations"])
+    assert lengths[0] == len(c["audio"])
+    assert np.abs(audio[0, : lengths[0]] - c["audio"]).max() <= 1e-4
+
+
+@pytest.mark.parametrize("phones", [3, 17, 120, 500])
+def test_onnx_matches_reference_on_random_inputs(fixture_graphs, phones):
+    model, enc, dec, _ = fixture_graphs
+    inputs = acoustic.example_encoder_inputs(model, 1, phones, seed=phones)
+    feeds = {k: v.numpy() for k, v in inputs.items()}
+    gen = torch.Generator().manual_seed(phones)
+    noise_z = torch.randn(1, model.inter_channels, 4 * phones + 8, generator=gen)
+    durations, audio, lengths = _run(
+        enc, dec, feeds, np.array([0.667], np.float32), noise_z.numpy()
+    )
+    ref = model.infer(
+        inputs["phones"],
+        inputs["tones"],
+        inputs["languages"],
+        inputs["bert_zh"],
+        inputs["bert_ja"],
+        inputs["bert_en"],
+        inputs["sid"],
+        sdp_ratio=inputs["sdp_ratio"],
+        noise_scale=0.667,
+        noise_scale_w=0.8,
+        noise_sdp=inputs["noise_sdp"],
+        noise_z=noise_z,
+    )
+    np.testing.assert_array_equal(durations, ref.durations.numpy())
+    assert np.abs(audio[0, : lengths[0]] - ref.audio[0].numpy()).max() <= 1e-4
+
+
+def test_onnx_batched_equals_unbatched(fixture_graphs):
+    model, enc, dec, _ = fixture_graphs
+    inputs = acoustic.example_encoder_inputs(model, 3, 60, seed=5)  # items of 60, 55, 50 phones
+    feeds = {k: v.numpy() for k, v in inputs.items()}
+    noise_z = np.random.default_rng(0).standard_normal(
+        (3, model.inter_channels, 400), dtype=np.float32
+    )
+    d_all, a_all, l_all = _run(enc, dec, feeds, np.full(3, 0.667, np.float32), noise_z)
+    for i in range(3):
+        n = int(feeds["phone_lengths"][i])
+        one = {k: (v[i : i + 1, ..., :n] if v.ndim > 1 else v[i : i + 1]) for k, v in feeds.items()}
+        d, a, length = _run(enc, dec, one, np.array([0.667], np.float32), noise_z[i : i + 1])
+        np.testing.assert_array_equal(d[0], d_all[i, :n])
+        assert length[0] == l_all[i]
+        assert np.abs(a[0, : length[0]] - a_all[i, : length[0]]).max() <= 1e-4
+        assert not a_all[i, length[0] :].any()
+
+
+def test_graphs_are_valid_and_carry_no_forbidden_ops(fixture_graphs):
+    from tts_export.checks import check_graph
+
+    _, _, _, out = fixture_graphs
+    for name in ("encoder.onnx", "decoder.onnx"):
+        onnx.checker.check_model(str(out / name), full_check=True)
+        check_graph(out / name)
+        ops = {n.op_type for n in onnx.load(str(out / name)).graph.node}
+        assert not ops & {"RandomNormal", "RandomNormalLike", "NonZero", "ScatterND", "CumSum"}
+
+
+def test_voice_with_other_dims_exports_and_matches(tmp_path):
+    cfg = tiny_config(
+        hidden_channels=48,
+        inter_channels=24,
+        filter_channels=80,
+        n_heads=3,
+        n_layers=4,
+        gin_channels=16,
+        upsample_initial_channel=32,
+        use_transformer_flow=False,
+    )
+    model = make_random_model(cfg, seed=3)
+    enc = session(acoustic.export_encoder(model, tmp_path / "e.onnx"))
+    dec = session(acoustic.export_decoder(model, tmp_path / "d.onnx"))
+    inputs = acoustic.example_encoder_inputs(model, 2, 33, seed=2)
+    noise_z = torch.randn(2, 24, 200, generator=torch.Generator().manual_seed(0))
+    durations, audio, lengths = _run(
+        enc,
+        dec,
+        {k: v.numpy() for k, v in inputs.items()},
+        np.full(2, 0.5, np.float32),
+        noise_z.numpy(),
+    )
+    ref = model.infer(
+        *(
+            inputs[k]
+            for k in (
+                "phones",
+                "tones",
+                "languages",
+                "bert_zh",
+                "bert_ja",
+                "bert_en",
+                "sid",
+                "phone_lengths",
+            )
+        ),
+        sdp_ratio=inputs["sdp_ratio"],
+        noise_scale=0.5,
+        noise_scale_w=0.8,
+        noise_sdp=inputs["noise_sdp"],
+        noise_z=noise_z,
+    )
+    np.testing.assert_array_equal(durations, ref.durations.numpy())
+    n = ref.audio.shape[1]
+    assert np.abs(audio[:, :n] - ref.audio.numpy()).max() <= 1e-4

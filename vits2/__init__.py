@@ -1,15 +1,27 @@
-"""Bert-VITS2 v2.3 in PyTorch: config, model, checkpoint loading (the parity reference)."""
+"""Bert-VITS2 v2.3 in PyTorch: config, model, checkpoint loading (the parity reference).
 
-from vits2.checkpoint import CheckpointError, load_model, save_checkpoint
-from vits2.config import ConfigError, VoiceConfig
-from vits2.model import InferenceResult, SynthesizerTrn
+The PyTorch parts load lazily, so `vits2.text` and `vits2.noise` (used by Triton models,
+which must not import torch) stay light.
+"""
 
-__all__ = [
-    "CheckpointError",
-    "ConfigError",
-    "InferenceResult",
-    "SynthesizerTrn",
-    "VoiceConfig",
-    "load_model",
-    "save_checkpoint",
-]
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "CheckpointError": "vits2.checkpoint",
+    "load_model": "vits2.checkpoint",
+    "save_checkpoint": "vits2.checkpoint",
+    "ConfigError": "vits2.config",
+    "VoiceConfig": "vits2.config",
+    "InferenceResult": "vits2.model",
+    "SynthesizerTrn": "vits2.model",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vits2' has no attribute {name!r}")

@@ -1,0 +1,625 @@
+"""Start and stop a real Triton Inference Server process.
+
+Two installations are supported:
+
+* ``tritonserver`` on PATH (NGC container): backends in ``/opt/tritonserver/backends`` (or the
+  ``backends`` folder beside the binary's parent), nothing else to set up.
+* the binary bundled in the ``nvidia-pytriton`` wheel: the wheel ships one Python-backend stub per
+  Python version outside the backend folder, so a backend folder with the stub of the *running*
+  Python is assembled once in a cache directory, and the server gets LD_LIBRARY_PATH (the wheel's
+  bundled libs and this interpreter's libpython) and PATH (this venv's ``bin`` first, which is how
+  the embedded interpreter finds the venv's site-packages, as pytriton itself does).
+
+The repository root (the folder holding ``vits2/``) goes on PYTHONPATH so that Python-backend
+``model.py`` files can ``import vits2``. This module imports neither torch nor onnx.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import ctypes.util
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NGC_BACKEND_DIR = Path("/opt/tritonserver/backends")
+_INSTALL_HINT = (
+    "Install the pip-bundled server with `pip install nvidia-pytriton` (Linux x86_64/aarch64, "
+    "glibc >= 2.35) or run inside the NGC container nvcr.io/nvidia/tritonserver:<yy.mm>-py3, "
+    "which puts `tritonserver` on PATH."
+)
+_SOURCES = ("auto", "path", "pytriton")
+# main.cc's message when an endpoint cannot bind; the server may keep running without it.
+_ENDPOINT_FAILED = re.compile(r"failed to start \w+ service")
+_LIVE_SERVERS: weakref.WeakSet[TritonServer] = weakref.WeakSet()
+
+
+class TritonNotFoundError(RuntimeError):
+    """No usable ``tritonserver`` installation was found."""
+
+
+class TritonStartError(RuntimeError):
+    """The server process exited or did not become ready in time."""
+
+
+@dataclass(frozen=True)
+class TritonBinary:
+    """A ``tritonserver`` installation and what its process needs to run."""
+
+    binary: Path
+    """The ``tritonserver`` executable."""
+    backend_dir: Path
+    """Passed as ``--backend-directory``; holds ``python/triton_python_backend_stub``."""
+    source: str
+    """``"path"`` (e.g. NGC container) or ``"pytriton"`` (the nvidia-pytriton wheel)."""
+    cache_dir: Path | None = None
+    """Passed as ``--cache-directory`` when set (the wheel keeps its response cache here)."""
+    python_stub: Path | None = None
+    """The Python-backend stub that will run model.py files, when known."""
+    version: str | None = None
+    """nvidia-pytriton version for the wheel; None when unknown."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Path lists to *prepend* to these variables (LD_LIBRARY_PATH, PATH, PYTHONPATH)."""
+
+    def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The process environment: ``base`` (default os.environ) with ``env`` prepended."""
+        merged = dict(os.environ if base is None else base)
+        for name, value in self.env.items():
+            old = merged.get(name)
+            merged[name] = f"{value}{os.pathsep}{old}" if old else value
+        return merged
+
+
+def repo_root() -> Path | None:
+    """The source checkout holding ``vits2/`` (for model.py imports), or None if not found.
+
+    None for a regular (non-editable) install: ``vits2`` then sits in site-packages already.
+    """
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "vits2").is_dir() and (root / "pyproject.toml").is_file() else None
+
+
+def find_tritonserver(source: str = "auto") -> TritonBinary:
+    """Locate a server: ``tritonserver`` on PATH first, then the nvidia-pytriton wheel.
+
+    ``source`` forces one of them (``"path"`` or ``"pytriton"``); ``"auto"`` tries both.
+    Raises TritonNotFoundError saying how to install one when nothing usable is found.
+    """
+    if source not in _SOURCES:
+        raise ValueError(f"source must be one of {_SOURCES}, got {source!r}")
+    problems: list[str] = []
+    if source in ("auto", "path"):
+        found = shutil.which("tritonserver")
+        if found:
+            return _from_path(Path(found))
+        problems.append("no `tritonserver` on PATH")
+    if source in ("auto", "pytriton"):
+        try:
+            return _from_pytriton()
+        except TritonNotFoundError as err:
+            problems.append(str(err))
+    raise TritonNotFoundError("; ".join(problems) + ". " + _INSTALL_HINT)
+
+
+def _from_path(binary: Path) -> TritonBinary:
+    beside = binary.resolve().parent.parent / "backends"
+    backend_dir = beside if (beside / "python").is_dir() else NGC_BACKEND_DIR
+    root = repo_root()
+    # The container's stub runs the container's Python: only our sources are added, never
+    # this venv, whose Python version may differ.
+    env = {"PYTHONPATH": str(root)} if root else {}
+    stub = backend_dir / "python" / "triton_python_backend_stub"
+    return TritonBinary(
+        binary=binary,
+        backend_dir=backend_dir,
+        source="path",
+        python_stub=stub if stub.is_file() else None,
+        env=env,
+    )
+
+
+def _from_pytriton() -> TritonBinary:
+    spec = importlib.util.find_spec("pytriton")  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise TritonNotFoundError("the nvidia-pytriton package is not installed")
+    pkg = Path(next(iter(spec.submodule_search_locations)))
+    dist = pkg / "tritonserver"
+    binary = dist / "bin" / "tritonserver"
+    if not binary.is_file():
+        raise TritonNotFoundError(f"nvidia-pytriton at {pkg} has no bundled server at {binary}")
+    try:
+        version = importlib.metadata.version("nvidia-pytriton")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = dist / "python_backend_stubs" / py / "triton_python_backend_stub"
+    if not stub.is_file():
+        stub = dist / "backends" / "python" / "triton_python_backend_stub"  # older wheels
+    if not stub.is_file():
+        have = sorted(p.name for p in (dist / "python_backend_stubs").glob("*"))
+        raise TritonNotFoundError(
+            f"nvidia-pytriton {version} has no Python-backend stub for Python {py} "
+            f"(stubs for: {', '.join(have) or 'none'}); use one of those Python versions"
+        )
+    # pytriton's own layout: libs beside the package when installed, external_libs when editable.
+    libs = pkg.parent / "nvidia_pytriton.libs"
+    if not libs.is_dir():
+        libs = dist / "external_libs"
+    ld_paths = [str(libs), *_libpython_dirs(py)]
+    root = repo_root()
+    env = {
+        "LD_LIBRARY_PATH": os.pathsep.join(ld_paths),
+        "PATH": str(Path(sys.prefix) / "bin"),
+    }
+    if root:
+        env["PYTHONPATH"] = str(root)
+    cache = dist / "caches"
+    return TritonBinary(
+        binary=binary,
+        backend_dir=_assemble_backend_dir(dist / "backends", stub, version, py),
+        source="pytriton",
+        cache_dir=cache if cache.is_dir() else None,
+        python_stub=stub,
+        version=version,
+        env=env,
+    )
+
+
+def _libpython_dirs(py: str) -> list[str]:
+    """Folder of this interpreter's shared libpython; the stub links ``libpython{py}.so.1.0``."""
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if libdir and (Path(libdir) / f"libpython{py}.so.1.0").is_file():
+        return [libdir]
+    if ctypes.util.find_library(f"python{py}"):
+        return []  # the system loader finds it
+    raise TritonNotFoundError(
+        f"the Python-backend stub needs libpython{py}.so.1.0, which neither {libdir} nor the "
+        f"system library path has; install it (Debian/Ubuntu: apt-get install libpython{py}) "
+        "or use a Python built with --enable-shared"
+    )
+
+
+def _cache_root() -> Path:
+    explicit = os.environ.get("BERTVITS2_TRITON_CACHE")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "bertvits2-triton"
+
+
+def _assemble_backend_dir(wheel_backends: Path, stub: Path, version: str, py: str) -> Path:
+    """A backend folder = the wheel's ``python`` backend + the stub for this Python.
+
+    Copied (not linked) into a cache folder keyed by wheel location, version and Python, and
+    rebuilt when a file's size differs; built in a scratch folder and renamed so that
+    concurrent callers never see a half-written folder.
+    """
+    sources = {p.name: p for p in (wheel_backends / "python").iterdir() if p.is_file()}
+    sources["triton_python_backend_stub"] = stub
+    key = hashlib.sha256(str(wheel_backends.resolve()).encode()).hexdigest()[:10]
+    name = f"pytriton-{version}-py{py}-{key}"
+
+    def complete(folder: Path) -> bool:
+        return all(
+            (folder / "python" / n).is_file()
+            and (folder / "python" / n).stat().st_size == src.stat().st_size
+            for n, src in sources.items()
+        )
+
+    for root in (_cache_root(), Path(tempfile.gettempdir()) / f"bertvits2-triton-{os.getuid()}"):
+        final = root / name / "backends"
+        if complete(final):
+            return final
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
+            scratch.chmod(0o755)  # mkdtemp makes it private; the cache is shareable
+            (scratch / "python").mkdir()
+            for n, src in sources.items():
+                shutil.copy2(src, scratch / "python" / n)
+            (scratch / "python" / "triton_python_backend_stub").chmod(0o755)
+            if final.exists() and not complete(final):
+                shutil.rmtree(final, ignore_errors=True)  # stale copy from another wheel build
+            try:
+                scratch.rename(final)
+            except OSError:  # another process won the race; its copy is identical
+                shutil.rmtree(scratch, ignore_errors=True)
+            if complete(final):
+                return final
+        except OSError:
+            continue  # cache not writable: fall back to the temp folder
+    raise TritonNotFoundError(f"could not write a backend folder under {_cache_root()} or /tmp")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"  # a wildcard bind is reached through loopback
+    return f"[{host}]" if ":" in host else host
+
+
+class TritonServer:
+    """One ``tritonserver`` process, in its own process group, logging to a file.
+
+    ``model_control="explicit"`` starts with only ``load_models`` loaded (``["*"]`` loads all)
+    and enables load/unload through the repository API; ``"none"`` loads the whole repository.
+    Ports left as None are picked free on ``host``. Use as a context manager (start, wait
+    ready, stop) or call ``start()``, ``wait_ready()`` and ``stop()`` yourself.
+    """
+
+    def __init__(
+        self,
+        repository: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        http_port: int | None = None,
+        grpc_port: int | None = None,
+        metrics_port: int | None = None,
+        model_control: str = "explicit",
+        load_models: Sequence[str] | None = None,
+        log_verbose: int = 0,
+        extra_args: Sequence[str] = (),
+        *,
+        binary: TritonBinary | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+        stop_grace_s: float = 15.0,
+    ) -> None:
+        if model_control not in ("explicit", "none"):
+            raise ValueError(f"model_control must be 'explicit' or 'none', got {model_control!r}")
+        if load_models and model_control != "explicit":
+            raise ValueError("load_models needs model_control='explicit' (mode 'none' loads all)")
+        self.repository = Path(repository).resolve()
+        if not self.repository.is_dir():
+            raise FileNotFoundError(f"model repository {self.repository} is not a directory")
+        self.host = host
+        self._fixed_ports = (http_port, grpc_port, metrics_port)
+        self.http_port, self.grpc_port, self.metrics_port = self._pick_ports()
+        self.model_control = model_control
+        self.load_models = list(load_models or [])
+        self.log_verbose = int(log_verbose)
+        self.extra_args = list(extra_args)
+        self.binary = binary or find_tritonserver()
+        self._own_log_dir = None if log_path else Path(tempfile.mkdtemp(prefix="tritonserver-"))
+        self.log_path = Path(log_path) if log_path else self._own_log_dir / "tritonserver.log"
+        self.stop_grace_s = stop_grace_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+        # Python-backend shared-memory regions are /dev/shm/<prefix>*; a server that dies
+        # uncleanly leaves them behind, so stop() removes what carries our prefix.
+        self._shm_prefix = f"tts{uuid.uuid4().hex[:12]}"
+        self.started_at: float | None = None
+        self.ready_after_s: float | None = None
+
+    # -- endpoints ---------------------------------------------------------------------------
+    @property
+    def http_address(self) -> str:
+        """``host:port`` as ``tritonclient.http.InferenceServerClient(url=...)`` expects."""
+        return f"{_url_host(self.host)}:{self.http_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.http_address}"
+
+    @property
+    def grpc_url(self) -> str:
+        """``host:port`` as ``tritonclient.grpc.InferenceServerClient(url=...)`` expects."""
+        return f"{_url_host(self.host)}:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{_url_host(self.host)}:{self.metrics_port}/metrics"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def command(self) -> list[str]:
+        """The full command line the server is started with."""
+        b = self.binary
+        args = [
+            str(b.binary),
+            f"--model-repository={self.repository}",
+            f"--backend-directory={b.backend_dir}",
+            f"--http-address={self.host}",
+            f"--http-port={self.http_port}",
+            f"--grpc-address={self.host}",
+            f"--grpc-port={self.grpc_port}",
+            f"--metrics-address={self.host}",
+            f"--metrics-port={self.metrics_port}",
+            f"--model-control-mode={self.model_control}",
+            f"--log-verbose={self.log_verbose}",
+        ]
+        if b.cache_dir:
+            args.append(f"--cache-directory={b.cache_dir}")
+        args += [f"--load-model={name}" for name in self.load_models]
+        extra = " ".join(self.extra_args)
+        if "--exit-timeout-secs" not in extra:
+            # In-flight work gets this long after SIGTERM; below stop_grace_s so the
+            # server exits by itself before it would be killed.
+            args.append(f"--exit-timeout-secs={max(1, int(self.stop_grace_s * 2 / 3))}")
+        if "shm-region-prefix-name" not in extra:
+            args.append(f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}")
+        return args + self.extra_args
+
+    def start(self) -> TritonServer:
+        """Launch the process (non-blocking); see wait_ready()."""
+        if self.is_running:
+            raise RuntimeError(f"server already running (pid {self.pid})")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self._log_offset = log.tell()  # log_tail() shows this run only
+            self._proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.binary.environ(),
+                cwd=self.log_path.parent,  # the stub puts cwd on sys.path: keep it neutral
+                start_new_session=True,  # own process group: stop() reaps the stubs too
+                preexec_fn=_die_with_parent_fn(),
+            )
+        self.started_at = time.monotonic()
+        _LIVE_SERVERS.add(self)
+        return self
+
+    def wait_ready(
+        self, timeout: float = 120.0, poll_s: float = 0.2, port_retries: int = 2
+    ) -> float:
+        """Wait until HTTP ``/v2/health/ready`` answers 200 and metrics are up.
+
+        Returns seconds since start(). Raises TritonStartError with the log tail (and stops
+        the server) if it exits, reports an endpoint it could not start, or ``timeout`` passes.
+        Auto-picked ports that turn out taken are re-picked and the server restarted.
+        """
+        if self._proc is None or self.started_at is None:
+            raise RuntimeError("call start() before wait_ready()")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            # A server that failed to bind one endpoint may keep running with the others.
+            if code is not None or self._endpoint_failed():
+                if port_retries > 0 and self._port_clash():
+                    self.stop()
+                    self.http_port, self.grpc_port, self.metrics_port = self._pick_ports()
+                    self.start()
+                    port_retries -= 1
+                    continue
+                tail = self.log_tail()
+                self._own_log_dir = None  # keep the log the error message points to
+                self.stop()
+                what = f"exited with code {code}" if code is not None else "failed to start"
+                raise TritonStartError(
+                    f"tritonserver {what} before it was ready (log {self.log_path}):\n{tail}"
+                )
+            # The metrics service starts last, so once both answer every endpoint is up.
+            if _http_ok(f"{self.http_url}/v2/health/ready") and (
+                not self._metrics_enabled() or _http_ok(self.metrics_url)
+            ):
+                if not self._endpoint_failed():
+                    self.ready_after_s = time.monotonic() - self.started_at
+                    return self.ready_after_s
+                continue
+            time.sleep(poll_s)
+        tail = self.log_tail()
+        self._own_log_dir = None  # keep the log the error message points to
+        self.stop()
+        raise TritonStartError(
+            f"tritonserver was not ready after {timeout:.0f} s (stopped it); "
+            f"log {self.log_path}:\n{tail}"
+        )
+
+    def stop(self, grace_s: float | None = None) -> int | None:
+        """SIGTERM the server, SIGKILL its process group after ``grace_s``; returns exit code."""
+        proc = self._proc
+        if proc is None:
+            return None
+        grace = self.stop_grace_s if grace_s is None else grace_s
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc.pid)
+                proc.wait(timeout=10)
+        # Stubs (same group) normally exit with the server; make sure none is left behind.
+        _kill_group(proc.pid)
+        if "shm-region-prefix-name" not in " ".join(self.extra_args):
+            for region in Path("/dev/shm").glob(f"{self._shm_prefix}*"):
+                with contextlib.suppress(OSError):
+                    region.unlink()
+        _LIVE_SERVERS.discard(self)
+        if proc.returncode == 0 and self._own_log_dir is not None:
+            # A temporary log is kept only when the server failed, for post-mortems.
+            shutil.rmtree(self._own_log_dir, ignore_errors=True)
+        return proc.returncode
+
+    def log_tail(self, max_chars: int = 4000) -> str:
+        """The last ``max_chars`` of what the current (or last) run wrote to the log."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(max(self._log_offset, log.seek(0, os.SEEK_END) - max_chars))
+                return log.read().decode(errors="replace")
+        except OSError as err:
+            return f"(log unreadable: {err})"
+
+    def __enter__(self) -> TritonServer:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _pick_ports(self) -> tuple[int, int, int]:
+        taken: set[int] = {p for p in self._fixed_ports if p is not None}
+        ports = []
+        for fixed in self._fixed_ports:
+            port = fixed
+            while port is None or (fixed is None and port in taken):
+                port = free_port(self.host if self.host not in ("", "::") else "127.0.0.1")
+            taken.add(port)
+            ports.append(port)
+        return ports[0], ports[1], ports[2]
+
+    def _metrics_enabled(self) -> bool:
+        return not any(a.replace(" ", "") == "--allow-metrics=false" for a in self.extra_args)
+
+    def _endpoint_failed(self) -> bool:
+        return _ENDPOINT_FAILED.search(self.log_tail(16000)) is not None
+
+    def _port_clash(self) -> bool:
+        auto = any(p is None for p in self._fixed_ports)
+        tail = self.log_tail(8000).lower()
+        return auto and ("already in use" in tail or "failed to bind" in tail)
+
+
+def _die_with_parent_fn():
+    """preexec_fn asking Linux to SIGTERM the server when the thread that started it dies.
+
+    Only used from the main thread: the signal follows the forking *thread*, so a server
+    started from a worker thread would otherwise die with that thread.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def _set_pdeathsig() -> None:
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+    return _set_pdeathsig
+
+
+def _http_ok(url: str) -> bool:
+    """True when ``url`` answers 200 within 2 s."""
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of group ``pgid``, read from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Fields after the ")" closing the command name: state ppid pgrp ...
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(stat.parent.name))
+    return members
+
+
+def _kill_group(pgid: int, wait_s: float = 5.0) -> None:
+    """SIGKILL every process in group ``pgid``; wait (bounded) until none is left running.
+
+    Zombies count as gone: orphaned stubs are reaped by init, not by us.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + wait_s
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_LIVE_SERVERS):
+        with contextlib.suppress(Exception):
+            server.stop(grace_s=5.0)
+
+
+def serve(
+    repository: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    http_port: int | None = 8000,
+    grpc_port: int | None = 8001,
+    metrics_port: int | None = 8002,
+    models: Sequence[str] | None = None,
+    *,
+    log_verbose: int = 0,
+    log_path: str | os.PathLike[str] | None = None,
+    ready_timeout: float = 600.0,
+    extra_args: Sequence[str] = (),
+) -> int:
+    """Run a server until Ctrl-C or SIGTERM (for the CLI); returns the server's exit code.
+
+    ``models=None`` loads every model in the repository; either way the server runs in
+    explicit mode, so models can be loaded and unloaded later through the repository API.
+    """
+    server = TritonServer(
+        repository,
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        model_control="explicit",
+        load_models=list(models) if models else ["*"],
+        log_verbose=log_verbose,
+        extra_args=extra_args,
+        log_path=log_path or Path(tempfile.gettempdir()) / f"tritonserver-{os.getpid()}.log",
+    )
+
+    def _on_sigterm(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut stop() short
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        server.start()
+        print(f"starting tritonserver ({server.binary.source}: {server.binary.binary})", flush=True)
+        print(f"  log      {server.log_path}", flush=True)
+        took = server.wait_ready(timeout=ready_timeout)
+        print(f"ready after {took:.1f} s (pid {server.pid})", flush=True)
+        print(f"  HTTP     {server.http_url}", flush=True)
+        print(f"  gRPC     {server.grpc_url}", flush=True)
+        print(f"  metrics  {server.metrics_url}", flush=True)
+        print("Ctrl-C stops the server.", flush=True)
+        while server.is_running:
+            time.sleep(0.5)
+        print(f"tritonserver exited by itself; log tail:\n{server.log_tail()}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("stopping tritonserver ...", flush=True)
+    finally:
+        code = server.stop()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    return code if code is not None else 0

@@ -1,0 +1,183 @@
+"""In-process graph execution for Python-backend Triton models (no Triton, no torch imports).
+
+`GraphSession` runs one exported graph with onnxruntime or OpenVINO. `run_padded` turns a list
+of requests of different lengths into one padded batch and back: the graphs take lengths, so
+padding never changes a request's result, and every request gets outputs of its own size.
+Axis names come from the graph's own dynamic dims (batch, tokens, phones, frames, samples).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RUNTIMES = ("onnxruntime", "openvino")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class InputError(ValueError):
+    """A request whose tensors do not fit the graph (name, dtype or shape)."""
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    dtype: np.dtype
+    dims: list[int | str]  # ints for fixed axes, names for dynamic ones
+
+
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64,
+              "tensor(float16)": np.float16, "tensor(int32)": np.int32}
+
+
+class GraphSession:
+    """One ONNX graph on onnxruntime or OpenVINO (CPU), with its I/O specs."""
+
+    def __init__(self, path: str | Path, runtime: str = "onnxruntime", precision: str = "fp32",
+                 threads: int = 0):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.path, self.runtime, self.precision = Path(path), runtime, precision
+        threads = threads or min(os.cpu_count() or 1, 4)
+        if runtime == "onnxruntime":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._ort = ort.InferenceSession(str(self.path), opts,
+                                             providers=["CPUExecutionProvider"])
+            self.inputs = [TensorSpec(i.name, np.dtype(_ORT_TYPES[i.type]), list(i.shape))
+                           for i in self._ort.get_inputs()]
+            self.outputs = [TensorSpec(o.name, np.dtype(_ORT_TYPES[o.type]), list(o.shape))
+                            for o in self._ort.get_outputs()]
+        else:
+            import openvino as ov
+
+            core = ov.Core()
+            config = {"INFERENCE_NUM_THREADS": threads,
+                      "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16",
+                                                   "fp16": "f16"}[precision]}
+            model = core.read_model(str(self.path))
+            self._ov = core.compile_model(model, "CPU", config)
+            self.inputs = [_ov_spec(p) for p in model.inputs]
+            self.outputs = [_ov_spec(p) for p in model.outputs]
+            self._request = self._ov.create_infer_request()
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.runtime == "onnxruntime":
+            names = [o.name for o in self.outputs]
+            return dict(zip(names, self._ort.run(names, feeds), strict=True))
+        result = self._request.infer(feeds)
+        return {o.name: np.asarray(result[self._ov.output(o.name)]) for o in self.outputs}
+
+
+def _ov_spec(port) -> TensorSpec:
+    dims = [d.get_length() if d.is_static else "?" for d in port.get_partial_shape()]
+    return TensorSpec(port.get_any_name(), np.dtype(port.get_element_type().to_dtype()), dims)
+
+
+def graph_axes(path: str | Path) -> dict[str, list[int | str]]:
+    """Tensor name -> dims of the graph's inputs and outputs, dynamic axes by their names."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    axes = {}
+    for value in list(model.graph.input) + list(model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        axes[value.name] = [d.dim_param if d.dim_param else d.dim_value for d in dims]
+    return axes
+
+
+def run_padded(session: GraphSession, requests: Sequence[dict[str, np.ndarray]],
+               axes: dict[str, list[int | str]], scale: dict[str, tuple[str, int]] | None = None
+               ) -> list[dict[str, np.ndarray] | Exception]:
+    """Run many requests as one padded batch; each gets outputs cut to its own sizes.
+
+    axes: tensor name -> dims, dynamic axes named ("batch" first). scale: an output axis name
+    derived from an input axis, e.g. {"samples": ("frames", 512)}. A request whose inputs are
+    wrong gets an InputError in its place; the others still run.
+    """
+    scale = scale or {}
+    results: list[dict[str, np.ndarray] | Exception] = [None] * len(requests)  # type: ignore
+    sizes: list[dict[str, int]] = []
+    valid: list[int] = []
+    for i, req in enumerate(requests):
+        try:
+            sizes.append(_request_sizes(session, req, axes))
+            valid.append(i)
+        except InputError as e:
+            results[i] = e
+            sizes.append({})
+    if not valid:
+        return results
+    names = {n for i in valid for n in sizes[i] if n != "batch"}
+    padded = {n: max(sizes[i][n] for i in valid) for n in names}
+    feeds = {}
+    for spec in session.inputs:
+        parts = [_pad(requests[i][spec.name], axes[spec.name], padded) for i in valid]
+        feeds[spec.name] = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+    out = session.run(feeds)
+    start = 0
+    for i in valid:
+        b = sizes[i]["batch"]
+        own = dict(sizes[i])
+        for name, (src, factor) in scale.items():
+            own[name] = own[src] * factor
+        res = {}
+        for spec in session.outputs:
+            value = out[spec.name][start : start + b]
+            for k, dim in enumerate(axes[spec.name]):
+                if k > 0 and isinstance(dim, str) and dim in own:
+                    value = np.take(value, np.arange(own[dim]), axis=k)
+            res[spec.name] = np.ascontiguousarray(value)
+        results[i] = res
+        start += b
+    return results
+
+
+def _request_sizes(session: GraphSession, req: dict[str, np.ndarray],
+                   axes: dict[str, list[int | str]]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for spec in session.inputs:
+        if spec.name not in req:
+            raise InputError(f"input '{spec.name}' is missing")
+        value = req[spec.name]
+        if value.dtype != spec.dtype:
+            raise InputError(f"input '{spec.name}' must be {spec.dtype}, got {value.dtype}")
+        dims = axes[spec.name]
+        if value.ndim != len(dims):
+            raise InputError(f"input '{spec.name}' must have {len(dims)} dims "
+                             f"{_fmt(dims)}, got shape {list(value.shape)}")
+        for k, dim in enumerate(dims):
+            if isinstance(dim, int):
+                if value.shape[k] != dim:
+                    raise InputError(f"input '{spec.name}' axis {k} must be {dim}, got "
+                                     f"{value.shape[k]}")
+            elif sizes.setdefault(dim, value.shape[k]) != value.shape[k]:
+                raise InputError(f"input '{spec.name}' has {dim}={value.shape[k]} but another "
+                                 f"input has {dim}={sizes[dim]}")
+    if sizes.get("batch", 0) < 1:
+        raise InputError("empty batch")
+    return sizes
+
+
+def _pad(value: np.ndarray, dims: list[int | str], padded: dict[str, int]) -> np.ndarray:
+    widths = [(0, 0)] * value.ndim
+    need = False
+    for k, dim in enumerate(dims):
+        if k > 0 and isinstance(dim, str) and padded.get(dim, value.shape[k]) > value.shape[k]:
+            widths[k] = (0, padded[dim] - value.shape[k])
+            need = True
+    return np.pad(value, widths) if need else value
+
+
+def _fmt(dims) -> str:
+    return "[" + ", ".join(str(d) for d in dims) + "]"

@@ -52,6 +52,9 @@ class VoiceManifest:
     leaves them out (upstream server style); edit freely."""
     precision: dict[str, str] = field(default_factory=dict)
     """Graph kind -> fp32 / fp16."""
+    limits: dict[str, float] = field(default_factory=dict)
+    """Per-request limits the server enforces (see tts_model_repository.pipeline.Limits);
+    missing keys take the defaults."""
     version: str = "2.3"
     contract: int = CONTRACT_VERSION
 

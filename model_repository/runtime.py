@@ -30,15 +30,24 @@ class TensorSpec:
     dims: list[int | str]  # ints for fixed axes, names for dynamic ones
 
 
-_ORT_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64,
-              "tensor(float16)": np.float16, "tensor(int32)": np.int32}
+_ORT_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(int64)": np.int64,
+    "tensor(float16)": np.float16,
+    "tensor(int32)": np.int32,
+}
 
 
 class GraphSession:
     """One ONNX graph on onnxruntime or OpenVINO (CPU), with its I/O specs."""
 
-    def __init__(self, path: str | Path, runtime: str = "onnxruntime", precision: str = "fp32",
-                 threads: int = 0):
+    def __init__(
+        self,
+        path: str | Path,
+        runtime: str = "onnxruntime",
+        precision: str = "fp32",
+        threads: int = 0,
+    ):
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         if precision not in PRECISIONS:
@@ -52,19 +61,27 @@ class GraphSession:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._ort = ort.InferenceSession(str(self.path), opts,
-                                             providers=["CPUExecutionProvider"])
-            self.inputs = [TensorSpec(i.name, np.dtype(_ORT_TYPES[i.type]), list(i.shape))
-                           for i in self._ort.get_inputs()]
-            self.outputs = [TensorSpec(o.name, np.dtype(_ORT_TYPES[o.type]), list(o.shape))
-                            for o in self._ort.get_outputs()]
+            self._ort = ort.InferenceSession(
+                str(self.path), opts, providers=["CPUExecutionProvider"]
+            )
+            self.inputs = [
+                TensorSpec(i.name, np.dtype(_ORT_TYPES[i.type]), list(i.shape))
+                for i in self._ort.get_inputs()
+            ]
+            self.outputs = [
+                TensorSpec(o.name, np.dtype(_ORT_TYPES[o.type]), list(o.shape))
+                for o in self._ort.get_outputs()
+            ]
         else:
             import openvino as ov
 
             core = ov.Core()
-            config = {"INFERENCE_NUM_THREADS": threads,
-                      "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16",
-                                                   "fp16": "f16"}[precision]}
+            config = {
+                "INFERENCE_NUM_THREADS": threads,
+                "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}[
+                    precision
+                ],
+            }
             model = core.read_model(str(self.path))
             self._ov = core.compile_model(model, "CPU", config)
             self.inputs = [_ov_spec(p) for p in model.inputs]
@@ -96,9 +113,12 @@ def graph_axes(path: str | Path) -> dict[str, list[int | str]]:
     return axes
 
 
-def run_padded(session: GraphSession, requests: Sequence[dict[str, np.ndarray]],
-               axes: dict[str, list[int | str]], scale: dict[str, tuple[str, int]] | None = None
-               ) -> list[dict[str, np.ndarray] | Exception]:
+def run_padded(
+    session: GraphSession,
+    requests: Sequence[dict[str, np.ndarray]],
+    axes: dict[str, list[int | str]],
+    scale: dict[str, tuple[str, int]] | None = None,
+) -> list[dict[str, np.ndarray] | Exception]:
     """Run many requests as one padded batch; each gets outputs cut to its own sizes.
 
     axes: tensor name -> dims, dynamic axes named ("batch" first). scale: an output axis name
@@ -143,8 +163,9 @@ def run_padded(session: GraphSession, requests: Sequence[dict[str, np.ndarray]],
     return results
 
 
-def _request_sizes(session: GraphSession, req: dict[str, np.ndarray],
-                   axes: dict[str, list[int | str]]) -> dict[str, int]:
+def _request_sizes(
+    session: GraphSession, req: dict[str, np.ndarray], axes: dict[str, list[int | str]]
+) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for spec in session.inputs:
         if spec.name not in req:
@@ -154,16 +175,21 @@ def _request_sizes(session: GraphSession, req: dict[str, np.ndarray],
             raise InputError(f"input '{spec.name}' must be {spec.dtype}, got {value.dtype}")
         dims = axes[spec.name]
         if value.ndim != len(dims):
-            raise InputError(f"input '{spec.name}' must have {len(dims)} dims "
-                             f"{_fmt(dims)}, got shape {list(value.shape)}")
+            raise InputError(
+                f"input '{spec.name}' must have {len(dims)} dims "
+                f"{_fmt(dims)}, got shape {list(value.shape)}"
+            )
         for k, dim in enumerate(dims):
             if isinstance(dim, int):
                 if value.shape[k] != dim:
-                    raise InputError(f"input '{spec.name}' axis {k} must be {dim}, got "
-                                     f"{value.shape[k]}")
+                    raise InputError(
+                        f"input '{spec.name}' axis {k} must be {dim}, got {value.shape[k]}"
+                    )
             elif sizes.setdefault(dim, value.shape[k]) != value.shape[k]:
-                raise InputError(f"input '{spec.name}' has {dim}={value.shape[k]} but another "
-                                 f"input has {dim}={sizes[dim]}")
+                raise InputError(
+                    f"input '{spec.name}' has {dim}={value.shape[k]} but another "
+                    f"input has {dim}={sizes[dim]}"
+                )
     if sizes.get("batch", 0) < 1:
         raise InputError("empty batch")
     return sizes

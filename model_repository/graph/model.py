@@ -1,0 +1,79 @@
+"""Triton Python model running one exported graph in-process (onnxruntime or OpenVINO).
+
+Requests of different lengths are padded into one batch and cut back (the graphs take
+lengths, so padding never changes a result); a request with wrong tensors gets its own
+INVALID_ARG error while the rest run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from tts_model_repository.runtime import GraphSession, InputError, graph_axes, run_padded
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        version_dir = (Path(args["model_repository"]) / args["model_version"]).resolve()
+        path = (version_dir / params.get("graph", "model.onnx")).resolve()
+        if version_dir not in path.parents:
+            raise ValueError(f"graph path {params.get('graph')!r} escapes {version_dir}")
+        self.session = GraphSession(
+            path,
+            params.get("runtime", "onnxruntime"),
+            params.get("precision", "fp32"),
+            int(params.get("threads", "0")),
+        )
+        self.axes = graph_axes(path)
+        hop = int(params.get("hop_length", "0"))
+        self.scale = {"samples": ("frames", hop)} if hop else {}
+        self.inputs = [(i.name, i.dims) for i in self.session.inputs]
+        # Triton hands per-item scalars as [B, 1] (config dims [1]); the graphs take [B]
+        self.squeeze = {name for name, dims in self.inputs if len(dims) == 1}
+        self.unsqueeze = {o.name for o in self.session.outputs if len(o.dims) == 1}
+
+    def execute(self, requests):
+        feeds, early = [], {}
+        for k, request in enumerate(requests):
+            try:
+                feeds.append(self._feeds(request))
+            except InputError as e:
+                early[k] = e
+                feeds.append({})
+        live = [k for k in range(len(requests)) if k not in early]
+        results = run_padded(self.session, [feeds[k] for k in live], self.axes, self.scale)
+        by_request = dict(zip(live, results, strict=True))
+        by_request.update(early)
+        responses = []
+        for k in range(len(requests)):
+            res = by_request[k]
+            if isinstance(res, Exception):
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError(str(res), pb_utils.TritonError.INVALID_ARG)
+                    )
+                )
+                continue
+            tensors = [
+                pb_utils.Tensor(n, v[:, None] if n in self.unsqueeze else v) for n, v in res.items()
+            ]
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+        return responses
+
+    def _feeds(self, request) -> dict[str, np.ndarray]:
+        feeds = {}
+        for name, _ in self.inputs:
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            if tensor is None:
+                raise InputError(f"input '{name}' is missing")
+            value = tensor.as_numpy()
+            if name in self.squeeze and value.ndim == 2 and value.shape[1] == 1:
+                value = value[:, 0]
+            feeds[name] = value
+        return feeds

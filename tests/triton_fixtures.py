@@ -1,0 +1,128 @@
+"""A real tritonserver on 127.0.0.1 serving the tiny fixture voice (session-scoped).
+
+Built once per test session: tiny random BERTs, `tts-export onnx` of the upstream tiny
+checkpoint, `tts-export repository --runtime python`, and the pip-bundled tritonserver with
+free ports. `reference(...)` gives the in-process PyTorch result for the same request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.fixtures import TINY, require
+
+VOICE = "tiny"
+
+
+@dataclass
+class TritonVoice:
+    server: object
+    voice: str
+    voice_dir: Path
+    repository: Path
+    bert_dirs: dict[str, Path]
+
+    @property
+    def http_url(self) -> str:
+        return self.server.http_address
+
+    @property
+    def grpc_url(self) -> str:
+        return self.server.grpc_url
+
+    def reference(
+        self,
+        text: str,
+        speaker: str = "",
+        language: str = "ZH",
+        sdp_ratio: float = 0.2,
+        noise_scale: float = 0.6,
+        noise_scale_w: float = 0.8,
+        length_scale: float = 1.0,
+        seed: int = 0,
+    ):
+        """In-process PyTorch reference (model + BERT) -> (audio, durations per sentence)."""
+        from vits2.reference import reference_synthesize
+
+        return reference_synthesize(
+            self.voice_dir,
+            TINY / "G_tiny.pth",
+            self.bert_dirs,
+            text,
+            speaker or "spk0",
+            language,
+            sdp_ratio,
+            noise_scale,
+            noise_scale_w,
+            length_scale,
+            seed,
+        )
+
+
+def build_tiny_voice(root: Path, name: str = VOICE) -> tuple[Path, dict[str, Path]]:
+    from tts_export.voice import ExportOptions, export_voice
+    from vits2.random_bert import make_random_bert
+
+    berts = {
+        lang: make_random_bert(lang, root / "bert" / lang, tiny=True, seed=0)
+        for lang in ("ZH", "EN", "JP")
+    }
+    export_voice(
+        require(TINY / "G_tiny.pth"),
+        root / name,
+        berts,
+        options=ExportOptions(name=name, simplify=False),
+        progress=lambda m: None,
+    )
+    return root / name, berts
+
+
+@pytest.fixture(scope="session")
+def tiny_voice_dir(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    return build_tiny_voice(tmp_path_factory.mktemp("voice"))
+
+
+@pytest.fixture(scope="session")
+def triton_voice(tmp_path_factory, tiny_voice_dir):
+    from tts_client.serve import TritonNotFoundError, TritonServer, find_tritonserver
+    from tts_export.repository import write_repository
+
+    try:
+        find_tritonserver()
+    except TritonNotFoundError as e:
+        pytest.skip(f"no tritonserver: {e}")
+    voice_dir, berts = tiny_voice_dir
+    repo = tmp_path_factory.mktemp("repo")
+    write_repository(voice_dir, repo)
+    server = TritonServer(
+        repo, model_control="explicit", load_models=["*"], log_path=repo.parent / "tritonserver.log"
+    )
+    server.start()
+    try:
+        server.wait_ready(300)
+        yield TritonVoice(server, VOICE, voice_dir, repo, berts)
+    finally:
+        server.stop()
+
+
+def infer_http(url: str, model: str, text: str, **inputs):
+    """One ensemble request over HTTP with the given optional inputs (name -> value)."""
+    import tritonclient.http as http
+
+    types = {str: ("BYTES", object), float: ("FP32", np.float32), int: ("INT64", np.int64)}
+    tensors = []
+    for name, value in {"TEXT": text, **inputs}.items():
+        dt, np_type = types[type(value)]
+        t = http.InferInput(name, [1], dt)
+        data = np.array([value.encode() if isinstance(value, str) else value], dtype=np_type)
+        t.set_data_from_numpy(data)
+        tensors.append(t)
+    client = http.InferenceServerClient(url)
+    try:
+        return client.infer(model, tensors)
+    finally:
+        client.close()

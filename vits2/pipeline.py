@@ -1,0 +1,264 @@
+"""Request handling shared by the Triton frontend and the PyTorch reference (no Triton, no torch).
+
+`parse_request` validates one request's fields against the voice and fills per-speaker
+defaults; `FrontendPipeline` turns it into the encoder's padded inputs. Every bad input raises
+`RequestError` with a message naming the field and what is allowed; model.py files turn that
+into a per-request INVALID_ARG error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from vits2 import noise
+from vits2.assemble import Batch, assemble
+from vits2.text.frontend import FRONTEND_LANGUAGES, Frontend, Segment
+
+
+class RequestError(ValueError):
+    """Bad input in one request: the message names the field and what is allowed."""
+
+
+@dataclass
+class Limits:
+    max_text_chars: int = 5000
+    """Characters per request; longer text must be split by the caller (or streamed)."""
+    max_sentences: int = 16
+    """Sentences per request (each sentence is one batch row of the acoustic models)."""
+    max_phones: int = 800
+    """Ids per sentence after add_blank; longer sentences are split by the frontend."""
+    max_tokens: int = 510
+    """BERT tokens per segment ([CLS]/[SEP] excluded); BERT takes at most 512."""
+    max_frames: int = 8192
+    """Acoustic frames per sentence (8192 x 512 / 44100 = 95 s); bounds memory per request."""
+    sentence_pause: float = 0.2
+    paragraph_pause: float = 1.0
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Limits:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d or {}) - known)
+        if unknown:
+            raise ValueError(f"unknown limits {unknown}; known: {', '.join(sorted(known))}")
+        return cls(**(d or {}))
+
+
+SCALE_RANGES = {
+    "sdp_ratio": (0.0, 1.0),
+    "noise_scale": (0.0, 2.0),
+    "noise_scale_w": (0.0, 2.0),
+    "length_scale": (0.1, 5.0),
+}
+FIELD_NAMES = {
+    "sdp_ratio": "SDP_RATIO",
+    "noise_scale": "NOISE_SCALE",
+    "noise_scale_w": "NOISE_SCALE_W",
+    "length_scale": "LENGTH_SCALE",
+}
+
+
+@dataclass
+class SynthesisRequest:
+    text: str
+    speaker: str
+    sid: int
+    language: str
+    sdp_ratio: float
+    noise_scale: float
+    noise_scale_w: float
+    length_scale: float
+    seed: int
+
+
+@dataclass
+class VoiceInfo:
+    """The parts of voice.json the frontend needs."""
+
+    name: str
+    sample_rate: int
+    speakers: dict[str, int]
+    languages: list[str]
+    speaker_defaults: dict[str, dict[str, float]]
+    limits: Limits
+
+    @classmethod
+    def load(cls, voice_json: Path) -> VoiceInfo:
+        d = json.loads(Path(voice_json).read_text(encoding="utf-8"))
+        return cls(
+            d["name"],
+            int(d["sample_rate"]),
+            dict(d["speakers"]),
+            list(d["languages"]),
+            dict(d.get("speaker_defaults", {})),
+            Limits.from_dict(d.get("limits")),
+        )
+
+
+def _text(value, name: str) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise RequestError(
+                f"{name} is not valid UTF-8 ({e.reason} at byte {e.start})"
+            ) from None
+    return "" if value is None else str(value)
+
+
+def parse_request(
+    voice: VoiceInfo, text, speaker=None, language=None, scales=None, seed=None
+) -> SynthesisRequest:
+    """Raw values (bytes/str, floats with NaN = default, seed -1 = random) -> request."""
+    text = _text(text, "TEXT")
+    if "\x00" in text:
+        raise RequestError("TEXT contains NUL characters")
+    if not text.strip():
+        raise RequestError("TEXT is empty; give some text to speak")
+    if len(text) > voice.limits.max_text_chars:
+        raise RequestError(
+            f"TEXT has {len(text)} characters; at most {voice.limits.max_text_chars} per request "
+            "(split it, or use the streaming model / client)"
+        )
+    speaker_name = _text(speaker, "SPEAKER").strip()
+    if not speaker_name:
+        speaker_name = min(voice.speakers, key=voice.speakers.get)
+    if speaker_name in voice.speakers:
+        sid = voice.speakers[speaker_name]
+    elif speaker_name.isdigit() and int(speaker_name) in voice.speakers.values():
+        sid = int(speaker_name)
+        speaker_name = next(k for k, v in voice.speakers.items() if v == sid)
+    else:
+        raise RequestError(
+            f"unknown SPEAKER {speaker_name!r}; this voice has: "
+            f"{', '.join(voice.speakers)} (names or ids)"
+        )
+    lang = _text(language, "LANGUAGE").strip().upper() or (
+        "ZH" if "ZH" in voice.languages else voice.languages[0]
+    )
+    lang = "JP" if lang == "JA" else lang
+    if lang not in FRONTEND_LANGUAGES:
+        raise RequestError(f"unknown LANGUAGE {lang!r}; allowed: {', '.join(FRONTEND_LANGUAGES)}")
+    if lang in ("ZH", "JP", "EN") and lang not in voice.languages:
+        raise RequestError(
+            f"LANGUAGE {lang} is not available: this voice has BERT models for "
+            f"{', '.join(voice.languages)}"
+        )
+    defaults = {
+        **{"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8, "length_scale": 1.0},
+        **voice.speaker_defaults.get(speaker_name, {}),
+    }
+    values = {}
+    for key, (lo, hi) in SCALE_RANGES.items():
+        raw = (scales or {}).get(key)
+        value = (
+            defaults[key] if raw is None or (isinstance(raw, float) and math.isnan(raw)) else raw
+        )
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise RequestError(f"{FIELD_NAMES[key]} must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or not lo <= value <= hi:
+            raise RequestError(f"{FIELD_NAMES[key]} must be in [{lo}, {hi}], got {value}")
+        values[key] = value
+    if seed is None or int(seed) == -1:
+        seed = noise.random_seed()
+    seed = int(seed)
+    if not 0 <= seed <= noise.MAX_SEED:
+        raise RequestError(f"SEED must be in [0, {noise.MAX_SEED}] or -1 for random, got {seed}")
+    return SynthesisRequest(text, speaker_name, sid, lang, seed=seed, **values)
+
+
+BertFn = Callable[[str, dict[str, np.ndarray]], np.ndarray]
+"""(language, {input_ids, attention_mask, [token_type_ids], phone_to_token} padded [N, ...])
+-> bert_features [N, 1024, P]."""
+
+
+class FrontendPipeline:
+    """voice folder (voice.json + tokenizers/) -> encoder inputs for a request."""
+
+    def __init__(self, voice_dir: str | Path, bert_batch: int = 16):
+        voice_dir = Path(voice_dir)
+        self.voice = VoiceInfo.load(voice_dir / "voice.json")
+        data = json.loads((voice_dir / "voice.json").read_text(encoding="utf-8"))
+        tokenizers = {}
+        for lang, info in data.get("bert", {}).items():
+            tokenizers[lang] = _inside(voice_dir, info["tokenizer"])
+        self.has_token_types = {
+            lang: bool(info.get("has_token_type_ids"))
+            for lang, info in data.get("bert", {}).items()
+        }
+        lim = self.voice.limits
+        self.frontend = Frontend(
+            tokenizers,
+            sentence_pause=lim.sentence_pause,
+            paragraph_pause=lim.paragraph_pause,
+            max_tokens=lim.max_tokens,
+            max_phones=lim.max_phones,
+        )
+        self.bert_batch = bert_batch
+
+    def prepare(self, req: SynthesisRequest, bert: BertFn) -> Batch:
+        try:
+            sentences = self.frontend(req.text, req.language)
+        except ValueError as e:
+            raise RequestError(f"TEXT: {e}") from None
+        if not sentences:
+            raise RequestError(
+                "TEXT has nothing to speak after cleaning (only punctuation or "
+                "unsupported characters?)"
+            )
+        if len(sentences) > self.voice.limits.max_sentences:
+            raise RequestError(
+                f"TEXT has {len(sentences)} sentences; at most {self.voice.limits.max_sentences} "
+                "per request (split it, or use the streaming model / client)"
+            )
+        return assemble(sentences, lambda segs: self.segment_features(segs, bert), req.seed)
+
+    def segment_features(self, segments: Sequence[Segment], bert: BertFn) -> list[np.ndarray]:
+        out: list[np.ndarray | None] = [None] * len(segments)
+        by_lang: dict[str, list[int]] = {}
+        for i, seg in enumerate(segments):
+            by_lang.setdefault(seg.language, []).append(i)
+        for lang, idx in by_lang.items():
+            for start in range(0, len(idx), self.bert_batch):
+                chunk = idx[start : start + self.bert_batch]
+                feeds = bert_inputs([segments[i] for i in chunk], self.has_token_types.get(lang))
+                feats = bert(lang, feeds)
+                for row, i in enumerate(chunk):
+                    out[i] = feats[row, :, : len(segments[i].phone_ids)]
+        return out  # type: ignore[return-value]
+
+
+def bert_inputs(segments: Sequence[Segment], token_types: bool | None) -> dict[str, np.ndarray]:
+    n = len(segments)
+    t = max(len(s.input_ids) for s in segments)
+    p = max(len(s.phone_to_token) for s in segments)
+    feeds = {
+        "input_ids": np.zeros((n, t), np.int64),
+        "attention_mask": np.zeros((n, t), np.int64),
+        "phone_to_token": np.zeros((n, p), np.int64),
+    }
+    if token_types:
+        feeds["token_type_ids"] = np.zeros((n, t), np.int64)
+    for i, s in enumerate(segments):
+        feeds["input_ids"][i, : len(s.input_ids)] = s.input_ids
+        feeds["attention_mask"][i, : len(s.attention_mask)] = s.attention_mask
+        feeds["phone_to_token"][i, : len(s.phone_to_token)] = s.phone_to_token
+        if token_types and s.token_type_ids is not None:
+            feeds["token_type_ids"][i, : len(s.token_type_ids)] = s.token_type_ids
+    return feeds
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """`relative` resolved under `root`; refuses paths that escape it."""
+    root = root.resolve()
+    path = (root / relative).resolve()
+    if path != root and root not in path.parents:
+        raise ValueError(f"path {relative!r} escapes the voice folder {root}")
+    return path

@@ -130,6 +130,73 @@ def trt(
     console.print(f"[green]built {len(manifest.graphs)} engines in {out}[/green]")
 
 
+@app.command()
+def repository(
+    voice: Path = typer.Option(..., "--voice", help="folder written by `tts-export onnx`"),
+    out: Path = typer.Option(..., "--out", help="model repository folder (voices add up)"),
+    runtime: str = typer.Option(
+        "python",
+        "--runtime",
+        help="python (embedded default), onnxruntime, openvino or tensorrt (Triton backends)",
+    ),
+    graph_runtime: str = typer.Option(
+        "auto",
+        "--graph-runtime",
+        help="runtime python: run graphs with onnxruntime or openvino (auto: see README)",
+    ),
+    precision: list[str] = typer.Option(
+        [],
+        "--precision",
+        help="GRAPH=fp32|bf16|fp16 for bert or decoder (OpenVINO); the encoder is always fp32",
+    ),
+    name: str | None = typer.Option(None, "--name", help="voice (ensemble) name"),
+    max_batch: int = typer.Option(16, "--max-batch", min=1),
+    queue_delay_us: int = typer.Option(2000, "--queue-delay-us", min=0),
+    instances: int = typer.Option(1, "--instances", min=1),
+    gpu: bool = typer.Option(False, "--gpu", help="instance groups on GPU (native backends)"),
+    engines: Path | None = typer.Option(
+        None, "--engines", help="runtime tensorrt: folder from `tts-export trt`"
+    ),
+) -> None:
+    """Write the voice's Triton models (ensemble, frontend, graphs) into a repository."""
+    from tts_export.repository import RepositoryOptions, default_graph_runtime, write_repository
+
+    try:
+        prec = {}
+        for item in precision:
+            graph, _, value = item.partition("=")
+            if graph not in ("bert", "decoder") or value not in ("fp32", "bf16", "fp16"):
+                raise ValueError(f"--precision takes bert|decoder=fp32|bf16|fp16, got {item!r}")
+            prec[graph] = value
+        graph_rt, default_prec = (
+            default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {})
+        )
+        opts = RepositoryOptions(
+            runtime=runtime,
+            graph_runtime=graph_rt,
+            precision={**default_prec, **prec},
+            max_batch=max_batch,
+            queue_delay_us=queue_delay_us,
+            instances=instances,
+            gpu=gpu,
+            name=name,
+            engines=engines,
+        )
+        models = write_repository(voice, out, opts)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    _progress(
+        f"runtime {runtime}"
+        + (
+            f" ({opts.graph_runtime}, precision {opts.precision or 'fp32'})"
+            if runtime == "python"
+            else ""
+        )
+    )
+    console.print(f"wrote {len(models)} models to {out}: {', '.join(models)}")
+    console.print(f"next: tts serve --repository {out}")
+
+
 @app.command("demo-voice")
 def demo_voice(
     out: Path = typer.Option(Path("demo"), "--out", help="folder for the demo checkpoint + BERTs"),

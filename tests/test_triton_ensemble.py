@@ -139,7 +139,7 @@ def test_voice_metadata_in_ensemble_config(triton_voice):  # noqa: F811
     meta = json.loads(config["parameters"]["voice"]["string_value"])
     assert meta["speakers"] == {"spk0": 0, "spk1": 1, "spk2": 2}
     assert meta["sample_rate"] == 44100 and set(meta["languages"]) == {"ZH", "EN", "JP"}
-    assert meta["models"][-1] == triton_voice.voice
+    assert meta["models"][-2:] == [triton_voice.voice, f"{triton_voice.voice}_stream"]
     assert meta["speaker_defaults"]["spk0"]["sdp_ratio"] == 0.2
 
 
@@ -170,3 +170,41 @@ def test_second_voice_loads_and_unloads_while_first_serves(triton_voice, tiny_vo
         assert client.is_model_ready(triton_voice.voice)
     finally:
         client.close()
+
+
+def test_stream_model_sends_sentences_that_join_to_the_ensemble_audio(triton_voice):  # noqa: F811
+    import queue
+
+    import tritonclient.grpc as grpc
+
+    text = "你好，世界！今天天气真不错。我们一起去公园散步吧。"
+    whole = infer_http(triton_voice.http_url, triton_voice.voice, text, SEED=21).as_numpy("AUDIO")
+    results: queue.Queue = queue.Queue()
+    client = grpc.InferenceServerClient(triton_voice.grpc_url)
+    try:
+        client.start_stream(callback=lambda result, error: results.put((result, error)))
+        t = grpc.InferInput("TEXT", [1], "BYTES")
+        t.set_data_from_numpy(np.array([text.encode()], dtype=object))
+        s = grpc.InferInput("SEED", [1], "INT64")
+        s.set_data_from_numpy(np.array([21], np.int64))
+        client.async_stream_infer(
+            f"{triton_voice.voice}_stream", [t, s], enable_empty_final_response=True
+        )
+        chunks = []
+        while True:
+            result, error = results.get(timeout=120)
+            assert error is None, error
+            response = result.get_response()
+            if (
+                response.parameters.get("triton_final_response")
+                and response.parameters["triton_final_response"].bool_param
+            ):
+                break
+            chunks.append(result.as_numpy("AUDIO"))
+        client.stop_stream()
+    finally:
+        client.close()
+    assert len(chunks) == 3
+    joined = np.concatenate(chunks)
+    assert joined.shape == whole.shape
+    assert np.abs(joined - whole).max() <= 1e-4

@@ -18,7 +18,7 @@ import numpy as np
 
 from vits2 import noise
 from vits2.assemble import Batch, assemble
-from vits2.text.frontend import FRONTEND_LANGUAGES, Frontend, Segment
+from vits2.text.frontend import FRONTEND_LANGUAGES, Frontend, Segment, Sentence
 
 
 class RequestError(ValueError):
@@ -112,7 +112,13 @@ def _text(value, name: str) -> str:
 
 
 def parse_request(
-    voice: VoiceInfo, text, speaker=None, language=None, scales=None, seed=None
+    voice: VoiceInfo,
+    text,
+    speaker=None,
+    language=None,
+    scales=None,
+    seed=None,
+    max_text_chars: int | None = None,
 ) -> SynthesisRequest:
     """Raw values (bytes/str, floats with NaN = default, seed -1 = random) -> request."""
     text = _text(text, "TEXT")
@@ -120,9 +126,10 @@ def parse_request(
         raise RequestError("TEXT contains NUL characters")
     if not text.strip():
         raise RequestError("TEXT is empty; give some text to speak")
-    if len(text) > voice.limits.max_text_chars:
+    limit = max_text_chars or voice.limits.max_text_chars
+    if len(text) > limit:
         raise RequestError(
-            f"TEXT has {len(text)} characters; at most {voice.limits.max_text_chars} per request "
+            f"TEXT has {len(text)} characters; at most {limit} per request "
             "(split it, or use the streaming model / client)"
         )
     speaker_name = _text(speaker, "SPEAKER").strip()
@@ -203,7 +210,7 @@ class FrontendPipeline:
         )
         self.bert_batch = bert_batch
 
-    def prepare(self, req: SynthesisRequest, bert: BertFn) -> Batch:
+    def sentences(self, req: SynthesisRequest) -> list[Sentence]:
         try:
             sentences = self.frontend(req.text, req.language)
         except ValueError as e:
@@ -213,12 +220,20 @@ class FrontendPipeline:
                 "TEXT has nothing to speak after cleaning (only punctuation or "
                 "unsupported characters?)"
             )
+        return sentences
+
+    def prepare(self, req: SynthesisRequest, bert: BertFn) -> Batch:
+        """All sentences of a request as one padded batch (sentence i uses seed + i)."""
+        sentences = self.sentences(req)
         if len(sentences) > self.voice.limits.max_sentences:
             raise RequestError(
                 f"TEXT has {len(sentences)} sentences; at most {self.voice.limits.max_sentences} "
                 "per request (split it, or use the streaming model / client)"
             )
-        return assemble(sentences, lambda segs: self.segment_features(segs, bert), req.seed)
+        return self.assemble(sentences, bert, req.seed)
+
+    def assemble(self, sentences: Sequence[Sentence], bert: BertFn, seed: int) -> Batch:
+        return assemble(sentences, lambda segs: self.segment_features(segs, bert), seed)
 
     def segment_features(self, segments: Sequence[Segment], bert: BertFn) -> list[np.ndarray]:
         out: list[np.ndarray | None] = [None] * len(segments)

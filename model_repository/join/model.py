@@ -19,7 +19,10 @@ class TritonPythonModel:
     def execute(self, requests):
         responses = []
         for request in requests:
-            get = lambda n: pb_utils.get_input_tensor_by_name(request, n).as_numpy()  # noqa: E731
+
+            def get(name, request=request):
+                return pb_utils.get_input_tensor_by_name(request, name).as_numpy()
+
             audio = trim_and_join(
                 get("audio"),
                 get("audio_lengths").reshape(-1),

@@ -1,0 +1,90 @@
+"""Repositories for Triton's native backends, checked structurally on CPU (no such backends in
+the pip-bundled server): every config parses as a Triton ModelConfig, tensor names, dtypes and
+ranks agree with the graphs' own inputs/outputs, and the ensemble wiring is closed."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tests.triton_fixtures import tiny_voice_dir  # noqa: F401
+from tts_export.metadata import VoiceManifest
+from tts_export.repository import RepositoryOptions, write_repository
+
+ONNX_TO_TRITON = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.INT64: "TYPE_INT64"}
+
+
+def _config(path) -> mc.ModelConfig:
+    return text_format.Parse(path.read_text(), mc.ModelConfig())
+
+
+def _write_engines(voice_dir, manifest, folder):
+    # stand-in plan files: only their presence is checked here (no TensorRT on this machine)
+    folder.mkdir()
+    for kind in manifest.graphs:
+        (folder / f"{kind}.plan").write_bytes(b"engine built by tts-export trt")
+    return folder
+
+
+@pytest.mark.parametrize("runtime", ["python", "onnxruntime", "openvino", "tensorrt"])
+def test_repository_configs_agree_with_graphs(tmp_path, tiny_voice_dir, runtime):  # noqa: F811
+    voice_dir, _ = tiny_voice_dir
+    manifest = VoiceManifest.load(voice_dir)
+    engines = (
+        _write_engines(voice_dir, manifest, tmp_path / "engines") if runtime == "tensorrt" else None
+    )
+    repo = tmp_path / "repo"
+    models = write_repository(voice_dir, repo, RepositoryOptions(runtime=runtime, engines=engines))
+    configs = {m: _config(repo / m / "config.pbtxt") for m in models}
+    for name, cfg in configs.items():
+        assert cfg.name == name
+    expected_platform = {
+        "python": ("", "python"),
+        "onnxruntime": ("onnxruntime_onnx", ""),
+        "openvino": ("", "openvino"),
+        "tensorrt": ("tensorrt_plan", ""),
+    }[runtime]
+    for kind, graph in manifest.graphs.items():
+        cfg = configs[f"tiny_{kind}"]
+        assert (cfg.platform, cfg.backend) == expected_platform
+        assert cfg.max_batch_size == 16 and cfg.dynamic_batching.preferred_batch_size
+        model_file = "model.plan" if runtime == "tensorrt" else "model.onnx"
+        assert (repo / f"tiny_{kind}" / "1" / model_file).is_file()
+        g = onnx.load(str(voice_dir / graph), load_external_data=False).graph
+        for decl, values in ((cfg.input, g.input), (cfg.output, g.output)):
+            onnx_specs = {v.name: v.type.tensor_type for v in values}
+            assert {t.name for t in decl} == set(onnx_specs), kind
+            for t in decl:
+                spec = onnx_specs[t.name]
+                assert mc.DataType.Name(t.data_type) == ONNX_TO_TRITON[spec.elem_type]
+                rank = len(spec.shape.dim) - 1  # without the batch axis
+                if runtime == "python":  # per-item scalars travel as [1] and are squeezed
+                    assert len(t.dims) == max(rank, 1)
+                else:
+                    dims = t.reshape.shape if t.HasField("reshape") else t.dims
+                    assert len(dims) == rank, (kind, t.name)
+    ens = configs["tiny"]
+    assert ens.platform == "ensemble"
+    produced = {i.name for i in ens.input}
+    for step in ens.ensemble_scheduling.step:
+        assert set(step.input_map.values()) <= produced, step.model_name
+        produced |= set(step.output_map.values())
+        declared = {t.name for t in configs[step.model_name].input}
+        assert set(step.input_map) <= declared
+    assert {"AUDIO", "SAMPLE_RATE"} <= produced
+    meta = json.loads(ens.parameters["voice"].string_value)
+    assert meta["models"] == models and meta["runtime"] == runtime
+
+
+def test_tensorrt_repository_needs_engines(tmp_path, tiny_voice_dir):  # noqa: F811
+    with pytest.raises(ValueError, match="needs --engines"):
+        write_repository(tiny_voice_dir[0], tmp_path, RepositoryOptions(runtime="tensorrt"))
+
+
+def test_unknown_runtime_is_refused(tmp_path, tiny_voice_dir):  # noqa: F811
+    with pytest.raises(ValueError, match="runtime must be one of python, onnxruntime"):
+        write_repository(tiny_voice_dir[0], tmp_path, RepositoryOptions(runtime="tflite"))

@@ -64,20 +64,30 @@ class TritonVoice:
 
 
 def build_tiny_voice(root: Path, name: str = VOICE) -> tuple[Path, dict[str, Path]]:
-    from tts_export.voice import ExportOptions, export_voice
+    """Tiny random BERTs + `tts-export onnx` (the real CLI) of the upstream tiny checkpoint."""
+    from typer.testing import CliRunner
+
+    from tts_export.cli import app
     from vits2.random_bert import make_random_bert
 
     berts = {
         lang: make_random_bert(lang, root / "bert" / lang, tiny=True, seed=0)
         for lang in ("ZH", "EN", "JP")
     }
-    export_voice(
-        require(TINY / "G_tiny.pth"),
-        root / name,
-        berts,
-        options=ExportOptions(name=name, simplify=False),
-        progress=lambda m: None,
-    )
+    args = [
+        "onnx",
+        "--checkpoint",
+        str(require(TINY / "G_tiny.pth")),
+        "--out",
+        str(root / name),
+        "--name",
+        name,
+        "--no-simplify",
+    ]
+    for lang, path in berts.items():
+        args += ["--bert", f"{lang}={path}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
     return root / name, berts
 
 

@@ -34,7 +34,9 @@ __all__ = [
 ]
 
 
-def clean_text(text: str, language: str, tokenizer=None) -> tuple[str, list[str], list[int], list[int]]:
+def clean_text(
+    text: str, language: str, tokenizer=None
+) -> tuple[str, list[str], list[int], list[int]]:
     """Upstream `clean_text`: (norm_text, phones, tones local to the language, word2ph).
 
     Phones include the leading and trailing padding phone "_"; word2ph has one entry per BERT

@@ -24,7 +24,9 @@ EN_SYMBOLS = (
     "V w y z zh"
 ).split()
 
-SYMBOLS: list[str] = [PAD] + sorted(set(ZH_SYMBOLS + JA_SYMBOLS + EN_SYMBOLS)) + PUNCTUATION + SPECIAL
+SYMBOLS: list[str] = (
+    [PAD] + sorted(set(ZH_SYMBOLS + JA_SYMBOLS + EN_SYMBOLS)) + PUNCTUATION + SPECIAL
+)
 SYMBOL_TO_ID: dict[str, int] = {s: i for i, s in enumerate(SYMBOLS)}
 
 LANGUAGES = ("ZH", "JP", "EN")

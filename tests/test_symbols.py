@@ -1,0 +1,82 @@
+"""The symbol table is the checkpoint's vocabulary: it must equal upstream's, id for id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vits2.text import (
+    LANGUAGE_ID,
+    NUM_LANGUAGES,
+    NUM_TONES,
+    SYMBOL_TO_ID,
+    SYMBOLS,
+    TONE_OFFSET,
+    add_blank,
+    cleaned_text_to_sequence,
+    intersperse,
+)
+
+SYMBOLS_JSON = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "fixtures"
+    / "bert-vits2-v2.3-tiny"
+    / "symbols.json"
+)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> dict:
+    if not SYMBOLS_JSON.exists():
+        pytest.skip(f"fixture {SYMBOLS_JSON} is absent (expected ../shared/fixtures)")
+    return json.loads(SYMBOLS_JSON.read_text(encoding="utf-8"))
+
+
+def test_symbol_table_equals_upstream_in_order(upstream):
+    assert SYMBOLS == upstream["symbols"]
+    assert len(SYMBOLS) == 112
+    assert SYMBOL_TO_ID == {s: i for i, s in enumerate(upstream["symbols"])}
+
+
+def test_tone_and_language_counts(upstream):
+    assert NUM_TONES == upstream["num_tones"] == 12
+    assert NUM_LANGUAGES == upstream["num_languages"] == 3
+    assert TONE_OFFSET == {"ZH": 0, "JP": 6, "EN": 8}
+    assert LANGUAGE_ID == {"ZH": 0, "JP": 1, "EN": 2}
+
+
+def test_pad_first_punctuation_and_specials_last():
+    assert SYMBOLS[0] == "_"
+    assert SYMBOLS[-9:] == ["!", "?", "…", ",", ".", "'", "-", "SP", "UNK"]
+
+
+def test_intersperse():
+    assert intersperse([5, 6, 7]) == [0, 5, 0, 6, 0, 7, 0]
+    assert intersperse([5], item=9) == [9, 5, 9]
+    assert intersperse([]) == [0]
+
+
+def test_add_blank_doubles_word2ph_and_pads_first():
+    phones, tones, languages, word2ph = add_blank([0, 62, 40, 0], [0, 2, 2, 0], [0] * 4, [1, 2, 1])
+    assert phones == [0, 0, 0, 62, 0, 40, 0, 0, 0]
+    assert tones == [0, 0, 0, 2, 0, 2, 0, 0, 0]
+    assert languages == [0] * 9
+    assert word2ph == [3, 4, 2]
+    assert sum(word2ph) == len(phones)
+
+
+def test_cleaned_text_to_sequence_offsets_tones():
+    phone_ids, tone_ids, language_ids = cleaned_text_to_sequence(["_", "a", "_"], [0, 1, 0], "JP")
+    assert phone_ids == [0, SYMBOL_TO_ID["a"], 0]
+    assert tone_ids == [6, 7, 6]
+    assert language_ids == [1, 1, 1]
+
+
+def test_cleaned_text_to_sequence_rejects_unknown_input():
+    with pytest.raises(ValueError, match="allowed: ZH, JP, EN"):
+        cleaned_text_to_sequence(["a"], [0], "KO")
+    with pytest.raises(ValueError, match="not in the symbol table"):
+        cleaned_text_to_sequence(["ə"], [0], "ZH")

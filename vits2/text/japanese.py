@@ -1,0 +1,375 @@
+"""Japanese g2p as upstream Bert-VITS2 v2.3: pyopenjtalk readings, accent-derived tones.
+
+- `text_normalize`: NFKC, numbers to kanji words (upstream uses num2words(lang="ja"); the same
+  readings are produced here without that package), punctuation onto the 7 marks, everything
+  that is not kana, kanji or punctuation removed.
+- `g2p`: pyopenjtalk's words and pronunciations (`text2sep_kata`), katakana -> phones
+  (`kata2phoneme` / `hiragana2p`: long vowels repeat the vowel, "ん" is "n", "っ" is "q"),
+  tones 0/1 from the full-context labels' accent fields (`get_accent` + `align_tones`), each
+  word's phones spread over its characters' tokens (`distribute_phone`).
+
+pyopenjtalk-plus ships its dictionary, so nothing is downloaded. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+from vits2.text.english import distribute_phone
+from vits2.text.symbols import PUNCTUATION, SYMBOL_TO_ID
+
+__all__ = ["g2p", "text_normalize", "text2sep_kata"]
+
+# pyopenjtalk's C frontend is not re-entrant: one call at a time in a process.
+_OJT_LOCK = threading.Lock()
+
+REPLACE_MAP: dict[str, str] = {
+    "：": ",",
+    "；": ",",
+    "，": ",",
+    "。": ".",
+    "！": "!",
+    "？": "?",
+    "\n": ".",
+    "．": ".",
+    "…": "...",
+    "···": "...",
+    "・・・": "...",
+    "·": ",",
+    "・": ",",
+    "、": ",",
+    "$": ".",
+    "“": "'",
+    "”": "'",
+    '"': "'",
+    "‘": "'",
+    "’": "'",
+    "（": "'",
+    "）": "'",
+    "(": "'",
+    ")": "'",
+    "《": "'",
+    "》": "'",
+    "【": "'",
+    "】": "'",
+    "[": "'",
+    "]": "'",
+    "—": "-",
+    "−": "-",
+    "～": "-",
+    "~": "-",
+    "「": "'",
+    "」": "'",
+}
+_REPLACE_RE = re.compile("|".join(re.escape(p) for p in REPLACE_MAP))
+_DROP_RE = re.compile(
+    r"[^\u3040-\u309F\u30A0-\u30FF\u4E00-\u9FFF\u3400-\u4DBF\u3005"
+    + re.escape("".join(PUNCTUATION))
+    + r"]+"
+)
+_SYMBOL_TOKENS = set("・、。？！")
+_NO_YOMI_TOKENS = set("「」『』―（）［］[]")
+# A pronunciation that starts with a mark (not a letter, digit, kana or kanji) is punctuation.
+_MARKS = re.compile(
+    r"[^A-Za-z\d\u3005\u3040-\u30ff\u4e00-\u9fff\uff11-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uff9d]"
+)
+
+# Hiragana -> phones (upstream `hiragana2p`, a modification of jaconv's hiragana2julius):
+# longest match first; ":" lengthens the letter before it.
+_KANA_RULES = """
+う゛ぁ v a|う゛ぃ v i|う゛ぇ v e|う゛ぉ v o|う゛ゅ by u|ぅ゛ v u|ゔぁ v a|ゔぃ v i|ゔぇ v e|ゔぉ v o
+ゔゅ by u|あぁ a a|いぃ i i|いぇ i e|いゃ y a|うぅ u:|えぇ e e|おぉ o:|かぁ k a:|きぃ k i:|くぅ k u:
+くゃ ky a|くゅ ky u|くょ ky o|けぇ k e:|こぉ k o:|がぁ g a:|ぎぃ g i:|ぐぅ g u:|ぐゃ gy a|ぐゅ gy u
+ぐょ gy o|げぇ g e:|ごぉ g o:|さぁ s a:|しぃ sh i:|すぅ s u:|すゃ sh a|すゅ sh u|すょ sh o|せぇ s e:
+そぉ s o:|ざぁ z a:|じぃ j i:|ずぅ z u:|ずゃ zy a|ずゅ zy u|ずょ zy o|ぜぇ z e:|ぞぉ z o:|たぁ t a:
+ちぃ ch i:|つぁ ts a|つぃ ts i|つぅ ts u:|つゃ ch a|つゅ ch u|つょ ch o|つぇ ts e|つぉ ts o|てぇ t e:
+とぉ t o:|だぁ d a:|ぢぃ j i:|づぅ d u:|づゃ zy a|づゅ zy u|づょ zy o|でぇ d e:|どぉ d o:|なぁ n a:
+にぃ n i:|ぬぅ n u:|ぬゃ ny a|ぬゅ ny u|ぬょ ny o|ねぇ n e:|のぉ n o:|はぁ h a:|ひぃ h i:|ふぅ f u:
+ふゃ hy a|ふゅ hy u|ふょ hy o|へぇ h e:|ほぉ h o:|ばぁ b a:|びぃ b i:|ぶぅ b u:|ぶゅ by u|べぇ b e:
+ぼぉ b o:|ぱぁ p a:|ぴぃ p i:|ぷぅ p u:|ぷゃ py a|ぷゅ py u|ぷょ py o|ぺぇ p e:|ぽぉ p o:|まぁ m a:
+みぃ m i:|むぅ m u:|むゃ my a|むゅ my u|むょ my o|めぇ m e:|もぉ m o:|やぁ y a:|ゆぅ y u:|ゆゃ y a:
+ゆゅ y u:|ゆょ y o:|よぉ y o:|らぁ r a:|りぃ r i:|るぅ r u:|るゃ ry a|るゅ ry u|るょ ry o|れぇ r e:
+ろぉ r o:|わぁ w a:|をぉ o:|う゛ b u|でぃ d i|でゃ dy a|でゅ dy u|でょ dy o|てぃ t i|てゃ ty a
+てゅ ty u|てょ ty o|すぃ s i|ずぁ z u a|ずぃ z i|ずぇ z e|ずぉ z o|きゃ ky a|きゅ ky u|きょ ky o
+しゃ sh a|しゅ sh u|しぇ sh e|しょ sh o|ちゃ ch a|ちゅ ch u|ちぇ ch e|ちょ ch o|とぅ t u|とゃ ty a
+とゅ ty u|とょ ty o|どぁ d o a|どぅ d u|どゃ dy a|どゅ dy u|どょ dy o|にゃ ny a|にゅ ny u|にょ ny o
+ひゃ hy a|ひゅ hy u|ひょ hy o|みゃ my a|みゅ my u|みょ my o|りゃ ry a|りゅ ry u|りょ ry o|ぎゃ gy a
+ぎゅ gy u|ぎょ gy o|ぢぇ j e|ぢゃ j a|ぢゅ j u|ぢょ j o|じぇ j e|じゃ j a|じゅ j u|じょ j o|びゃ by a
+びゅ by u|びょ by o|ぴゃ py a|ぴゅ py u|ぴょ py o|うぁ u a|うぃ w i|うぇ w e|うぉ w o|ふぁ f a
+ふぃ f i|ふぇ f e|ふぉ f o|あ a|い i|う u|ゔ v u|え e|お o|か k a|き k i|く k u|け k e|こ k o
+さ s a|し sh i|す s u|せ s e|そ s o|た t a|ち ch i|つ ts u|て t e|と t o|な n a|に n i|ぬ n u
+ね n e|の n o|は h a|ひ h i|ふ f u|へ h e|ほ h o|ま m a|み m i|む m u|め m e|も m o|ら r a
+り r i|る r u|れ r e|ろ r o|が g a|ぎ g i|ぐ g u|げ g e|ご g o|ざ z a|じ j i|ず z u|ぜ z e
+ぞ z o|だ d a|ぢ j i|づ z u|で d e|ど d o|ば b a|び b i|ぶ b u|べ b e|ぼ b o|ぱ p a|ぴ p i
+ぷ p u|ぺ p e|ぽ p o|や y a|ゆ y u|よ y o|わ w a|ゐ i|ゑ e|ん N|っ q|ぁ a|ぃ i|ぅ u|ぇ e|ぉ o
+ゎ w a|を o|ゃ y a|ゅ y u|ょ y o|ー :|〜 :|− :|- :
+"""
+_KANA_MAP: dict[str, str] = {
+    # a lengthening mark joins the letter before it; everything else starts a new phone
+    rule.split(" ", 1)[0]: ("" if rule.split(" ", 1)[1] == ":" else " ") + rule.split(" ", 1)[1]
+    for rule in _KANA_RULES.replace("\n", "|").split("|")
+    if rule.strip()
+}
+_LONG_RE = re.compile(r"(\w)(:*)")
+
+
+def kata_to_hira(text: str) -> str:
+    """Katakana ァ..ヶ -> hiragana ぁ..ゖ (ヴ -> ゔ); everything else unchanged."""
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
+
+
+def hiragana_to_phones(text: str) -> list[str]:
+    """Hiragana -> phones: "きょうー" -> ["ky", "o", "u", "u"]; "ん" -> "n"; unknown chars dropped."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        for length in (3, 2, 1):
+            rule = _KANA_MAP.get(text[i : i + length])
+            if rule is not None:
+                out.append(rule)
+                i += length
+                break
+        else:
+            i += 1
+    joined = "".join(out).strip()
+    joined = _LONG_RE.sub(lambda m: m.group(1) + (" " + m.group(1)) * len(m.group(2)), joined)
+    return [p for p in joined.replace("N", "n").split(" ") if p]
+
+
+_DIGITS = "零一二三四五六七八九"
+_SMALL_UNITS = [(1000, "千"), (100, "百"), (10, "十")]
+_BIG_UNITS = ["", "万", "億", "兆", "京", "垓"]
+_NUMBER_WITH_SEPARATOR_RE = re.compile("[0-9]{1,3}(,[0-9]{3})+")
+_CURRENCY_MAP = {"$": "ドル", "¥": "円", "£": "ポンド", "€": "ユーロ"}
+_CURRENCY_RE = re.compile(r"([$¥£€])([0-9.]*[0-9])")
+_NUMBER_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _below_10000(n: int) -> str:
+    out = ""
+    for value, unit in _SMALL_UNITS:
+        d, n = divmod(n, value)
+        if d:
+            out += ("" if d == 1 else _DIGITS[d]) + unit
+    return out + (_DIGITS[n] if n else "")
+
+
+def number_to_kanji(number: str) -> str:
+    """ "123" -> "百二十三", "10000" -> "一万", "3.14" -> "三点一四" (num2words' ja readings)."""
+    whole, _, frac = number.partition(".")
+    n = int(whole)
+    if n == 0:
+        out = _DIGITS[0]
+    elif n >= 10 ** (4 * len(_BIG_UNITS)):
+        out = "".join(_DIGITS[int(c)] for c in whole)  # beyond the units: read digit by digit
+    else:
+        out = ""
+        for i in range(len(_BIG_UNITS) - 1, -1, -1):
+            group = (n // 10 ** (4 * i)) % 10000
+            if group:
+                head = _below_10000(group)
+                if i > 0 and group == 1:
+                    head = "一"
+                elif i > 0 and group in (1000,):
+                    head = "一千"
+                out += head + _BIG_UNITS[i]
+    if frac:
+        out += "点" + "".join(_DIGITS[int(c)] for c in frac)
+    return out
+
+
+def convert_numbers_to_words(text: str) -> str:
+    text = _NUMBER_WITH_SEPARATOR_RE.sub(lambda m: m[0].replace(",", ""), text)
+    text = _CURRENCY_RE.sub(lambda m: m[2] + _CURRENCY_MAP.get(m[1], m[1]), text)
+    return _NUMBER_RE.sub(lambda m: number_to_kanji(m[0]), text)
+
+
+def replace_punctuation(text: str) -> str:
+    """Map punctuation onto the 7 marks and drop everything but kana, kanji and marks."""
+    return _DROP_RE.sub("", _REPLACE_RE.sub(lambda m: REPLACE_MAP[m.group()], text))
+
+
+def text_normalize(text: str) -> str:
+    """Upstream v2.3 Japanese `text_normalize`, then the text pyopenjtalk's words spell.
+
+    The last step makes the text the BERT sees the same as upstream's BERT input
+    (`"".join(text2sep_kata(text)[0])`), so word2ph matches its tokens one to one.
+    """
+    res = unicodedata.normalize("NFKC", text)
+    res = convert_numbers_to_words(res)
+    res = replace_punctuation(res)
+    res = res.replace("\u3099", "").replace("\u309b", "")
+    if not res:
+        return res
+    return "".join(text2sep_kata(res)[0])
+
+
+def text2sep_kata(text: str) -> tuple[list[str], list[str], list[tuple[str, int]]]:
+    """pyopenjtalk words of `text`: (surface strings, katakana readings, (phone, accent))."""
+    words, readings, accents = _text2sep_kata(text)
+    return list(words), list(readings), list(accents)
+
+
+@lru_cache(maxsize=256)  # text_normalize and g2p both parse the same normalised text
+def _text2sep_kata(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple]:
+    import pyopenjtalk
+
+    with _OJT_LOCK:
+        try:
+            # pyopenjtalk-plus: skip its own post-processing (Sudachi / ONNX reading fixes) so
+            # readings are OpenJTalk's, as upstream's pyopenjtalk gave; also 3x faster.
+            parsed = pyopenjtalk.run_frontend(text, use_vanilla=True)
+        except TypeError:  # plain pyopenjtalk has no such option
+            parsed = pyopenjtalk.run_frontend(text)
+        labels = pyopenjtalk.make_label(parsed) if parsed else []
+    words: list[str] = []
+    readings: list[str] = []
+    for part in parsed:
+        word = replace_punctuation(part["string"])
+        yomi = part["pron"].replace("’", "")
+        if yomi:
+            if _MARKS.match(yomi):
+                if len(word) > 1:
+                    chars = [replace_punctuation(c) for c in word]
+                    readings += chars
+                    words += chars
+                    continue
+                if word not in REPLACE_MAP and word not in REPLACE_MAP.values():
+                    word = ","
+                yomi = word
+            readings.append(yomi)
+        elif word in _SYMBOL_TOKENS:
+            readings.append(word)
+        elif word in ("っ", "ッ"):
+            readings.append("ッ")
+        elif word not in _NO_YOMI_TOKENS:
+            readings.append(word)
+        else:
+            readings.append("")  # keep words and readings aligned (upstream skips it)
+        words.append(word)
+    return tuple(words), tuple(readings), tuple(_accents(labels))
+
+
+_PHONE_RE = re.compile(r"\-([^\+]*)\+")
+_A1_RE = re.compile(r"/A:(\-?[0-9]+)\+")
+_A2_RE = re.compile(r"\+(\d+)\+")
+_EMPTY = re.match("(.*)", "sil")
+
+
+def _field(regex: re.Pattern, label: str, default: int) -> int:
+    m = regex.search(label)
+    return int(m.group(1)) if m else default  # "xx" where the label has no accent phrase
+
+
+def _accents(labels: list[str]) -> list[tuple[str, int]]:
+    """(phone, accent move) per phone: -1 falls after it, +1 rises after it, else 0."""
+    phones = [(_PHONE_RE.search(label) or _EMPTY).group(1) for label in labels]
+    out: list[tuple[str, int]] = []
+    for n, (phone, label) in enumerate(zip(phones, labels, strict=True)):
+        if phone in ("sil", "pau"):
+            continue
+        a1 = _field(_A1_RE, label, 0)
+        a2 = _field(_A2_RE, label, 0)
+        if n + 1 >= len(labels) or phones[n + 1] in ("sil", "pau"):
+            a2_next = -1
+        else:
+            a2_next = _field(_A2_RE, labels[n + 1], -1)
+        if a1 == 0 and a2_next == a2 + 1:
+            move = -1
+        elif a2 == 1 and a2_next == 2:
+            move = 1
+        else:
+            move = 0
+        out.append((phone.replace("cl", "q").lower(), move))
+    return out
+
+
+def kata2phoneme(text: str) -> list[str]:
+    """Katakana reading (or a punctuation mark) -> phones; a leading "ー" is kept for
+    `handle_long` to resolve from the previous word."""
+    text = text.strip()
+    if text == "ー":
+        return ["ー"]
+    if text.startswith("ー"):
+        return ["ー"] + kata2phoneme(text[1:])
+    if not text:
+        return []
+    if _MARKS.match(text):
+        return [text]
+    return hiragana_to_phones(kata_to_hira(text))
+
+
+def handle_long(sep_phonemes: list[list[str]]) -> list[list[str]]:
+    """Replace a stray "ー" by the last letter of the phone before it."""
+    for i, phones in enumerate(sep_phonemes):
+        for j, ph in enumerate(phones):
+            if ph != "ー":
+                continue
+            if j > 0:
+                phones[j] = phones[j - 1][-1]
+            else:
+                prev = next((p for p in reversed(sep_phonemes[:i]) if p), None)
+                phones[j] = prev[-1] if prev else "ー"
+    return [[p for p in phones if p != "ー"] for phones in sep_phonemes]
+
+
+def align_tones(sep_phonemes: list[list[str]], accents: list[tuple[str, int]]) -> list[int]:
+    """Upstream `align_tones`: walk each word's phones against the label phones, sum the
+    accent moves, shift by one phone (a move takes effect after its phone), and lift words
+    that fall so tones are 0 (low) or 1 (high). Out-of-range values are clipped to 0/1."""
+    pos = 0
+    out: list[int] = []
+    for phones in sep_phonemes:
+        temp = [0] * len(phones)
+        for idx, p in enumerate(phones):
+            if pos >= len(accents):
+                break
+            if p == accents[pos][0]:
+                temp[idx] = accents[pos][1] + (temp[idx - 1] if idx > 0 else 0)
+                pos += 1
+        temp = ([0] + temp)[:-1] if temp else temp
+        if -1 in temp:
+            temp = [t + 1 for t in temp]
+        out += [min(max(t, 0), 1) for t in temp]
+    return out
+
+
+def g2p(norm_text: str, tokenizer=None) -> tuple[list[str], list[int], list[int]]:
+    """(phones, tones 0/1, word2ph) of normalised Japanese text; "_" padding at both ends.
+
+    `tokenizer` is the voice's Japanese BERT tokenizer (character level) or the path of a
+    local model folder; word2ph has one entry per token of `tokenizer(norm_text)`.
+    """
+    from vits2.text.frontend import load_tokenizer
+
+    tok = load_tokenizer(tokenizer, "JP")
+    words, readings, accents = text2sep_kata(norm_text)
+    pairs = list(zip(words, readings, strict=True))
+    sep_phonemes = handle_long([kata2phoneme(r) for _, r in pairs])
+    sep_phonemes = [[p if p in SYMBOL_TO_ID else "UNK" for p in ph] for ph in sep_phonemes]
+    tones = align_tones(sep_phonemes, accents)
+
+    phones: list[str] = []
+    out_tones: list[int] = []
+    word2ph: list[int] = []
+    k = 0
+    for (word, _), ph in zip(pairs, sep_phonemes, strict=True):
+        n_tok = 1 if word in PUNCTUATION else len(tok.tokenize(word)) if word else 0
+        t = tones[k : k + len(ph)]
+        k += len(ph)
+        if n_tok == 0:
+            continue  # nothing of it reaches the BERT input: drop its phones too
+        phones += ph
+        out_tones += t
+        word2ph += distribute_phone(len(ph), n_tok)
+
+    n_tokens = len(tok.tokenize(norm_text))
+    if len(word2ph) != n_tokens:
+        # pyopenjtalk's words did not spell norm_text: spread all phones over its tokens.
+        word2ph = distribute_phone(len(phones), n_tokens) if n_tokens else []
+        if not n_tokens:
+            phones, out_tones = [], []
+    return ["_"] + phones + ["_"], [0] + out_tones + [0], [1] + word2ph + [1]

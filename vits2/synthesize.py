@@ -1,0 +1,249 @@
+"""Text -> audio with the PyTorch reference: the parity oracle of the server, and a CPU fallback.
+
+It runs exactly the server's request path (`vits2.pipeline`: validation, frontend, BERT slot
+filling, seeded noise, padding) with PyTorch BERT and the PyTorch model in place of the
+exported graphs, so a server response can be compared with it sample for sample. Sentence i
+of a request uses seed + i; sentences are joined with the frontend's pauses (0.2 s between
+sentences, 1 s between paragraphs by default).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vits2.assemble import trim_and_join
+from vits2.bert import BertFeatureExtractor
+from vits2.pipeline import FrontendPipeline, Limits, VoiceInfo, parse_request
+from vits2.text.frontend import Sentence
+from vits2.text.symbols import LANGUAGES
+
+__all__ = ["SynthesisResult", "Synthesizer", "synthesize", "write_wav"]
+
+
+@dataclass
+class SynthesisResult:
+    audio: np.ndarray
+    """float32 mono samples in [-1, 1] (not clipped)."""
+    sample_rate: int
+    sentences: list[Sentence]
+    durations: list[np.ndarray]
+    """Frames per phone id, one array per sentence."""
+    elapsed: float
+    """Seconds spent (frontend + BERT + model)."""
+
+    @property
+    def rtf(self) -> float:
+        """Compute time / audio time (lower is better)."""
+        seconds = len(self.audio) / self.sample_rate
+        return self.elapsed / seconds if seconds else float("inf")
+
+
+class Synthesizer:
+    """A loaded voice + its BERTs; `__call__(text, ...)` gives a `SynthesisResult`.
+
+    `voice_dir` (a `tts-export onnx` folder) supplies speaker defaults and limits as the
+    server uses them; without it they come from the checkpoint's config.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        bert_dirs: dict[str, str | Path],
+        config: str | Path | None = None,
+        device: str = "cpu",
+        sentence_pause: float = 0.2,
+        paragraph_pause: float = 1.0,
+        voice_dir: str | Path | None = None,
+    ) -> None:
+        import vits2
+
+        if not bert_dirs:
+            raise ValueError("bert_dirs is empty: give at least one of ZH, JP, EN -> BERT folder")
+        dirs = {k.upper().replace("JA", "JP"): Path(v) for k, v in bert_dirs.items()}
+        self.model = vits2.load_model(checkpoint, config, device=device)
+        self.device = torch.device(device)
+        if voice_dir is not None:
+            self.pipeline = FrontendPipeline.from_voice_dir(voice_dir)
+        else:
+            cfg = self.model.config
+            voice = VoiceInfo(
+                Path(checkpoint).stem,
+                cfg.data.sampling_rate,
+                cfg.speakers,
+                [lang for lang in LANGUAGES if lang in dirs],
+                {},
+                Limits(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause),
+            )
+            types = {
+                lang: json.loads((d / "config.json").read_text()).get("type_vocab_size", 0) > 0
+                for lang, d in dirs.items()
+            }
+            self.pipeline = FrontendPipeline(voice, {k: str(v) for k, v in dirs.items()}, types)
+        self.extractors = {k: BertFeatureExtractor(v, device=device) for k, v in dirs.items()}
+        self._lock = threading.Lock()
+
+    @property
+    def speakers(self) -> dict[str, int]:
+        return dict(self.pipeline.voice.speakers)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.pipeline.voice.sample_rate)
+
+    def _bert(self, language: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """BertFn over PyTorch: each padded row computed on its own unpadded tokens."""
+        extractor = self.extractors[language]
+        rows = []
+        for i in range(feeds["input_ids"].shape[0]):
+            t = int(feeds["attention_mask"][i].sum())
+            types = feeds["token_type_ids"][i, :t] if "token_type_ids" in feeds else None
+            feat = extractor.features(
+                feeds["input_ids"][i, :t],
+                feeds["attention_mask"][i, :t],
+                types,
+                feeds["phone_to_token"][i],
+            )
+            rows.append(feat.float().cpu().numpy())
+        return np.stack(rows)
+
+    @torch.inference_mode()
+    def __call__(
+        self,
+        text: str,
+        speaker: str | int = "",
+        language: str = "ZH",
+        sdp_ratio: float | None = None,
+        noise_scale: float | None = None,
+        noise_scale_w: float | None = None,
+        length_scale: float | None = None,
+        seed: int | None = 0,
+    ) -> SynthesisResult:
+        """None scales take the speaker's defaults; seed None draws a fresh one."""
+        start = time.perf_counter()
+        scales = dict(
+            sdp_ratio=sdp_ratio,
+            noise_scale=noise_scale,
+            noise_scale_w=noise_scale_w,
+            length_scale=length_scale,
+        )
+        req = parse_request(self.pipeline.voice, text, str(speaker), language, scales, seed)
+        sentences = self.pipeline.sentences(req)
+        limit = self.pipeline.voice.limits.max_sentences
+        pieces, durations = [], []
+        with self._lock:
+            for first in range(0, len(sentences), limit):  # batched == unbatched: chunks are exact
+                chunk = sentences[first : first + limit]
+                batch = self.pipeline.assemble(chunk, self._bert, req.seed + first)
+                audio, lengths, durs = self._infer(batch, req)
+                pieces.append(trim_and_join(audio, lengths, batch.pause_after, self.sample_rate))
+                durations += durs
+                if first + limit < len(sentences) and chunk[-1].pause_after > 0:
+                    pieces.append(
+                        np.zeros(int(round(chunk[-1].pause_after * self.sample_rate)), np.float32)
+                    )
+        return SynthesisResult(
+            np.concatenate(pieces),
+            self.sample_rate,
+            sentences,
+            durations,
+            time.perf_counter() - start,
+        )
+
+    def _infer(self, batch, req):
+        t = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
+        s = len(batch)
+        res = self.model.infer(
+            t(batch.phones),
+            t(batch.tones),
+            t(batch.languages),
+            t(batch.bert_zh),
+            t(batch.bert_ja),
+            t(batch.bert_en),
+            torch.full((s,), req.sid, dtype=torch.long, device=self.device),
+            t(batch.phone_lengths),
+            sdp_ratio=req.sdp_ratio,
+            noise_scale=req.noise_scale,
+            noise_scale_w=req.noise_scale_w,
+            length_scale=req.length_scale,
+            noise_sdp=t(batch.noise_sdp),
+            seed=[int(x) for x in batch.seeds],
+        )
+        lengths = res.audio_lengths.cpu().numpy()
+        durs = [res.durations[i, : int(batch.phone_lengths[i])].cpu().numpy() for i in range(s)]
+        return res.audio.float().cpu().numpy(), lengths, durs
+
+
+_cache: dict[tuple, Synthesizer] = {}
+_cache_lock = threading.Lock()
+
+
+def cached_synthesizer(
+    checkpoint, bert_dirs, config=None, device="cpu", voice_dir=None
+) -> Synthesizer:
+    key = (
+        str(Path(checkpoint).resolve()),
+        tuple(sorted((k.upper(), str(Path(v).resolve())) for k, v in bert_dirs.items())),
+        str(config),
+        str(device),
+        str(voice_dir),
+    )
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = Synthesizer(
+                checkpoint, bert_dirs, config=config, device=device, voice_dir=voice_dir
+            )
+        return _cache[key]
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """16-bit PCM wav; samples outside [-1, 1] are clipped."""
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16")
+    return path
+
+
+def synthesize(
+    text: str,
+    checkpoint: str | Path,
+    bert_dirs: dict[str, str | Path],
+    speaker: str | int = "",
+    language: str = "ZH",
+    sdp_ratio: float | None = 0.2,
+    noise_scale: float | None = 0.6,
+    noise_scale_w: float | None = 0.8,
+    length_scale: float | None = 1.0,
+    seed: int | None = 0,
+    *,
+    config: str | Path | None = None,
+    device: str = "cpu",
+    output: str | Path | None = None,
+) -> tuple[np.ndarray, int]:
+    """Text -> (float32 audio, sample rate); also writes a 16-bit wav to `output` if given.
+
+    `bert_dirs` maps ZH / JP / EN to local BERT folders (only the languages the text uses
+    are needed). Defaults are upstream webui's. The voice and BERTs stay loaded between calls.
+    """
+    synth = cached_synthesizer(checkpoint, bert_dirs, config, device)
+    result = synth(
+        text,
+        speaker,
+        language=language,
+        sdp_ratio=sdp_ratio,
+        noise_scale=noise_scale,
+        noise_scale_w=noise_scale_w,
+        length_scale=length_scale,
+        seed=seed,
+    )
+    if output is not None:
+        write_wav(output, result.audio, result.sample_rate)
+    return result.audio, result.sample_rate

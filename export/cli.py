@@ -40,7 +40,11 @@ def onnx(
         False, "--fp16", help="decoder and BERT in fp16 (encoder stays fp32)"
     ),
     opset: int = typer.Option(17, "--opset", min=14, max=21),
-    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="onnxslim each graph"),
+    simplify: bool = typer.Option(
+        False,
+        "--simplify/--no-simplify",
+        help="onnxslim each graph (measured: no onnxruntime speed-up; run verify after)",
+    ),
     name: str | None = typer.Option(None, "--name", help="voice name (default: folder name)"),
 ) -> None:
     """Export all graphs of a voice (BERT per language, encoder, decoder) plus voice.json."""
@@ -114,7 +118,15 @@ def trt(
     out.mkdir(parents=True, exist_ok=True)
     for kind, graph in manifest.graphs.items():
         family = kind.split("_")[0]
-        profiles = default_profiles(family, max_batch, max_tokens, max_phones, max_frames)
+        profiles = default_profiles(
+            family,
+            max_batch,
+            max_tokens,
+            max_phones,
+            max_frames,
+            inter_channels=manifest.inter_channels,
+            gin_channels=manifest.gin_channels,
+        )
         _progress(f"building {kind}")
         try:
             build_engine(

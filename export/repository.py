@@ -161,6 +161,40 @@ def _batching(opts: RepositoryOptions) -> str:
     )
 
 
+def _ranges(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict[str, list]:
+    """Allowed values of each index input (high exclusive; "axis+1" = up to the axis size)."""
+    if kind == "encoder":
+        cfg = json.loads((voice_dir / "config.json").read_text(encoding="utf-8"))
+        m, d = cfg.get("model", {}), cfg.get("data", {})
+        n_speakers = d.get("n_speakers", max(manifest.speakers.values(), default=0) + 1)
+        return {
+            "phones": [0, m.get("n_vocab", 112)],
+            "tones": [0, m.get("num_tones", 12)],
+            "languages": [0, m.get("num_languages", 3)],
+            "sid": [0, n_speakers],
+            "phone_lengths": [1, "phones+1"],
+            "sdp_ratio": [0, 1.000001],
+            "noise_scale_w": [0, 100],
+            "length_scale": [0.001, 100],
+        }
+    if kind == "decoder":
+        return {
+            "durations": [0, 1 << 20],
+            "frame_lengths": [1, "frames+1"],
+            "noise_scale": [0, 100],
+        }
+    info = manifest.bert[kind.split("_")[1].upper()]
+    bert_cfg = json.loads((voice_dir / info.tokenizer / "config.json").read_text(encoding="utf-8"))
+    ranges = {
+        "input_ids": [0, bert_cfg["vocab_size"]],
+        "attention_mask": [0, 2],
+        "phone_to_token": [0, "tokens"],
+    }
+    if info.has_token_type_ids:
+        ranges["token_type_ids"] = [0, max(1, bert_cfg.get("type_vocab_size", 1))]
+    return ranges
+
+
 def _graph_config(
     name: str,
     kind: str,
@@ -168,6 +202,7 @@ def _graph_config(
     outs: list[T],
     opts: RepositoryOptions,
     manifest: VoiceManifest,
+    voice_dir: Path,
 ) -> tuple[str, str]:
     """config.pbtxt text and the file the version folder needs (model.onnx / model.plan)."""
     head = f'name: "{name}"\nmax_batch_size: {opts.max_batch}\n'
@@ -182,6 +217,7 @@ def _graph_config(
         }
         if family == "decoder":
             params["hop_length"] = str(manifest.hop_length)
+        params["ranges"] = json.dumps(_ranges(kind, manifest, voice_dir))
         body = (
             'backend: "python"\n'
             + _tensor_block("input", ins, reshape=False)
@@ -252,7 +288,7 @@ def write_repository(
     names = []
     for kind, (ins, outs) in graphs.items():
         name = f"{v}_{kind}"
-        config, file = _graph_config(name, kind, ins, outs, opts, manifest)
+        config, file = _graph_config(name, kind, ins, outs, opts, manifest, voice_dir)
         src = (
             (opts.engines / f"{kind}.plan")
             if file == "model.plan"

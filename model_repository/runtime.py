@@ -118,20 +118,24 @@ def run_padded(
     requests: Sequence[dict[str, np.ndarray]],
     axes: dict[str, list[int | str]],
     scale: dict[str, tuple[str, int]] | None = None,
+    ranges: dict[str, tuple[float, float | str]] | None = None,
 ) -> list[dict[str, np.ndarray] | Exception]:
     """Run many requests as one padded batch; each gets outputs cut to its own sizes.
 
     axes: tensor name -> dims, dynamic axes named ("batch" first). scale: an output axis name
-    derived from an input axis, e.g. {"samples": ("frames", 512)}. A request whose inputs are
-    wrong gets an InputError in its place; the others still run.
+    derived from an input axis, e.g. {"samples": ("frames", 512)}. ranges: input name ->
+    (low, high) allowed values, high exclusive; high may name an axis (an index into it).
+    A request whose inputs are wrong gets an InputError in its place; the others still run.
     """
     scale = scale or {}
+    ranges = ranges or {}
     results: list[dict[str, np.ndarray] | Exception] = [None] * len(requests)  # type: ignore
     sizes: list[dict[str, int]] = []
     valid: list[int] = []
     for i, req in enumerate(requests):
         try:
             sizes.append(_request_sizes(session, req, axes))
+            _check_ranges(req, ranges, sizes[-1])
             valid.append(i)
         except InputError as e:
             results[i] = e
@@ -161,6 +165,24 @@ def run_padded(
         results[i] = res
         start += b
     return results
+
+
+def _check_ranges(req: dict[str, np.ndarray], ranges, sizes: dict[str, int]) -> None:
+    for name, (low, high) in ranges.items():
+        value = req.get(name)
+        if value is None or value.size == 0:
+            continue
+        if isinstance(high, str):  # an axis size, optionally "+1" (a length may equal it)
+            axis, _, plus = high.partition("+")
+            hi = sizes[axis] + int(plus or 0)
+        else:
+            hi = high
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise InputError(f"input '{name}' holds NaN or inf")
+        if value.min() < low or value.max() >= hi:
+            raise InputError(
+                f"input '{name}' values must be in [{low}, {hi}), got [{value.min()}, {value.max()}]"
+            )
 
 
 def _request_sizes(

@@ -208,3 +208,42 @@ def test_stream_model_sends_sentences_that_join_to_the_ensemble_audio(triton_voi
     joined = np.concatenate(chunks)
     assert joined.shape == whole.shape
     assert np.abs(joined - whole).max() <= 1e-4
+
+
+def test_graph_model_refuses_out_of_range_ids_and_keeps_batchmates(triton_voice):  # noqa: F811
+    from tts_export import acoustic
+    from vits2.random_voice import make_random_model, tiny_config
+
+    feeds = {
+        k: v.numpy()
+        for k, v in acoustic.example_encoder_inputs(make_random_model(tiny_config()), 1, 9).items()
+    }
+
+    def call(values):
+        tensors = []
+        for name, value in values.items():
+            value = value[:, None] if value.ndim == 1 else value
+            t = http.InferInput(
+                name, list(value.shape), "FP32" if value.dtype == np.float32 else "INT64"
+            )
+            t.set_data_from_numpy(value)
+            tensors.append(t)
+        client = http.InferenceServerClient(triton_voice.http_url)  # one per thread (gevent)
+        try:
+            return client.infer(f"{triton_voice.voice}_encoder", tensors)
+        finally:
+            client.close()
+
+    bad = dict(feeds, phones=np.full_like(feeds["phones"], 500))
+    with cf.ThreadPoolExecutor(2) as pool:
+        good_f = pool.submit(call, feeds)
+        with pytest.raises(
+            InferenceServerException, match=r"'phones' values must be in \[0, 112\)"
+        ):
+            call(bad)
+        assert good_f.result().as_numpy("durations").shape == (1, 9)
+    client = http.InferenceServerClient(triton_voice.http_url)
+    try:
+        assert client.is_model_ready(f"{triton_voice.voice}_encoder")
+    finally:
+        client.close()

@@ -34,7 +34,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         model_dir = Path(args["model_repository"]) / args["model_version"]
-        self.pipeline = FrontendPipeline(model_dir / "voice")
+        self.pipeline = FrontendPipeline.from_voice_dir(model_dir / "voice")
         self.bert_models = json.loads(params["bert_models"])  # language -> Triton model name
 
     def _bert(self, language: str, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -33,6 +33,8 @@ class TritonPythonModel:
         self.axes = graph_axes(path)
         hop = int(params.get("hop_length", "0"))
         self.scale = {"samples": ("frames", hop)} if hop else {}
+        # value ranges of index inputs: out-of-range ids would make the graph index past a table
+        self.ranges = {k: tuple(v) for k, v in json.loads(params.get("ranges", "{}")).items()}
         self.inputs = [(i.name, i.dims) for i in self.session.inputs]
         # Triton hands per-item scalars as [B, 1] (config dims [1]); the graphs take [B]
         self.squeeze = {name for name, dims in self.inputs if len(dims) == 1}
@@ -47,17 +49,19 @@ class TritonPythonModel:
                 early[k] = e
                 feeds.append({})
         live = [k for k in range(len(requests)) if k not in early]
-        results = run_padded(self.session, [feeds[k] for k in live], self.axes, self.scale)
-        by_request = dict(zip(live, results, strict=True))
+        by_request = dict(zip(live, self._run([feeds[k] for k in live]), strict=True))
         by_request.update(early)
         responses = []
         for k in range(len(requests)):
             res = by_request[k]
             if isinstance(res, Exception):
+                code = (
+                    pb_utils.TritonError.INVALID_ARG
+                    if isinstance(res, InputError)
+                    else pb_utils.TritonError.INTERNAL
+                )
                 responses.append(
-                    pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(str(res), pb_utils.TritonError.INVALID_ARG)
-                    )
+                    pb_utils.InferenceResponse(error=pb_utils.TritonError(str(res), code))
                 )
                 continue
             tensors = [
@@ -65,6 +69,15 @@ class TritonPythonModel:
             ]
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses
+
+    def _run(self, feeds: list[dict[str, np.ndarray]]) -> list:
+        try:
+            return run_padded(self.session, feeds, self.axes, self.scale, self.ranges)
+        except Exception as e:
+            if len(feeds) == 1:
+                return [RuntimeError(f"graph failed: {e}")]
+            # isolate the request that broke the batch; the others still get their results
+            return [self._run([f])[0] for f in feeds]
 
     def _feeds(self, request) -> dict[str, np.ndarray]:
         feeds = {}

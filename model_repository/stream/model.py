@@ -33,7 +33,7 @@ class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        self.pipeline = FrontendPipeline(
+        self.pipeline = FrontendPipeline.from_voice_dir(
             Path(args["model_repository"]) / args["model_version"] / "voice"
         )
         self.models = json.loads(params["models"])  # step -> Triton model name

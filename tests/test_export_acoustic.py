@@ -168,3 +168,22 @@ def test_voice_with_other_dims_exports_and_matches(tmp_path):
     np.testing.assert_array_equal(durations, ref.durations.numpy())
     n = ref.audio.shape[1]
     assert np.abs(audio[:, :n] - ref.audio.numpy()).max() <= 1e-4
+
+
+def test_fp16_decoder_keeps_float32_io_and_tracks_fp32(fixture_graphs, tmp_path):
+    import shutil
+
+    from tts_export.verify import snr_db
+    from tts_export.voice import _to_fp16
+
+    model, enc, dec, out = fixture_graphs
+    shutil.copy(out / "decoder.onnx", tmp_path / "decoder.onnx")
+    _to_fp16(tmp_path / "decoder.onnx")
+    half = session(tmp_path / "decoder.onnx")
+    assert [i.type for i in half.get_inputs()] == [i.type for i in dec.get_inputs()]
+    inputs = acoustic.example_decoder_inputs(model, acoustic.example_encoder_inputs(model, 1, 40))
+    feeds = {k: v.numpy() for k, v in inputs.items()}
+    ref = dec.run(["audio"], feeds)[0]
+    got = half.run(["audio"], feeds)[0]
+    assert got.dtype == np.float32 and np.isfinite(got).all()
+    assert snr_db(ref, got) >= 30.0

@@ -55,17 +55,14 @@ class TritonVoice:
         return res.audio, res.durations
 
 
-def build_tiny_voice(root: Path, name: str = VOICE) -> tuple[Path, dict[str, Path]]:
-    """Tiny random BERTs + `tts-export onnx` (the real CLI) of the upstream tiny checkpoint."""
+def build_tiny_voice(
+    root: Path, berts: dict[str, Path], name: str = VOICE
+) -> tuple[Path, dict[str, Path]]:
+    """`tts-export onnx` (the real CLI) of the upstream tiny checkpoint with tiny BERTs."""
     from typer.testing import CliRunner
 
     from tts_export.cli import app
-    from vits2.random_bert import make_random_bert
 
-    berts = {
-        lang: make_random_bert(lang, root / "bert" / lang, tiny=True, seed=0)
-        for lang in ("ZH", "EN", "JP")
-    }
     args = [
         "onnx",
         "--checkpoint",
@@ -84,8 +81,8 @@ def build_tiny_voice(root: Path, name: str = VOICE) -> tuple[Path, dict[str, Pat
 
 
 @pytest.fixture(scope="session")
-def tiny_voice_dir(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
-    return build_tiny_voice(tmp_path_factory.mktemp("voice"))
+def tiny_voice_dir(tmp_path_factory, tiny_bert_dirs) -> tuple[Path, dict[str, Path]]:
+    return build_tiny_voice(tmp_path_factory.mktemp("voice"), tiny_bert_dirs)
 
 
 @pytest.fixture(scope="session")

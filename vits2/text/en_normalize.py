@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from vits2.text.punctuation import replace_marks
+
 _COMMA_NUMBER_RE = re.compile(r"([0-9][0-9\,]+[0-9])")
 _DECIMAL_NUMBER_RE = re.compile(r"([0-9]+\.[0-9]+)")
 _POUNDS_RE = re.compile(r"£([0-9\,]*[0-9]+)")
@@ -44,45 +46,6 @@ ABBREVIATIONS: tuple[tuple[str, str], ...] = (
 _ABBREVIATION_RES = [(re.compile(rf"\b{a}\.", re.IGNORECASE), full) for a, full in ABBREVIATIONS]
 
 # Upstream's punctuation map for English: full-width and typographic marks onto the 7 marks.
-REPLACE_MAP: dict[str, str] = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "．": ".",
-    "…": "...",
-    "···": "...",
-    "・・・": "...",
-    "·": ",",
-    "・": ",",
-    "、": ",",
-    "$": ".",
-    "“": "'",
-    "”": "'",
-    '"': "'",
-    "‘": "'",
-    "’": "'",
-    "（": "'",
-    "）": "'",
-    "(": "'",
-    ")": "'",
-    "《": "'",
-    "》": "'",
-    "【": "'",
-    "】": "'",
-    "[": "'",
-    "]": "'",
-    "—": "-",
-    "−": "-",
-    "～": "-",
-    "~": "-",
-    "「": "'",
-    "」": "'",
-}
-_REPLACE_RE = re.compile("|".join(re.escape(p) for p in REPLACE_MAP))
 _PUNCT_SPACE_RE = re.compile(r"([,;.\?\!])([\w])")
 
 
@@ -144,7 +107,7 @@ def expand_abbreviations(text: str) -> str:
 
 
 def replace_punctuation(text: str) -> str:
-    return _REPLACE_RE.sub(lambda m: REPLACE_MAP[m.group()], text)
+    return replace_marks(text)
 
 
 def text_normalize(text: str) -> str:

@@ -19,6 +19,7 @@ import unicodedata
 from functools import lru_cache
 
 from vits2.text.english import distribute_phone
+from vits2.text.punctuation import REPLACE_MAP, replace_marks
 from vits2.text.symbols import PUNCTUATION, SYMBOL_TO_ID
 
 __all__ = ["g2p", "text_normalize", "text2sep_kata"]
@@ -26,45 +27,6 @@ __all__ = ["g2p", "text_normalize", "text2sep_kata"]
 # pyopenjtalk's C frontend is not re-entrant: one call at a time in a process.
 _OJT_LOCK = threading.Lock()
 
-REPLACE_MAP: dict[str, str] = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "．": ".",
-    "…": "...",
-    "···": "...",
-    "・・・": "...",
-    "·": ",",
-    "・": ",",
-    "、": ",",
-    "$": ".",
-    "“": "'",
-    "”": "'",
-    '"': "'",
-    "‘": "'",
-    "’": "'",
-    "（": "'",
-    "）": "'",
-    "(": "'",
-    ")": "'",
-    "《": "'",
-    "》": "'",
-    "【": "'",
-    "】": "'",
-    "[": "'",
-    "]": "'",
-    "—": "-",
-    "−": "-",
-    "～": "-",
-    "~": "-",
-    "「": "'",
-    "」": "'",
-}
-_REPLACE_RE = re.compile("|".join(re.escape(p) for p in REPLACE_MAP))
 _DROP_RE = re.compile(
     r"[^\u3040-\u309F\u30A0-\u30FF\u4E00-\u9FFF\u3400-\u4DBF\u3005"
     + re.escape("".join(PUNCTUATION))
@@ -189,7 +151,7 @@ def convert_numbers_to_words(text: str) -> str:
 
 def replace_punctuation(text: str) -> str:
     """Map punctuation onto the 7 marks and drop everything but kana, kanji and marks."""
-    return _DROP_RE.sub("", _REPLACE_RE.sub(lambda m: REPLACE_MAP[m.group()], text))
+    return _DROP_RE.sub("", replace_marks(text))
 
 
 def text_normalize(text: str) -> str:

@@ -1,0 +1,50 @@
+"""The punctuation map upstream's English and Japanese cleaners share (Chinese has its own)."""
+
+from __future__ import annotations
+
+import re
+
+REPLACE_MAP: dict[str, str] = {
+    "：": ",",
+    "；": ",",
+    "，": ",",
+    "。": ".",
+    "！": "!",
+    "？": "?",
+    "\n": ".",
+    "．": ".",
+    "…": "...",
+    "···": "...",
+    "・・・": "...",
+    "·": ",",
+    "・": ",",
+    "、": ",",
+    "$": ".",
+    "“": "'",
+    "”": "'",
+    '"': "'",
+    "‘": "'",
+    "’": "'",
+    "（": "'",
+    "）": "'",
+    "(": "'",
+    ")": "'",
+    "《": "'",
+    "》": "'",
+    "【": "'",
+    "】": "'",
+    "[": "'",
+    "]": "'",
+    "—": "-",
+    "−": "-",
+    "～": "-",
+    "~": "-",
+    "「": "'",
+    "」": "'",
+}
+_REPLACE_RE = re.compile("|".join(re.escape(p) for p in REPLACE_MAP))
+
+
+def replace_marks(text: str) -> str:
+    """Map full-width and other marks onto the model's punctuation."""
+    return _REPLACE_RE.sub(lambda m: REPLACE_MAP[m.group()], text)

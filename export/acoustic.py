@@ -12,25 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tts_export.metadata import DECODER_OUTPUTS, ENCODER_OUTPUTS
 from vits2.model import SynthesizerTrn
-
-ENCODER_INPUTS = [
-    "phones",
-    "tones",
-    "languages",
-    "phone_lengths",
-    "bert_zh",
-    "bert_ja",
-    "bert_en",
-    "sid",
-    "sdp_ratio",
-    "noise_scale_w",
-    "length_scale",
-    "noise_sdp",
-]
-ENCODER_OUTPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths"]
-DECODER_INPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths", "noise_scale", "noise_z"]
-DECODER_OUTPUTS = ["audio", "audio_lengths"]
 
 
 class EncoderGraph(nn.Module):

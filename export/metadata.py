@@ -13,6 +13,25 @@ CONTRACT_VERSION = 1
 
 SIDECAR = "voice.json"
 
+# Graph I/O names in graph order (docs/graphs.md)
+ENCODER_INPUTS = [
+    "phones",
+    "tones",
+    "languages",
+    "phone_lengths",
+    "bert_zh",
+    "bert_ja",
+    "bert_en",
+    "sid",
+    "sdp_ratio",
+    "noise_scale_w",
+    "length_scale",
+    "noise_sdp",
+]
+ENCODER_OUTPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths"]
+DECODER_INPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths", "noise_scale", "noise_z"]
+DECODER_OUTPUTS = ["audio", "audio_lengths"]
+
 UPSTREAM_SPEAKER_DEFAULTS = {
     "sdp_ratio": 0.2,
     "noise_scale": 0.6,

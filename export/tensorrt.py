@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from tts_export.metadata import DECODER_INPUTS, ENCODER_INPUTS
+
 __all__ = [
     "GRAPH_INPUTS",
     "Profiles",
@@ -42,29 +44,8 @@ GRAPH_INPUTS: dict[str, tuple[str, ...]] = {
     # docs/graphs.md, contract version 1. token_type_ids exists only in BERT graphs whose model
     # has token types (chinese-roberta); build_engine skips profile names a graph lacks.
     "bert": ("input_ids", "attention_mask", "token_type_ids", "phone_to_token"),
-    "encoder": (
-        "phones",
-        "tones",
-        "languages",
-        "phone_lengths",
-        "bert_zh",
-        "bert_ja",
-        "bert_en",
-        "sid",
-        "sdp_ratio",
-        "noise_scale_w",
-        "length_scale",
-        "noise_sdp",
-    ),
-    "decoder": (
-        "m_p",
-        "logs_p",
-        "g",
-        "durations",
-        "frame_lengths",
-        "noise_scale",
-        "noise_z",
-    ),
+    "encoder": tuple(ENCODER_INPUTS),
+    "decoder": tuple(DECODER_INPUTS),
 }
 """Graph kind -> input names, in graph order."""
 

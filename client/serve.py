@@ -258,6 +258,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on host:port (then readiness checks would reach it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((_url_host(host).strip("[]"), port)) == 0
+
+
 def _url_host(host: str) -> str:
     if host in ("", "0.0.0.0", "::"):
         return "127.0.0.1"  # a wildcard bind is reached through loopback
@@ -375,6 +382,12 @@ class TritonServer:
         """Launch the process (non-blocking); see wait_ready()."""
         if self.is_running:
             raise RuntimeError(f"server already running (pid {self.pid})")
+        for name, port in zip(("http", "grpc", "metrics"), self._fixed_ports, strict=True):
+            if port is not None and port_in_use(self.host, port):
+                raise TritonStartError(
+                    f"{name} port {port} on {self.host} is already in use (another tritonserver?); "
+                    f"stop it or pass --{name}-port with a free port"
+                )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self._log_offset = log.tell()  # log_tail() shows this run only

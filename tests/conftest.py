@@ -54,3 +54,8 @@ def frontend(tiny_bert_dirs):
     from vits2.text.frontend import Frontend
 
     return Frontend({k: str(v) for k, v in tiny_bert_dirs.items()})
+
+
+# The tiny voice and its tritonserver are built once per session and shared by every module:
+# imported here (not in each module) so pytest registers a single session fixture.
+from tests.triton_fixtures import tiny_voice_dir, triton_voice  # noqa: E402, F401

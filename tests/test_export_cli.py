@@ -11,7 +11,6 @@ from onnx import numpy_helper
 from typer.testing import CliRunner
 
 from tests.fixtures import TINY, require
-from tests.triton_fixtures import tiny_voice_dir  # noqa: F401
 from tts_export.cli import app
 from tts_export.metadata import CONTRACT_VERSION, VoiceManifest, read_metadata
 

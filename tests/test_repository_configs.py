@@ -11,7 +11,6 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tests.triton_fixtures import tiny_voice_dir  # noqa: F401
 from tts_export.metadata import VoiceManifest
 from tts_export.repository import RepositoryOptions, write_repository
 

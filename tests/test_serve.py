@@ -265,3 +265,19 @@ def test_not_found_error_says_how_to_install(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(TritonNotFoundError, match="pip install nvidia-pytriton"):
         find_tritonserver(source="path")
+
+
+def test_fixed_port_in_use_is_refused_before_starting(tmp_path):
+    import socket
+
+    from tts_client.serve import TritonServer, TritonStartError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        server = TritonServer(tmp_path, http_port=port, binary=object())  # never launched
+        with pytest.raises(
+            TritonStartError, match=f"http port {port} on 127.0.0.1 is already in use"
+        ):
+            server.start()

@@ -11,7 +11,7 @@ import pytest
 import tritonclient.http as http
 from tritonclient.utils import InferenceServerException
 
-from tests.triton_fixtures import infer_http, tiny_voice_dir, triton_voice  # noqa: F401
+from tests.triton_fixtures import infer_http
 
 pytestmark = pytest.mark.triton
 

@@ -1,0 +1,227 @@
+"""`tts`: speak text through a Triton server, list/load voices, run a server or the gateway.
+
+tts serve --repository out/repo            # Triton on 127.0.0.1:8000 (HTTP) / 8001 (gRPC)
+tts voices
+tts say "你好，世界。" -o hello.wav --speaker 0 --seed 1
+echo "long text..." | tts say - -o long.wav --stream
+tts gateway --triton-url 127.0.0.1:8001    # upstream-compatible /voice API on :5000
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from tts_client.audio import Audio
+from tts_client.errors import InvalidInputError, TTSError
+
+app = typer.Typer(
+    name="tts",
+    help="Bert-VITS2 voices served by Triton: speak text, manage voices, run servers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+URL = typer.Option("127.0.0.1:8001", "--url", help="Triton address host:port (gRPC or HTTP).")
+PROTOCOL = typer.Option("grpc", "--protocol", help="grpc or http (match the port of --url).")
+TIMEOUT = typer.Option(120.0, "--timeout", help="Seconds per request before giving up.")
+
+
+def _client(url: str, protocol: str, timeout: float = 60.0, voice: str | None = None):
+    from tts_client.client import TTSClient
+
+    try:
+        return TTSClient(url, protocol=protocol, timeout=timeout, default_voice=voice)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def _fail(err: TTSError) -> typer.Exit:
+    kind = type(err).__name__
+    typer.echo(f"error ({kind}): {err.message}", err=True)
+    return typer.Exit(2 if isinstance(err, InvalidInputError) else 1)
+
+
+@app.command()
+def say(
+    text: str = typer.Argument(..., help="Text to speak, or - to read it from stdin."),
+    output: Path = typer.Option(Path("out.wav"), "-o", "--output", help="WAV file to write."),
+    voice: str | None = typer.Option(None, "--voice", help="Voice name (default: first loaded)."),
+    speaker: str | None = typer.Option(None, "--speaker", help="Speaker name or id."),
+    language: str = typer.Option("ZH", "--language", help="ZH, JP, EN, AUTO or MIX."),
+    sdp_ratio: float | None = typer.Option(None, "--sdp-ratio", help="[0, 1]; speaker default."),
+    noise_scale: float | None = typer.Option(None, "--noise-scale", help="[0, 2]."),
+    noise_scale_w: float | None = typer.Option(None, "--noise-scale-w", help="[0, 2]."),
+    length_scale: float | None = typer.Option(None, "--length-scale", help="[0.1, 5]; >1 slower."),
+    seed: int | None = typer.Option(None, "--seed", help="Same seed, same audio (default random)."),
+    stream: bool = typer.Option(False, "--stream", help="Request sentence by sentence."),
+    url: str = URL,
+    protocol: str = PROTOCOL,
+    timeout: float = TIMEOUT,
+) -> None:
+    """Speak TEXT into a WAV file; prints audio duration, elapsed time and RTF."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if text == "-":
+        text = sys.stdin.read()
+    knobs = dict(
+        voice=voice,
+        speaker=speaker,
+        language=language,
+        sdp_ratio=sdp_ratio,
+        noise_scale=noise_scale,
+        noise_scale_w=noise_scale_w,
+        length_scale=length_scale,
+        seed=seed,
+    )
+    started = time.perf_counter()
+    first_audio: float | None = None
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())  # fmt: skip
+    with _client(url, protocol, timeout) as client, Progress(*columns, transient=True) as bar:
+        try:
+            if stream:
+                from tts_client.common import plan_chunks
+
+                info = client.voice_info(voice)
+                total = len(plan_chunks(text, info, per_sentence=True, language=language))
+                task = bar.add_task("streaming", total=total)
+                parts = []
+                for part in client.stream(text, **knobs):
+                    if first_audio is None:
+                        first_audio = time.perf_counter() - started
+                    parts.append(part)
+                    bar.advance(task)
+                audio = Audio.join(parts)  # each chunk ends with its pause
+            else:
+                task = bar.add_task("synthesizing", total=None)
+
+                def progress(done: int, total: int, _: Audio) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                audio = client.synthesize(text, progress=progress, **knobs)
+        except TTSError as err:
+            raise _fail(err) from None
+    elapsed = time.perf_counter() - started
+    audio.save(output)
+    rtf = elapsed / audio.duration if audio.duration else float("nan")
+    extra = f", first audio after {first_audio:.2f} s" if first_audio is not None else ""
+    typer.echo(
+        f"wrote {output}: {audio.duration:.2f} s of audio at {audio.sample_rate} Hz "
+        f"in {elapsed:.2f} s (RTF {rtf:.3f}{extra})"
+    )
+
+
+@app.command()
+def voices(
+    url: str = URL,
+    protocol: str = PROTOCOL,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the voices in the server's repository."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    with _client(url, protocol) as client:
+        try:
+            found = client.voices()
+        except TTSError as err:
+            raise _fail(err) from None
+    if as_json:
+        typer.echo(json.dumps([asdict(v) for v in found], ensure_ascii=False, indent=2))
+        return
+    table = Table("voice", "ready", "speakers", "languages", "Hz", "max chars")
+    for v in found:
+        table.add_row(
+            v.name,
+            "yes" if v.ready else v.state.lower() or "no",
+            ", ".join(f"{name} ({i})" for name, i in v.speakers.items()),
+            ", ".join(v.languages),
+            str(v.sample_rate or ""),
+            str(v.limits.get("max_text_chars", "")),
+        )
+    Console().print(table)
+    if not found:
+        typer.echo("no voices in the repository", err=True)
+
+
+@app.command()
+def load(
+    name: str = typer.Argument(..., help="Voice name."),
+    url: str = URL,
+    protocol: str = PROTOCOL,
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds for the loads."),
+) -> None:
+    """Load a voice's models (server in explicit model-control mode)."""
+    started = time.perf_counter()
+    with _client(url, protocol, timeout) as client:
+        try:
+            info = client.load_voice(name)
+        except TTSError as err:
+            raise _fail(err) from None
+    typer.echo(
+        f"loaded {name} ({len(info.models)} models) in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command()
+def unload(name: str = typer.Argument(..., help="Voice name."), url: str = URL, protocol: str = PROTOCOL) -> None:  # fmt: skip
+    """Unload every model of a voice."""
+    with _client(url, protocol) as client:
+        try:
+            client.unload_voice(name)
+        except TTSError as err:
+            raise _fail(err) from None
+    typer.echo(f"unloaded {name}")
+
+
+@app.command()
+def serve(
+    repository: Path = typer.Option(..., "--repository", help="Model repository folder."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0: all)."),
+    http_port: int = typer.Option(8000, "--http-port"),
+    grpc_port: int = typer.Option(8001, "--grpc-port"),
+    metrics_port: int = typer.Option(8002, "--metrics-port"),
+    model: list[str] | None = typer.Option(None, "--model", help="Load only these (repeat)."),
+) -> None:
+    """Run tritonserver on a model repository until Ctrl-C."""
+    from tts_client.serve import TritonNotFoundError, TritonStartError
+    from tts_client.serve import serve as run_server
+
+    try:
+        code = run_server(repository, host, http_port, grpc_port, metrics_port, model or None)
+    except (TritonNotFoundError, TritonStartError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def gateway(
+    triton_url: str = typer.Option("127.0.0.1:8001", "--triton-url", help="Triton host:port."),
+    protocol: str = PROTOCOL,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    port: int = typer.Option(5000, "--port", help="Port (upstream's default; 8000 is Triton's)."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="TTS_API_KEY", help="Require this key."
+    ),
+) -> None:
+    """Serve upstream Bert-VITS2's HTTP API (/voice, /models/info, /status) over Triton."""
+    import uvicorn
+
+    from tts_client.gateway import create_app
+
+    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        typer.echo(
+            f"warning: binding {host} without --api-key: anyone who reaches it can use it", err=True
+        )
+    uvicorn.run(create_app(triton_url, protocol=protocol, api_key=api_key), host=host, port=port)
+
+
+if __name__ == "__main__":
+    app()

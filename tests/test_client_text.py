@@ -1,0 +1,118 @@
+"""Client-side pieces that need no server: sentence splitting, chunk plans, error mapping."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+from tritonclient.utils import InferenceServerException
+
+from tts_client.common import SynthesisParams, VoiceInfo, plan_chunks, split_sentences
+from tts_client.errors import (
+    InvalidInputError,
+    ServerUnavailableError,
+    TTSError,
+    TTSTimeoutError,
+    UnknownSpeakerError,
+    UnknownVoiceError,
+    map_error,
+)
+
+TEXTS = [
+    "你好。今天天气很好！\n\n第二段？ 好的；再见…",
+    'Mr. Smith went to Washington. He said "hi!" Then left.\nDr. Who? 3.5 is a number.',
+    "他说：“你好。”然后走了。「こんにちは。」そうですね！",
+    "no punctuation at all",
+    "a.b.c is not a sentence end. But this is!",
+    "\n\n 前面有空行。\r\n后面也有。\n",
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_sentences_match_the_server_frontend(text):
+    sentences = pytest.importorskip("vits2.text.sentences")
+    server = sentences.split_sentences([(c, "ZH") for c in text])
+    mine = split_sentences(text)
+    assert [s.text for s in mine] == ["".join(c for c, _ in chars) for chars, _ in server]
+    assert [s.kind for s in mine] == [kind for _, kind in server]
+
+
+def test_plan_keeps_text_seed_offsets_and_pauses():
+    text = "你好。今天天气很好！\n第二段？ Mr. Smith went home."
+    whole = plan_chunks(text, VoiceInfo("v", limits={"max_text_chars": 100}))
+    assert len(whole) == 1 and whole[0].text == text
+    per = plan_chunks(text, None, per_sentence=True)
+    assert [c.text for c in per] == [
+        "你好。",
+        "今天天气很好！",
+        "第二段？",
+        " Mr. Smith went home.",
+    ]
+    assert [c.first_sentence for c in per] == [0, 1, 2, 3]
+    assert [c.pause_after for c in per] == [0.2, 1.0, 0.2, 0.0]
+    packed = plan_chunks(text, VoiceInfo("v", limits={"max_sentences": 2, "paragraph_pause": 2.0}))
+    assert [c.text for c in packed] == ["你好。今天天气很好！", "第二段？ Mr. Smith went home."]
+    assert [(c.first_sentence, c.pause_after) for c in packed] == [(0, 2.0), (2, 0.0)]
+
+
+def test_plan_splits_an_over_long_sentence_without_pause():
+    voice = VoiceInfo("v", limits={"max_text_chars": 10})
+    chunks = plan_chunks("一二三四五，六七八九十一二三。好。", voice)
+    assert all(len(c.text) <= 10 for c in chunks)
+    assert "".join(c.text for c in chunks) == "一二三四五，六七八九十一二三。好。"
+    assert [c.pause_after for c in chunks] == [0.0, 0.2, 0.0]
+    assert [c.first_sentence for c in chunks] == [0, 1, 2]
+
+
+def test_plan_carries_mix_language_tags():
+    chunks = plan_chunks("[ZH]你好。再见。[EN]Hello there. Bye.", None, True, "MIX")
+    assert [c.text for c in chunks] == ["[ZH]你好。", "[ZH]再见。", "[EN]Hello there.", "[EN] Bye."]
+
+
+def test_params_sentinels_and_validation():
+    arrays = SynthesisParams(speaker=2, seed=10).validate().arrays("你好", seed_offset=3)
+    assert arrays["SEED"].tolist() == [13] and arrays["SPEAKER"].tolist() == [b"2"]
+    assert np.isnan(arrays["SDP_RATIO"][0]) and arrays["TEXT"].tolist() == ["你好".encode()]
+    assert SynthesisParams().arrays("x")["SEED"].tolist() == [-1]
+    with pytest.raises(InvalidInputError, match="LENGTH_SCALE must be a number, got nan"):
+        SynthesisParams(length_scale=float("nan")).validate()
+    with pytest.raises(InvalidInputError, match="SEED must be an integer"):
+        SynthesisParams(seed=1.5).validate()
+
+
+class _RpcError(grpc.RpcError):
+    def __init__(self, code, details):
+        self._code, self._details = code, details
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+
+@pytest.mark.parametrize(
+    "err, kind, retryable",
+    [
+        (InferenceServerException("SDP_RATIO must be in [0, 1], got 3.0", "400"), InvalidInputError, False),
+        (InferenceServerException("in ensemble 'v', unknown SPEAKER 'x'; this voice has: a", "StatusCode.INVALID_ARGUMENT"), UnknownSpeakerError, False),
+        (InferenceServerException("Request for unknown model: 'nope' is not found", "StatusCode.NOT_FOUND"), UnknownVoiceError, False),
+        (InferenceServerException("Request for unknown model: 'nope' is not found", "400"), UnknownVoiceError, False),
+        (InferenceServerException("failed to connect to all addresses; Connection refused", "StatusCode.UNAVAILABLE"), ServerUnavailableError, True),
+        (InferenceServerException("Socket closed", "StatusCode.UNAVAILABLE"), ServerUnavailableError, False),
+        (InferenceServerException("Deadline Exceeded", "StatusCode.DEADLINE_EXCEEDED"), TTSTimeoutError, False),
+        (InferenceServerException("TEXT is empty; give some text to speak"), InvalidInputError, False),
+        (InferenceServerException("boom", "500"), TTSError, False),
+        (_RpcError(grpc.StatusCode.INVALID_ARGUMENT, "NOISE_SCALE must be in [0, 2]"), InvalidInputError, False),
+        (ConnectionRefusedError(111, "Connection refused"), ServerUnavailableError, True),
+        (ConnectionResetError(104, "Connection reset by peer"), ServerUnavailableError, False),
+        (TimeoutError("timed out"), TTSTimeoutError, False),
+    ],
+)  # fmt: skip
+def test_error_mapping(err, kind, retryable):
+    mapped = map_error(err, "v")
+    assert type(mapped) is kind
+    assert mapped.retryable is retryable
+    assert mapped.message  # the server's (or the transport's) words are kept
+    if isinstance(err, InferenceServerException):
+        assert err.message() in mapped.message

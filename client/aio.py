@@ -18,6 +18,7 @@ from tts_client.common import (
     SynthesisParams,
     VoiceInfo,
     audio_from_result,
+    check_text,
     index_entries,
     load_stages,
     make_inputs,
@@ -158,13 +159,34 @@ class AsyncTTSClient:
             await self._each("load_model", missing)
         return info
 
+    async def _wait_unloaded(self, models: list[str], timeout: float = 60.0) -> None:
+        """Until none of `models` is READY or UNLOADING in the repository index (bounded)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            raw = await self._call("get_model_repository_index", **self._json())
+            busy = [
+                r["name"]
+                for r in index_entries(raw)
+                if r["name"] in models and r.get("state") in ("READY", "UNLOADING")
+            ]
+            if not busy:
+                return
+            await asyncio.sleep(0.1)
+        raise TTSTimeoutError(f"models still unloading after {timeout:.0f} s: {', '.join(busy)}")
+
     async def unload_voice(self, name: str) -> None:
         known = self._infos.get(name)
         models = (
             list(known.models) if known and known.models else await self._repository_models(name)
         )
-        await self._each("unload_model", [name])
-        await self._each("unload_model", [m for m in dict.fromkeys(models) if m != name])
+        # entry points first, drained, then the models they call: no accepted request loses
+        # its BERT/encoder/decoder halfway
+        entry = [m for m in (name, f"{name}_stream") if m in models or m == name]
+        await self._each("unload_model", entry)
+        await self._wait_unloaded(entry)
+        await self._each("unload_model", [m for m in dict.fromkeys(models) if m not in entry])
         self._infos.pop(name, None)
 
     # -- synthesis -----------------------------------------------------------------------
@@ -179,8 +201,7 @@ class AsyncTTSClient:
     async def _prepare(
         self, text: str, voice: str | None, params: SynthesisParams, per_sentence: bool
     ) -> tuple[str, VoiceInfo, list[Chunk]]:
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        check_text(text)
         params.validate()
         name = await self._resolve(voice)
         info = await self.voice_info(name)

@@ -22,6 +22,23 @@ import numpy as np
 from tts_client.audio import Audio, silence
 from tts_client.errors import InvalidInputError, TTSError
 
+MAX_SEED = 2**63 - 1
+"""The largest SEED (INT64 on the wire); sentence seeds wrap past it."""
+
+
+def check_text(text) -> str:
+    """The text a request may carry: a str that encodes as UTF-8."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidInputError(
+            f"TEXT is not encodable as UTF-8 ({e.reason} at character {e.start})"
+        ) from None
+    return text
+
+
 __all__ = [
     "Chunk",
     "Sentence",
@@ -345,14 +362,22 @@ class SynthesisParams:
                 )
             setattr(self, name, value)
         if self.seed is not None:
-            if isinstance(self.seed, bool) or not float(self.seed).is_integer():
-                raise InvalidInputError(f"SEED must be an integer or None, got {self.seed!r}")
-            self.seed = int(self.seed)
+            try:
+                ok = not isinstance(self.seed, bool) and float(self.seed).is_integer()
+                seed = int(self.seed) if ok else None
+            except (TypeError, ValueError, OverflowError):
+                seed = None
+            if seed is None or not 0 <= seed <= MAX_SEED:
+                raise InvalidInputError(
+                    f"SEED must be an integer in [0, {MAX_SEED}] or None, got {self.seed!r}"
+                )
+            self.seed = seed
         return self
 
     def arrays(self, text: str, seed_offset: int = 0) -> dict[str, np.ndarray]:
         """Input name -> numpy array with the sentinels of docs/triton.md for None."""
-        seed = -1 if self.seed is None or self.seed < 0 else self.seed + seed_offset
+        # sentence i of a request uses SEED + i, wrapping like the server does
+        seed = -1 if self.seed is None else (self.seed + seed_offset) % (MAX_SEED + 1)
         out = {
             "TEXT": np.array([text.encode("utf-8")], dtype=np.object_),
             "SPEAKER": np.array(

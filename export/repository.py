@@ -13,10 +13,13 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tts_model_repository
 from tts_export.metadata import VoiceManifest
+from vits2.pipeline import inside_folder
 
 RUNTIMES = ("python", "onnxruntime", "openvino", "tensorrt")
-MODEL_SOURCES = Path(__file__).resolve().parent.parent / "model_repository"
+MODEL_SOURCES = Path(tts_model_repository.__file__).resolve().parent
+"""The Triton Python models' sources (installed as the tts_model_repository package)."""
 
 
 @dataclass
@@ -95,7 +98,7 @@ def _decoder_tensors(c: int, gin: int) -> tuple[list[T], list[T]]:
 
 
 PUBLIC_INPUTS = [
-    T("TEXT", "TYPE_STRING", [1]),
+    T("TEXT", "TYPE_STRING", [1], True),  # optional so that a missing TEXT gets a clear error
     T("SPEAKER", "TYPE_STRING", [1], True),
     T("LANGUAGE", "TYPE_STRING", [1], True),
     T("SDP_RATIO", "TYPE_FP32", [1], True),
@@ -184,7 +187,7 @@ def _ranges(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict[str, li
             "noise_scale": [0, 100],
         }
     info = manifest.bert[kind.split("_")[1].upper()]
-    bert_cfg = json.loads((voice_dir / info.tokenizer / "config.json").read_text(encoding="utf-8"))
+    bert_cfg = _bert_config(kind, manifest, voice_dir)
     ranges = {
         "input_ids": [0, bert_cfg["vocab_size"]],
         "attention_mask": [0, 2],
@@ -193,6 +196,12 @@ def _ranges(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict[str, li
     if info.has_token_type_ids:
         ranges["token_type_ids"] = [0, max(1, bert_cfg.get("type_vocab_size", 1))]
     return ranges
+
+
+def _bert_config(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict:
+    info = manifest.bert[kind.split("_")[1].upper()]
+    path = inside_folder(voice_dir, info.tokenizer) / "config.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _graph_config(
@@ -218,6 +227,14 @@ def _graph_config(
         if family == "decoder":
             params["hop_length"] = str(manifest.hop_length)
         params["ranges"] = json.dumps(_ranges(kind, manifest, voice_dir))
+        if family == "bert":
+            params["max_axes"] = json.dumps(
+                {
+                    "tokens": _bert_config(kind, manifest, voice_dir).get(
+                        "max_position_embeddings", 512
+                    )
+                }
+            )
         body = (
             'backend: "python"\n'
             + _tensor_block("input", ins, reshape=False)
@@ -292,7 +309,7 @@ def write_repository(
         src = (
             (opts.engines / f"{kind}.plan")
             if file == "model.plan"
-            else voice_dir / manifest.graphs[kind]
+            else inside_folder(voice_dir, manifest.graphs[kind])
         )
         if not src.is_file():
             raise FileNotFoundError(f"{src} not found for model {name}")
@@ -441,8 +458,9 @@ def _copy_voice_assets(voice_dir: Path, manifest: VoiceManifest, dest: Path) -> 
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(voice_dir / "voice.json", dest / "voice.json")
     for info in manifest.bert.values():
-        src = voice_dir / info.tokenizer
-        shutil.copytree(src, dest / info.tokenizer, dirs_exist_ok=True)
+        shutil.copytree(
+            inside_folder(voice_dir, info.tokenizer), dest / info.tokenizer, dirs_exist_ok=True
+        )
 
 
 def default_graph_runtime() -> tuple[str, dict[str, str]]:

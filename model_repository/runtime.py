@@ -119,16 +119,20 @@ def run_padded(
     axes: dict[str, list[int | str]],
     scale: dict[str, tuple[str, int]] | None = None,
     ranges: dict[str, tuple[float, float | str]] | None = None,
+    max_axes: dict[str, int] | None = None,
 ) -> list[dict[str, np.ndarray] | Exception]:
     """Run many requests as one padded batch; each gets outputs cut to its own sizes.
 
     axes: tensor name -> dims, dynamic axes named ("batch" first). scale: an output axis name
     derived from an input axis, e.g. {"samples": ("frames", 512)}. ranges: input name ->
     (low, high) allowed values, high exclusive; high may name an axis (an index into it).
-    A request whose inputs are wrong gets an InputError in its place; the others still run.
+    max_axes: axis name -> largest size the graph supports (BERT: 512 tokens).
+    Float inputs must be finite. A request whose inputs are wrong gets an InputError in its
+    place; the others still run.
     """
     scale = scale or {}
     ranges = ranges or {}
+    max_axes = max_axes or {}
     results: list[dict[str, np.ndarray] | Exception] = [None] * len(requests)  # type: ignore
     sizes: list[dict[str, int]] = []
     valid: list[int] = []
@@ -136,6 +140,7 @@ def run_padded(
         try:
             sizes.append(_request_sizes(session, req, axes))
             _check_ranges(req, ranges, sizes[-1])
+            _check_values(session, req, sizes[-1], max_axes)
             valid.append(i)
         except InputError as e:
             results[i] = e
@@ -165,6 +170,15 @@ def run_padded(
         results[i] = res
         start += b
     return results
+
+
+def _check_values(session, req, sizes: dict[str, int], max_axes: dict[str, int]) -> None:
+    for axis, most in max_axes.items():
+        if sizes.get(axis, 0) > most:
+            raise InputError(f"inputs have {axis}={sizes[axis]}; this graph takes at most {most}")
+    for spec in session.inputs:
+        if spec.dtype.kind == "f" and not np.isfinite(req[spec.name]).all():
+            raise InputError(f"input '{spec.name}' holds NaN or inf")
 
 
 def _check_ranges(req: dict[str, np.ndarray], ranges, sizes: dict[str, int]) -> None:

@@ -216,7 +216,7 @@ class FrontendPipeline:
         bert = data.get("bert", {})
         return cls(
             VoiceInfo.load(voice_dir / "voice.json"),
-            {lang: _inside(voice_dir, info["tokenizer"]) for lang, info in bert.items()},
+            {lang: inside_folder(voice_dir, info["tokenizer"]) for lang, info in bert.items()},
             {lang: bool(info.get("has_token_type_ids")) for lang, info in bert.items()},
             bert_batch,
         )
@@ -281,7 +281,7 @@ def bert_inputs(segments: Sequence[Segment], token_types: bool | None) -> dict[s
     return feeds
 
 
-def _inside(root: Path, relative: str) -> Path:
+def inside_folder(root: Path, relative: str) -> Path:
     """`relative` resolved under `root`; refuses paths that escape it."""
     root = root.resolve()
     path = (root / relative).resolve()

@@ -35,6 +35,7 @@ class TritonPythonModel:
         self.scale = {"samples": ("frames", hop)} if hop else {}
         # value ranges of index inputs: out-of-range ids would make the graph index past a table
         self.ranges = {k: tuple(v) for k, v in json.loads(params.get("ranges", "{}")).items()}
+        self.max_axes = {k: int(v) for k, v in json.loads(params.get("max_axes", "{}")).items()}
         self.inputs = [(i.name, i.dims) for i in self.session.inputs]
         # Triton hands per-item scalars as [B, 1] (config dims [1]); the graphs take [B]
         self.squeeze = {name for name, dims in self.inputs if len(dims) == 1}
@@ -72,7 +73,9 @@ class TritonPythonModel:
 
     def _run(self, feeds: list[dict[str, np.ndarray]]) -> list:
         try:
-            return run_padded(self.session, feeds, self.axes, self.scale, self.ranges)
+            return run_padded(
+                self.session, feeds, self.axes, self.scale, self.ranges, self.max_axes
+            )
         except Exception as e:
             if len(feeds) == 1:
                 return [RuntimeError(f"graph failed: {e}")]

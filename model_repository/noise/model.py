@@ -23,21 +23,34 @@ class TritonPythonModel:
         for request in requests:
             frames = pb_utils.get_input_tensor_by_name(request, "frame_lengths").as_numpy()
             seeds = pb_utils.get_input_tensor_by_name(request, "seeds").as_numpy()
-            frames, seeds = frames.reshape(-1), seeds.reshape(-1)
-            f = int(frames.max())
-            if f > self.max_frames:
+            try:
+                z = self._noise(frames.reshape(-1), seeds.reshape(-1))
+            except ValueError as e:
                 responses.append(
                     pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(
-                            f"a sentence needs {f} frames; at most {self.max_frames} per sentence "
-                            "(lower LENGTH_SCALE or split the text)",
-                            pb_utils.TritonError.INVALID_ARG,
-                        )
+                        error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)
                     )
                 )
                 continue
-            z = np.stack([noise.frame_noise(int(s), self.channels, f) for s in seeds])
             responses.append(
                 pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("noise_z", z)])
             )
         return responses
+
+    def _noise(self, frames: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        if frames.size == 0 or frames.size != seeds.size:
+            raise ValueError(
+                f"frame_lengths and seeds must have the same number of rows (>= 1), "
+                f"got {frames.size} and {seeds.size}"
+            )
+        if frames.min() < 1:
+            raise ValueError(f"frame_lengths must be >= 1, got {frames.min()}")
+        if seeds.min() < 0:
+            raise ValueError(f"seeds must be in [0, {noise.MAX_SEED}], got {seeds.min()}")
+        f = int(frames.max())
+        if f > self.max_frames:
+            raise ValueError(
+                f"a sentence needs {f} frames; at most {self.max_frames} per sentence "
+                "(lower LENGTH_SCALE or split the text)"
+            )
+        return np.stack([noise.frame_noise(int(s), self.channels, f) for s in seeds])

@@ -1,0 +1,254 @@
+"""`python -m tts_benchmarks.run`: latency, RTF and throughput of every way to run a voice.
+
+Subjects (pick with --subjects):
+  pytorch    in-process PyTorch BERT + model (the reference path)
+  inprocess  in-process exported graphs via GraphSession (onnxruntime/OpenVINO), no Triton
+  grpc       the Triton ensemble over gRPC: each text at concurrency 1, then a concurrency sweep
+  http       the Triton ensemble over HTTP: the concurrency sweep
+  stream     the decoupled `<voice>_stream` model over gRPC: first-audio latency per text
+
+The server is started here on 127.0.0.1 with free ports and stopped at the end. Writes
+results.json, results.md and PNG plots into --out.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+
+from tts_benchmarks import report
+from tts_benchmarks.phases import Plan, run_inprocess, run_triton
+from tts_benchmarks.stats import load_average, machine_facts
+from tts_benchmarks.workload import (
+    SEED,
+    TEXTS,
+    build_voice,
+    pick_texts,
+    voice_from_folder,
+)
+
+SUBJECTS = ("pytorch", "inprocess", "grpc", "http", "stream")
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+class Progress:
+    """Progress lines with the seconds since the run started."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.perf_counter() - self.t0:6.1f}s] {message}", flush=True)
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _precision(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in _split(items):
+        graph, _, value = item.partition("=")
+        if graph not in ("bert", "decoder") or value not in ("fp32", "bf16", "fp16"):
+            raise typer.BadParameter(f"--precision takes bert|decoder=fp32|bf16|fp16, got {item!r}")
+        out[graph] = value
+    return out
+
+
+@app.command()
+def main(
+    quick: bool = typer.Option(
+        False, "--quick", help="tiny voice and BERTs, 2 texts, concurrency 1 and 2 (< 2 min)"
+    ),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="folder for results.json/.md and plots"),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="where built voices are kept (default: OUT/cache)"
+    ),
+    voice_dir: Path | None = typer.Option(
+        None,
+        "--voice",
+        help="benchmark this `tts-export onnx` folder (e.g. a real voice) instead of a random one",
+    ),
+    subjects: list[str] = typer.Option(
+        list(SUBJECTS), "--subjects", help=f"comma-separated subset of {', '.join(SUBJECTS)}"
+    ),
+    texts: list[str] = typer.Option(
+        [], "--texts", help=f"text sets (default: all; quick: 2). Known: {', '.join(TEXTS)}"
+    ),
+    concurrency: list[str] = typer.Option(
+        [], "--concurrency", help="sweep levels (default 1,2,4,8,16; quick 1,2)"
+    ),
+    sweep_text: str | None = typer.Option(
+        None,
+        "--sweep-text",
+        help="text of the concurrency sweep (default zh-medium; quick zh-short)",
+    ),
+    repeats: int | None = typer.Option(
+        None, "--repeats", min=1, help="measured runs per text (default 3; quick 2)"
+    ),
+    torch_repeats: int | None = typer.Option(
+        None,
+        "--torch-repeats",
+        min=1,
+        help="measured runs per text of the slow pytorch subject (default 2), one warm-up in all",
+    ),
+    rounds: int | None = typer.Option(
+        None,
+        "--rounds",
+        min=1,
+        help="sweep requests per level = max(4, ROUNDS x concurrency) (default 2; quick 2)",
+    ),
+    graph_runtime: str = typer.Option(
+        "auto", "--graph-runtime", help="auto, onnxruntime or openvino (in-process and Triton)"
+    ),
+    precision: list[str] = typer.Option(
+        [], "--precision", help="bert=bf16 / decoder=fp32 ... (OpenVINO; encoder stays fp32)"
+    ),
+    threads: int = typer.Option(0, "--threads", min=0, help="threads per graph session (0: auto)"),
+    max_batch: int = typer.Option(16, "--max-batch", min=1, help="Triton max_batch_size of graphs"),
+    queue_delay_us: int = typer.Option(2000, "--queue-delay-us", min=0),
+    instances: int = typer.Option(1, "--instances", min=1, help="Triton instances per model"),
+    perf_inputs: bool = typer.Option(
+        True,
+        "--perf-analyzer-inputs/--no-perf-analyzer-inputs",
+        help="write perf_analyzer --input-data files into OUT/perf_analyzer (needs inprocess)",
+    ),
+) -> None:
+    """Run the benchmark and write results.json, results.md and plots into --out."""
+    from tts_export.repository import default_graph_runtime
+
+    progress = Progress()
+    chosen = _split(subjects)
+    bad = [s for s in chosen if s not in SUBJECTS]
+    if bad:
+        raise typer.BadParameter(f"unknown subject(s) {bad}; allowed: {', '.join(SUBJECTS)}")
+    if graph_runtime not in ("auto", "onnxruntime", "openvino"):
+        raise typer.BadParameter(
+            f"--graph-runtime must be auto, onnxruntime or openvino, got {graph_runtime!r}"
+        )
+    runtime, prec = default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {})
+    prec = {**prec, **_precision(precision)}
+    if runtime == "onnxruntime" and any(v != "fp32" for v in prec.values()):
+        raise typer.BadParameter("--precision other than fp32 needs --graph-runtime openvino")
+    levels = [int(c) for c in _split(concurrency)] or ([1, 2] if quick else [1, 2, 4, 8, 16])
+    if any(c < 1 for c in levels):
+        raise typer.BadParameter(f"--concurrency levels must be >= 1, got {levels}")
+    repeats = repeats or (2 if quick else 3)
+    rounds = rounds or 2
+    text_sets = pick_texts(_split(texts), quick)
+    sweep_name = sweep_text or ("zh-short" if quick else "zh-medium")
+    if sweep_name not in TEXTS:
+        raise typer.BadParameter(f"--sweep-text {sweep_name!r} unknown; known: {', '.join(TEXTS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    cache = cache or out / "cache"
+
+    results: dict = {
+        "schema": 1,
+        "mode": "quick" if quick else "default",
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_facts({"graph_session": threads or "auto (min(cpus, 4))"}),
+        "settings": {
+            "subjects": chosen,
+            "texts": {t.name: {"language": t.language, "text": t.text} for t in text_sets},
+            "sweep_text": sweep_name,
+            "concurrency": levels,
+            "repeats": repeats,
+            "torch_repeats": torch_repeats or min(repeats, 2),
+            "warmup": 1,
+            "rounds": rounds,
+            "seed": SEED,
+            "graph_runtime": runtime,
+            "precision": prec,
+            "threads": threads,
+            "triton": {
+                "max_batch": max_batch,
+                "queue_delay_us": queue_delay_us,
+                "instances": instances,
+            },
+        },
+        "subjects": {},
+    }
+    progress(
+        f"benchmark ({results['mode']}): subjects {','.join(chosen)}; graphs on {runtime} "
+        f"{json.dumps(prec) if prec else 'fp32'}; load average {load_average()}"
+    )
+    if voice_dir is not None:
+        voice = voice_from_folder(voice_dir)
+        if "pytorch" in chosen and not voice.checkpoint.is_file():
+            raise typer.BadParameter(
+                f"subject pytorch needs the checkpoint named in {voice_dir}/source.json; "
+                "it is missing there, so leave pytorch out of --subjects"
+            )
+        progress(f"voice {voice.name} from {voice_dir}")
+    else:
+        voice = build_voice(cache, "tiny" if quick else "full", progress)
+    results["voice"] = voice.to_json()
+
+    plan = Plan(
+        subjects=chosen,
+        texts=text_sets,
+        sweep_text=TEXTS[sweep_name],
+        levels=levels,
+        repeats=repeats,
+        torch_repeats=torch_repeats or min(repeats, 2),
+        rounds=rounds,
+        runtime=runtime,
+        precision=prec,
+        threads=threads,
+        max_batch=max_batch,
+        queue_delay_us=queue_delay_us,
+        instances=instances,
+        perf_inputs=perf_inputs,
+        out=out,
+        cache=cache,
+    )
+    run_inprocess(results, voice, plan, progress)
+    if {"grpc", "http", "stream"} & set(chosen):
+        run_triton(results, voice, plan, progress)
+
+    results["machine"]["load_average_at_end"] = load_average()
+    results["targets"] = report.evaluate_targets(results)
+    results["elapsed_s"] = time.perf_counter() - progress.t0
+    results["summary"] = _summary(results, out)
+    results["plots"] = report.write_plots(results, out)
+    report.write_json(results, out)
+    (out / "results.md").write_text(report.markdown(results), encoding="utf-8")
+    progress(results["summary"])
+
+
+def _summary(results: dict, out: Path) -> str:
+    parts = [f"done in {results['elapsed_s']:.0f} s"]
+    text = results["settings"]["sweep_text"]
+    for name, data in results["subjects"].items():
+        row = data.get("per_text", {}).get(text)
+        if row and name != "triton-stream":
+            parts.append(
+                f"{name} {text} p50 {row['latency_s']['p50'] * 1000:.0f} ms RTF {row['rtf']['p50']:.3f}"
+            )
+    grpc = results.get("sweep", {}).get("grpc", [])
+    if grpc:
+        best = max(grpc, key=lambda r: r.get("throughput_audio_s_per_s", 0))
+        parts.append(
+            f"best gRPC throughput {best.get('throughput_audio_s_per_s', 0):.2f} audio s/s "
+            f"at concurrency {best['concurrency']}"
+        )
+    met = [t for t in results.get("targets", []) if t["met"]]
+    measured = [t for t in results.get("targets", []) if t["met"] is not None]
+    parts.append(f"targets met {len(met)}/{len(measured)}")
+    return "; ".join(parts) + f" (RTF: lower is better) -> {out / 'results.md'}"
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point for `python -m tts_benchmarks.run` and for tests (argv without argv[0])."""
+    app(args=argv if argv is not None else sys.argv[1:], standalone_mode=True)
+
+
+if __name__ == "__main__":
+    run()

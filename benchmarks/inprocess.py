@@ -195,13 +195,16 @@ def measure(
     warmup: int = 1,
     warm_each: bool = True,
 ) -> list[Sample]:
-    """Each text `warmup` times unmeasured (only the first text unless `warm_each`), then
-    `repeats` times measured, one request at a time."""
+    """Each text `warmup` times unmeasured (unless `warm_each` is off: then only the first
+    text of each language, whose g2p and BERT load lazily), then `repeats` times measured,
+    one request at a time."""
     samples: list[Sample] = []
     origin = time.perf_counter()
-    for k, text in enumerate(texts):
-        for _ in range(warmup if warm_each or k == 0 else 0):
+    warmed: set[str] = set()
+    for text in texts:
+        for _ in range(warmup if warm_each or text.language not in warmed else 0):
             subject.synthesize(text, seed)
+        warmed.add(text.language)
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()

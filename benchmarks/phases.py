@@ -50,7 +50,7 @@ def run_inprocess(results: dict, voice: Voice, plan: Plan, progress: Callable[[s
         progress("subject pytorch: loading")
         subject = TorchSubject(voice, plan.threads)
         results["machine"]["threads"]["torch"] = subject.threads
-        # The slow baseline: one warm-up in all, fewer runs; the budget goes to served paths.
+        # The slow baseline: one warm-up per language, fewer runs; the budget goes to served paths.
         samples = measure(subject, plan.texts, plan.torch_repeats, SEED, progress, warm_each=False)
         results["subjects"]["pytorch"] = {
             "per_text": by_text(samples, plan.texts),

@@ -102,7 +102,7 @@ def markdown(results: dict) -> str:
         f"- voice: `{results['voice']['kind']}` ({results['voice']['name']}), seed {s['seed']}",
         f"- graph runtime: {s['graph_runtime']}, precision {json.dumps(s['precision'])}",
         f"- repeats per text: {s['repeats']} (after {s['warmup']} warm-up; pytorch "
-        f"{s.get('torch_repeats', s['repeats'])}, one warm-up in all), "
+        f"{s.get('torch_repeats', s['repeats'])}, one warm-up per language), "
         f"concurrency {s['concurrency']}, sweep text `{s['sweep_text']}`",
         f"- elapsed: {results.get('elapsed_s', 0):.0f} s",
         "",

@@ -97,7 +97,7 @@ def main(
         None,
         "--torch-repeats",
         min=1,
-        help="measured runs per text of the slow pytorch subject (default 2), one warm-up in all",
+        help="measured runs per text of the slow pytorch subject (default 2; one warm-up per language)",
     ),
     rounds: int | None = typer.Option(
         None,

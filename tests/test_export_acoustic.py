@@ -187,3 +187,31 @@ def test_fp16_decoder_keeps_float32_io_and_tracks_fp32(fixture_graphs, tmp_path)
     got = half.run(["audio"], feeds)[0]
     assert got.dtype == np.float32 and np.isfinite(got).all()
     assert snr_db(ref, got) >= 30.0
+
+
+@pytest.mark.parametrize(
+    "c_in,c_out,kernel,stride,bias",
+    [(32, 16, 16, 8, True), (16, 8, 8, 2, True), (8, 4, 2, 2, False), (6, 5, 6, 3, True)],
+)
+def test_polyphase_upsample_equals_conv_transpose(c_in, c_out, kernel, stride, bias):
+    torch.manual_seed(kernel * stride)
+    up = torch.nn.ConvTranspose1d(
+        c_in, c_out, kernel, stride, padding=(kernel - stride) // 2, bias=bias
+    )
+    poly = acoustic.PolyphaseUpsample(up)
+    for frames in (1, 2, 37):
+        x = torch.randn(3, c_in, frames)
+        with torch.no_grad():
+            expected, got = up(x), poly(x)
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_polyphase_refuses_kernel_not_a_multiple_of_stride():
+    with pytest.raises(ValueError, match="no polyphase form"):
+        acoustic.PolyphaseUpsample(torch.nn.ConvTranspose1d(4, 4, 5, 2, padding=1))
+
+
+def test_decoder_graph_has_no_transposed_convolution(fixture_graphs):
+    graph = onnx.load(str(fixture_graphs[3] / "decoder.onnx"), load_external_data=False)
+    assert "ConvTranspose" not in {n.op_type for n in graph.graph.node}

@@ -98,8 +98,9 @@ class GraphSubject:
         runtime: str = "onnxruntime",
         precision: dict[str, str] | None = None,
         threads: int = 0,
+        max_padding: float = 0.25,
     ) -> None:
-        from tts_model_repository.runtime import GraphSession
+        from tts_model_repository.runtime import GraphSession, graph_axes
         from vits2.pipeline import FrontendPipeline
 
         precision = precision or {}
@@ -116,10 +117,29 @@ class GraphSubject:
             prec = "fp32" if family == "encoder" else precision.get(family, "fp32")
             self.sessions[kind] = GraphSession(voice.voice_dir / file, runtime, prec, threads)
         self.precision = {k: s.precision for k, s in self.sessions.items()}
+        # the decoder runs like the server's: rows of similar frame counts together
+        self.decoder_axes = graph_axes(voice.voice_dir / graphs["decoder"])
+        self.hop = int(meta["hop_length"])
+        self.max_padding = max_padding
 
     def _run(self, kind: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self.sessions[kind]
         return session.run({i.name: values[i.name] for i in session.inputs})
+
+    def _decode(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from tts_model_repository.runtime import run_padded
+
+        (out,) = run_padded(
+            self.sessions["decoder"],
+            [feeds],
+            self.decoder_axes,
+            {"samples": ("frames", self.hop)},
+            row_lengths={"frames": "frame_lengths"},
+            max_padding=self.max_padding,
+        )
+        if isinstance(out, Exception):
+            raise out
+        return out
 
     def synthesize(
         self, text: Text, seed: int, capture: dict | None = None
@@ -169,7 +189,7 @@ class GraphSubject:
             )
         decoder_feeds = {**enc, "noise_scale": col(req.noise_scale, np.float32), "noise_z": noise_z}
         with timer("decoder"):
-            dec = self._run("decoder", decoder_feeds)
+            dec = self._decode(decoder_feeds)
         with timer("join"):
             audio = trim_and_join(
                 dec["audio"], dec["audio_lengths"], batch.pause_after, self.sample_rate

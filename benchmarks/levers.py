@@ -4,6 +4,10 @@ Graph levers (in-process, one graph at a time, real inputs of two texts so that 
 between calls as they do in serving):
   onnxruntime session options - intra-op threads, graph optimisation level, memory pattern,
   CPU memory arena; OpenVINO fp32 vs bf16 (with the SNR of bf16 against onnxruntime fp32).
+  Decoder only: the graph with upstream's ConvTranspose upsampling instead of the polyphase
+  Conv, and int8 (onnxruntime static quantization, QDQ, calibrated on zh-long) on both runtimes.
+Padding: zh-long's sentences through the decoder as one padded batch, grouped by length (the
+  server's default), and one at a time.
 Server levers (a tritonserver per setting, zh-medium over gRPC):
   dynamic-batching queue delay and instance count; p50 at concurrency 1 and throughput at
   concurrency 8.
@@ -42,6 +46,8 @@ class Setting:
     arena: bool = True
     precision: str = "fp32"
     options: dict = field(default_factory=dict)
+    variant: str = ""
+    """Decoder graph variant: "" (the exported one), "transposed" or "int8"."""
 
 
 SETTINGS = [
@@ -55,6 +61,64 @@ SETTINGS = [
     Setting("openvino fp32", runtime="openvino"),
     Setting("openvino bf16", runtime="openvino", precision="bf16"),
 ]
+
+DECODER_VARIANTS = [
+    Setting(
+        "openvino bf16, ConvTranspose upsampling",
+        "openvino",
+        precision="bf16",
+        variant="transposed",
+    ),
+    Setting("ort int8 (QDQ: resblock convs)", variant="int8"),
+    Setting("openvino int8 (QDQ: resblock convs)", "openvino", variant="int8"),
+]
+
+
+def variant_graph(voice, variant: str, calibration: list[dict], cache: Path) -> Path:
+    """The decoder graph for a lever variant, built into `cache` once per voice."""
+    path = Path(cache) / f"levers-{voice.name}-decoder-{variant}.onnx"
+    if path.is_file():
+        return path
+    if variant == "transposed":
+        import vits2
+        from tts_export.acoustic import export_decoder
+
+        export_decoder(vits2.load_model(voice.checkpoint, voice.config), path, polyphase=False)
+    elif variant == "int8":
+        import onnx
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+
+        source = Path(voice.voice_dir) / "decoder.onnx"
+        graph = onnx.load(str(source), load_external_data=False)
+        # the residual blocks hold ~95% of the FLOPs; the flow, conv_pre/post and upsampling
+        # stay float (quantizing them too cost 2-5 dB of SNR for no measurable speed)
+        nodes = [
+            n.name for n in graph.graph.node if n.op_type == "Conv" and "/resblocks." in n.name
+        ]
+        feeds = iter([{k: v for k, v in f.items() if k != "phone_lengths"} for f in calibration])
+
+        class Reader(CalibrationDataReader):
+            def get_next(self):
+                return next(feeds, None)
+
+        quantize_static(
+            str(source),
+            str(path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            nodes_to_quantize=nodes,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+    else:
+        raise ValueError(f"unknown decoder variant {variant!r}")
+    return path
 
 
 class _Session:
@@ -154,12 +218,16 @@ def _load(path: Path, setting: Setting, feeds: list[dict]):
     return session, load_s, [session.run(f) for f in feeds]
 
 
-def graph_levers(voice, feeds: dict[str, list[dict]], repeats: int, progress) -> list[dict]:
+def graph_levers(voice, feeds: dict[str, list[dict]], repeats: int, progress, cache) -> list[dict]:
     rows = []
     for graph in GRAPHS:
         path = Path(voice.voice_dir) / f"{graph}.onnx"
         together = path.stat().st_size < INTERLEAVE_BYTES
-        settings = list(SETTINGS)
+        settings = list(SETTINGS) + (DECODER_VARIANTS if graph == "decoder" else [])
+        paths = {
+            st.label: variant_graph(voice, st.variant, feeds["long"], cache) if st.variant else path
+            for st in settings
+        }
         sessions: dict[str, _Session] = {}
         load_s: dict[str, float] = {}
         outputs: dict[str, list[np.ndarray]] = {}
@@ -168,7 +236,9 @@ def graph_levers(voice, feeds: dict[str, list[dict]], repeats: int, progress) ->
         # Round-robin: load every setting, then time them in turns. Else one after another.
         for k, setting in enumerate(settings):
             label = setting.label
-            sessions[label], load_s[label], outputs[label] = _load(path, setting, feeds[graph])
+            sessions[label], load_s[label], outputs[label] = _load(
+                paths[label], setting, feeds[graph]
+            )
             if not together:
                 for _ in range(repeats):
                     times[label] += _time_calls(sessions[label], feeds[graph])
@@ -204,56 +274,49 @@ def graph_levers(voice, feeds: dict[str, list[dict]], repeats: int, progress) ->
 
 
 def padding_lever(voice, feeds: dict, runtime: str, precision: dict, repeats: int, progress):
-    """zh-long's sentences through the decoder as one padded batch vs one sentence at a time.
+    """zh-long's sentences through the decoder: one batch padded to the longest, grouped by
+    frame count (`run_padded`'s default, as the server runs it), and one at a time."""
+    from tts_model_repository.runtime import GraphSession, graph_axes, length_groups, run_padded
 
-    The ensemble decodes a request's sentences as one batch padded to the longest; this
-    measures what the padding costs (the graph's output is the same either way)."""
-    batch = feeds["long"][0]
-    setting = Setting(
-        "decoder", runtime=runtime, precision=precision.get("decoder", "fp32"), threads=2
-    )
-    session = _Session(Path(voice.voice_dir) / "decoder.onnx", setting)
-    singles = []
-    for i, phones in enumerate(int(x) for x in batch["phone_lengths"]):
-        frames = int(batch["frame_lengths"][i])
-        single = {}
-        for name, value in batch.items():
-            if name == "phone_lengths":
-                continue
-            if name in ("m_p", "logs_p"):
-                single[name] = value[i : i + 1, :, :phones]
-            elif name == "durations":
-                single[name] = value[i : i + 1, :phones]
-            elif name == "noise_z":
-                single[name] = value[i : i + 1, :, :frames]
-            else:
-                single[name] = value[i : i + 1]
-        singles.append(single)
-    session.run(batch)
-    for f in singles:
-        session.run(f)
-    padded, one_by_one = [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        session.run(batch)
-        padded.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        for f in singles:
-            session.run(f)
-        one_by_one.append(time.perf_counter() - t)
+    batch = {k: v for k, v in feeds["long"][0].items() if k != "phone_lengths"}
+    path = Path(voice.voice_dir) / "decoder.onnx"
+    prec = precision.get("decoder", "fp32")
+    session = GraphSession(path, runtime, prec, threads=2)
+    axes = graph_axes(path)
+    hop = json.loads((Path(voice.voice_dir) / "voice.json").read_text())["hop_length"]
+    ways = {"one padded batch": 1.0, "grouped (max padding 0.25)": 0.25, "one at a time": 0.0}
     frames = [int(x) for x in batch["frame_lengths"]]
+
+    def call(max_padding):
+        run_padded(
+            session,
+            [batch],
+            axes,
+            {"samples": ("frames", hop)},
+            row_lengths={"frames": "frame_lengths"},
+            max_padding=max_padding,
+        )
+
+    for max_padding in ways.values():
+        call(max_padding)
+    times: dict[str, list[float]] = {way: [] for way in ways}
+    for _ in range(repeats):
+        for way, max_padding in ways.items():
+            t = time.perf_counter()
+            call(max_padding)
+            times[way].append(time.perf_counter() - t)
     row = {
-        "sentences": len(singles),
+        "sentences": len(frames),
         "frames": frames,
         "padding_share": 1 - sum(frames) / (len(frames) * max(frames)),
-        "padded_batch_ms": float(np.median(padded) * 1000),
-        "one_by_one_ms": float(np.median(one_by_one) * 1000),
+        "groups": [[frames[k] for k in g] for g in length_groups(frames, 0.25)],
+        "ms": {way: float(np.median(t) * 1000) for way, t in times.items()},
         "runtime": runtime,
-        "precision": setting.precision,
+        "precision": prec,
     }
     progress(
-        f"  decoder zh-long {len(singles)} sentences: padded batch {row['padded_batch_ms']:.0f} ms"
-        f" vs one by one {row['one_by_one_ms']:.0f} ms (padding {row['padding_share']:.0%})"
+        f"  decoder zh-long {len(frames)} sentences ({row['padding_share']:.0%} padding in one "
+        "batch): " + ", ".join(f"{way} {ms:.0f} ms" for way, ms in row["ms"].items())
     )
     return row
 
@@ -353,9 +416,12 @@ def markdown(results: dict) -> str:
             "",
             f"## Sentence batching (decoder, zh-long, {r['runtime']} {r['precision']})",
             "",
-            f"{r['sentences']} sentences of {r['frames']} frames ({r['padding_share']:.0%} of the "
-            f"padded batch is padding): one padded batch {r['padded_batch_ms']:.0f} ms, "
-            f"one sentence at a time {r['one_by_one_ms']:.0f} ms.",
+            f"{r['sentences']} sentences of {r['frames']} frames ({r['padding_share']:.0%} of "
+            f"one padded batch is padding; grouped: {r['groups']}):",
+            "",
+            "| way | ms |",
+            "|---|---|",
+            *[f"| {way} | {ms:.0f} |" for way, ms in r["ms"].items()],
         ]
     if results.get("server"):
         lines += [
@@ -400,7 +466,7 @@ def main(
     if graphs:
         progress("graph levers: capturing real inputs (zh-short, zh-medium)")
         feeds = capture_inputs(voice, ["zh-short", "zh-medium"])
-        results["graphs"] = graph_levers(voice, feeds, 1 if quick else repeats, progress)
+        results["graphs"] = graph_levers(voice, feeds, 1 if quick else repeats, progress, cache)
         results["padding"] = padding_lever(
             voice, feeds, runtime, precision, 1 if quick else repeats, progress
         )

@@ -118,7 +118,7 @@ class Voice:
 
 
 _MARKER = "built.json"
-_BUILD_VERSION = 1
+_BUILD_VERSION = 2  # 2: polyphase upsampling in the decoder graph
 """Bump when what a cached build holds changes, so old caches are rebuilt."""
 
 

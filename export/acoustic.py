@@ -204,7 +204,10 @@ def export_encoder(model: SynthesizerTrn, out_path: str | Path, opset: int = 17)
     return _export(EncoderGraph(model).eval(), inputs, Path(out_path), ENCODER_OUTPUTS, axes, opset)
 
 
-def export_decoder(model: SynthesizerTrn, out_path: str | Path, opset: int = 17) -> Path:
+def export_decoder(
+    model: SynthesizerTrn, out_path: str | Path, opset: int = 17, polyphase: bool = True
+) -> Path:
+    """polyphase=False keeps upstream's ConvTranspose1d (for comparing; see PolyphaseUpsample)."""
     inputs = example_decoder_inputs(model, example_encoder_inputs(model))
     axes = {n: {0: "batch", 2: "phones"} for n in ("m_p", "logs_p")}
     axes.update(
@@ -218,5 +221,5 @@ def export_decoder(model: SynthesizerTrn, out_path: str | Path, opset: int = 17)
             "audio_lengths": {0: "batch"},
         }
     )
-    graph = DecoderGraph(polyphase_copy(model)).eval()
+    graph = DecoderGraph(polyphase_copy(model) if polyphase else model).eval()
     return _export(graph, inputs, Path(out_path), DECODER_OUTPUTS, axes, opset)

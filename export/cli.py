@@ -164,6 +164,15 @@ def repository(
     name: str | None = typer.Option(None, "--name", help="voice (ensemble) name"),
     max_batch: int = typer.Option(16, "--max-batch", min=1),
     queue_delay_us: int = typer.Option(2000, "--queue-delay-us", min=0),
+    preferred_batch: list[int] = typer.Option(
+        [], "--preferred-batch", help="Triton preferred batch size (repeat; default 4 8 16)"
+    ),
+    max_padding: float = typer.Option(
+        0.25,
+        "--max-padding",
+        help="runtime python: most share of a decoder batch that may be padding; sentences "
+        "of similar length run together (1: one batch)",
+    ),
     instances: int = typer.Option(1, "--instances", min=1),
     gpu: bool = typer.Option(False, "--gpu", help="instance groups on GPU (native backends)"),
     engines: Path | None = typer.Option(
@@ -189,6 +198,8 @@ def repository(
             precision={**default_prec, **prec},
             max_batch=max_batch,
             queue_delay_us=queue_delay_us,
+            preferred_batch=list(preferred_batch) or None,
+            max_padding=max_padding,
             instances=instances,
             gpu=gpu,
             name=name,

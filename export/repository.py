@@ -43,6 +43,11 @@ class RepositoryOptions:
     """Graph kind (bert, decoder) -> fp32/bf16/fp16 for the OpenVINO runtimes; encoder: fp32."""
     max_batch: int = 16
     queue_delay_us: int = 2000
+    preferred_batch: list[int] | None = None
+    """Triton's preferred batch sizes (default: 4, 8, 16 up to max_batch)."""
+    max_padding: float = 0.25
+    """Runtime python: the decoder runs sentences of similar frame counts together, so that at
+    most this share of a batch's work is padding (1: all in one batch, as before)."""
     instances: int = 1
     gpu: bool = False
     threads: int = 0
@@ -157,7 +162,14 @@ def _instances(opts: RepositoryOptions, count: int | None = None) -> str:
 
 
 def _batching(opts: RepositoryOptions) -> str:
-    preferred = [b for b in (4, 8, 16) if b <= opts.max_batch] or [opts.max_batch]
+    preferred = opts.preferred_batch or (
+        [b for b in (4, 8, 16) if b <= opts.max_batch] or [opts.max_batch]
+    )
+    if any(b < 1 or b > opts.max_batch for b in preferred):
+        raise ValueError(
+            f"preferred batch sizes must be between 1 and max batch {opts.max_batch}, "
+            f"got {preferred}"
+        )
     return (
         f"dynamic_batching {{ preferred_batch_size: {preferred} "
         f"max_queue_delay_microseconds: {opts.queue_delay_us} }}\n"
@@ -226,6 +238,10 @@ def _graph_config(
         }
         if family == "decoder":
             params["hop_length"] = str(manifest.hop_length)
+            if not 0 <= opts.max_padding <= 1:
+                raise ValueError(f"max padding must be in [0, 1], got {opts.max_padding}")
+            params["row_lengths"] = json.dumps({"frames": "frame_lengths"})
+            params["max_padding"] = str(opts.max_padding)
         params["ranges"] = json.dumps(_ranges(kind, manifest, voice_dir))
         if family == "bert":
             params["max_axes"] = json.dumps(

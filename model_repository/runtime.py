@@ -120,8 +120,10 @@ def run_padded(
     scale: dict[str, tuple[str, int]] | None = None,
     ranges: dict[str, tuple[float, float | str]] | None = None,
     max_axes: dict[str, int] | None = None,
+    row_lengths: dict[str, str] | None = None,
+    max_padding: float = 0.25,
 ) -> list[dict[str, np.ndarray] | Exception]:
-    """Run many requests as one padded batch; each gets outputs cut to its own sizes.
+    """Run many requests as padded batches; each gets outputs cut to its own sizes.
 
     axes: tensor name -> dims, dynamic axes named ("batch" first). scale: an output axis name
     derived from an input axis, e.g. {"samples": ("frames", 512)}. ranges: input name ->
@@ -129,6 +131,12 @@ def run_padded(
     max_axes: axis name -> largest size the graph supports (BERT: 512 tokens).
     Float inputs must be finite. A request whose inputs are wrong gets an InputError in its
     place; the others still run.
+
+    Without row_lengths all requests run as one batch. row_lengths (axis -> input holding
+    each row's valid size on it, e.g. {"frames": "frame_lengths"}) splits requests into rows,
+    cuts each row to its own size and runs rows of similar size together, so that at most
+    `max_padding` of a batch's work is padding (`length_groups`). Outputs past a row's own size
+    must be zero (the graphs' contract), so a request's result is the same either way.
     """
     scale = scale or {}
     ranges = ranges or {}
@@ -137,39 +145,110 @@ def run_padded(
     sizes: list[dict[str, int]] = []
     valid: list[int] = []
     for i, req in enumerate(requests):
+        own: dict[str, int] = {}
         try:
-            sizes.append(_request_sizes(session, req, axes))
-            _check_ranges(req, ranges, sizes[-1])
-            _check_values(session, req, sizes[-1], max_axes)
+            own = _request_sizes(session, req, axes)
+            _check_ranges(req, ranges, own)
+            _check_values(session, req, own, max_axes)
             valid.append(i)
         except InputError as e:
             results[i] = e
-            sizes.append({})
+        sizes.append(own)
     if not valid:
         return results
-    names = {n for i in valid for n in sizes[i] if n != "batch"}
-    padded = {n: max(sizes[i][n] for i in valid) for n in names}
+    if not row_lengths:
+        outs = _run_batch(session, [requests[i] for i in valid], [sizes[i] for i in valid], axes)
+        for i, out in zip(valid, outs, strict=True):
+            results[i] = _cut(out, sizes[i], axes, scale)
+        return results
+    (axis, length_input), *_ = row_lengths.items()
+    rows, row_sizes, owner = [], [], []
+    for i in valid:
+        for r in range(sizes[i]["batch"]):
+            row = _row(requests[i], r, axes, axis, length_input)
+            rows.append(row)
+            row_sizes.append(_request_sizes(session, row, axes))
+            owner.append(i)
+    row_out: list[dict[str, np.ndarray]] = [{}] * len(rows)
+    for group in length_groups([rs.get(axis, 1) for rs in row_sizes], max_padding):
+        outs = _run_batch(session, [rows[k] for k in group], [row_sizes[k] for k in group], axes)
+        for k, out in zip(group, outs, strict=True):
+            row_out[k] = _cut(out, row_sizes[k], axes, scale)
+    for i in valid:
+        own = _scaled(sizes[i], scale)
+        mine = [row_out[k] for k in range(len(rows)) if owner[k] == i]
+        results[i] = {
+            name: np.concatenate([_pad(r[name], axes[name], own) for r in mine], axis=0)
+            for name in mine[0]
+        }
+    return results
+
+
+def length_groups(lengths: Sequence[int], max_padding: float) -> list[list[int]]:
+    """Indices of `lengths` in batches of similar length: sorted, and a batch grows while
+    padding stays at most `max_padding` of its padded work (size * longest)."""
+    order = sorted(range(len(lengths)), key=lambda k: lengths[k])
+    groups: list[list[int]] = []
+    total = 0
+    for k in order:
+        n = lengths[k]
+        if groups and (len(groups[-1]) + 1) * n * (1 - max_padding) <= total + n:
+            groups[-1].append(k)
+            total += n
+        else:
+            groups.append([k])
+            total = n
+    return groups
+
+
+def _row(req, r: int, axes, axis: str, length_input: str) -> dict[str, np.ndarray]:
+    """Row r of a request, cut to its own size on `axis`."""
+    n = max(1, int(req[length_input][r]))
+    row = {}
+    for name, value in req.items():
+        value = value[r : r + 1]
+        for k, dim in enumerate(axes.get(name, [])):
+            if k > 0 and dim == axis and value.shape[k] > n:
+                value = np.take(value, np.arange(n), axis=k)
+        row[name] = value
+    return row
+
+
+def _run_batch(session, reqs, sizes, axes) -> list[dict[str, np.ndarray]]:
+    """Pad reqs into one batch, run it, and hand back each request's slice (not yet cut)."""
+    names = {n for s in sizes for n in s if n != "batch"}
+    padded = {n: max(s[n] for s in sizes) for n in names}
     feeds = {}
     for spec in session.inputs:
-        parts = [_pad(requests[i][spec.name], axes[spec.name], padded) for i in valid]
+        parts = [_pad(req[spec.name], axes[spec.name], padded) for req in reqs]
         feeds[spec.name] = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
     out = session.run(feeds)
-    start = 0
-    for i in valid:
-        b = sizes[i]["batch"]
-        own = dict(sizes[i])
-        for name, (src, factor) in scale.items():
+    slices, start = [], 0
+    for s in sizes:
+        slices.append(
+            {spec.name: out[spec.name][start : start + s["batch"]] for spec in session.outputs}
+        )
+        start += s["batch"]
+    return slices
+
+
+def _scaled(sizes: dict[str, int], scale) -> dict[str, int]:
+    own = dict(sizes)
+    for name, (src, factor) in scale.items():
+        if src in own:
             own[name] = own[src] * factor
-        res = {}
-        for spec in session.outputs:
-            value = out[spec.name][start : start + b]
-            for k, dim in enumerate(axes[spec.name]):
-                if k > 0 and isinstance(dim, str) and dim in own:
-                    value = np.take(value, np.arange(own[dim]), axis=k)
-            res[spec.name] = np.ascontiguousarray(value)
-        results[i] = res
-        start += b
-    return results
+    return own
+
+
+def _cut(out: dict[str, np.ndarray], sizes, axes, scale) -> dict[str, np.ndarray]:
+    own = _scaled(sizes, scale)
+    res = {}
+    for name, value in out.items():
+        for k, dim in enumerate(axes[name]):
+            if k > 0 and isinstance(dim, str) and dim in own:
+                value = np.take(value, np.arange(own[dim]), axis=k)
+        res[name] = np.ascontiguousarray(value)
+    return res
 
 
 def _check_values(session, req, sizes: dict[str, int], max_axes: dict[str, int]) -> None:

@@ -39,6 +39,7 @@ TRITON_TYPES = {
     np.dtype(object): "BYTES",
 }
 
+
 def s(value: str | bytes) -> np.ndarray:
     return np.array([value if isinstance(value, bytes) else value.encode()], dtype=object)
 

@@ -87,3 +87,27 @@ def test_tensorrt_repository_needs_engines(tmp_path, tiny_voice_dir):  # noqa: F
 def test_unknown_runtime_is_refused(tmp_path, tiny_voice_dir):  # noqa: F811
     with pytest.raises(ValueError, match="runtime must be one of python, onnxruntime"):
         write_repository(tiny_voice_dir[0], tmp_path, RepositoryOptions(runtime="tflite"))
+
+
+def test_batching_options_reach_the_configs(tmp_path, tiny_voice_dir):  # noqa: F811
+    voice_dir, _ = tiny_voice_dir
+    opts = RepositoryOptions(max_batch=8, preferred_batch=[2, 8], max_padding=0.1)
+    write_repository(voice_dir, tmp_path, opts)
+    decoder = _config(tmp_path / "tiny_decoder" / "config.pbtxt")
+    assert list(decoder.dynamic_batching.preferred_batch_size) == [2, 8]
+    assert json.loads(decoder.parameters["row_lengths"].string_value) == {"frames": "frame_lengths"}
+    assert float(decoder.parameters["max_padding"].string_value) == 0.1
+    encoder = _config(tmp_path / "tiny_encoder" / "config.pbtxt")
+    assert "row_lengths" not in encoder.parameters
+
+
+@pytest.mark.parametrize(
+    "opts,message",
+    [
+        (RepositoryOptions(max_batch=8, preferred_batch=[16]), "preferred batch sizes"),
+        (RepositoryOptions(max_padding=1.5), "max padding"),
+    ],
+)
+def test_bad_batching_options_are_refused(tmp_path, tiny_voice_dir, opts, message):  # noqa: F811
+    with pytest.raises(ValueError, match=message):
+        write_repository(tiny_voice_dir[0], tmp_path, opts)

@@ -36,6 +36,9 @@ class TritonPythonModel:
         # value ranges of index inputs: out-of-range ids would make the graph index past a table
         self.ranges = {k: tuple(v) for k, v in json.loads(params.get("ranges", "{}")).items()}
         self.max_axes = {k: int(v) for k, v in json.loads(params.get("max_axes", "{}")).items()}
+        # decoder: rows of similar frame counts run together (see run_padded)
+        self.row_lengths = json.loads(params.get("row_lengths", "{}")) or None
+        self.max_padding = float(params.get("max_padding", "0.25"))
         self.inputs = [(i.name, i.dims) for i in self.session.inputs]
         # Triton hands per-item scalars as [B, 1] (config dims [1]); the graphs take [B]
         self.squeeze = {name for name, dims in self.inputs if len(dims) == 1}
@@ -74,7 +77,14 @@ class TritonPythonModel:
     def _run(self, feeds: list[dict[str, np.ndarray]]) -> list:
         try:
             return run_padded(
-                self.session, feeds, self.axes, self.scale, self.ranges, self.max_axes
+                self.session,
+                feeds,
+                self.axes,
+                self.scale,
+                self.ranges,
+                self.max_axes,
+                self.row_lengths,
+                self.max_padding,
             )
         except Exception as e:
             if len(feeds) == 1:

@@ -12,9 +12,7 @@ as the server for the same request.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -90,7 +88,8 @@ class TorchSubject:
 
 
 class GraphSubject:
-    """The exported ONNX graphs in-process via `GraphSession` (no Triton)."""
+    """The exported ONNX graphs in-process (`tts_model_repository.inprocess.VoiceGraphs`, the
+    ensemble's steps without Triton)."""
 
     def __init__(
         self,
@@ -98,111 +97,26 @@ class GraphSubject:
         runtime: str = "onnxruntime",
         precision: dict[str, str] | None = None,
         threads: int = 0,
-        max_padding: float = 0.25,
+        max_padding: float = 0.0,
     ) -> None:
-        from tts_model_repository.runtime import GraphSession, graph_axes
-        from vits2.pipeline import FrontendPipeline
+        from tts_model_repository.inprocess import VoiceGraphs
 
-        precision = precision or {}
         self.name = f"inprocess-{runtime}"
         self.voice = voice
-        self.pipeline = FrontendPipeline.from_voice_dir(voice.voice_dir)
-        meta = json.loads((Path(voice.voice_dir) / "voice.json").read_text(encoding="utf-8"))
-        self.channels = int(meta["inter_channels"])
-        self.sample_rate = self.pipeline.voice.sample_rate
-        graphs = meta["graphs"]
-        self.sessions = {}
-        for kind, file in graphs.items():
-            family = kind.split("_")[0]
-            prec = "fp32" if family == "encoder" else precision.get(family, "fp32")
-            self.sessions[kind] = GraphSession(voice.voice_dir / file, runtime, prec, threads)
-        self.precision = {k: s.precision for k, s in self.sessions.items()}
-        # the decoder runs like the server's: rows of similar frame counts together
-        self.decoder_axes = graph_axes(voice.voice_dir / graphs["decoder"])
-        self.hop = int(meta["hop_length"])
-        self.max_padding = max_padding
-
-    def _run(self, kind: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        session = self.sessions[kind]
-        return session.run({i.name: values[i.name] for i in session.inputs})
-
-    def _decode(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from tts_model_repository.runtime import run_padded
-
-        (out,) = run_padded(
-            self.sessions["decoder"],
-            [feeds],
-            self.decoder_axes,
-            {"samples": ("frames", self.hop)},
-            row_lengths={"frames": "frame_lengths"},
-            max_padding=self.max_padding,
-        )
-        if isinstance(out, Exception):
-            raise out
-        return out
+        self.graphs = VoiceGraphs(voice.voice_dir, runtime, precision, threads, max_padding)
+        self.sessions = self.graphs.sessions
+        self.precision = self.graphs.precision
+        self.sample_rate = self.graphs.sample_rate
 
     def synthesize(
         self, text: Text, seed: int, capture: dict | None = None
     ) -> tuple[np.ndarray, dict[str, float]]:
-        """(audio, seconds per stage). `capture`, when given, receives every graph's inputs
-        (`bert_<lang>`: a list of feeds, `encoder`, `noise`, `decoder`, `join`) and `batch`."""
-        from vits2 import noise
-        from vits2.assemble import trim_and_join
-        from vits2.pipeline import parse_request
-
+        """(audio, seconds per stage); `capture` as in `VoiceGraphs.synthesize`."""
         timer = _Timer()
-
-        def bert(language, feeds):
-            if capture is not None:
-                capture.setdefault(f"bert_{language.lower()}", []).append(feeds)
-            with timer("bert"):
-                return self._run(f"bert_{language.lower()}", feeds)["bert_features"]
-
-        t0 = time.perf_counter()
-        req = parse_request(
-            self.pipeline.voice, text.text, self.voice.speaker, text.language, {}, seed
+        audio = self.graphs.synthesize(
+            text.text, self.voice.speaker, text.language, seed, capture=capture, timer=timer
         )
-        batch = self.pipeline.prepare(req, bert)
-        timer.stages["frontend"] = time.perf_counter() - t0 - timer.stages.get("bert", 0.0)
-        s = len(batch)
-        col = lambda v, dtype: np.full((s,), v, dtype)  # noqa: E731
-        encoder_feeds = {
-            "phones": batch.phones,
-            "tones": batch.tones,
-            "languages": batch.languages,
-            "phone_lengths": batch.phone_lengths,
-            "bert_zh": batch.bert_zh,
-            "bert_ja": batch.bert_ja,
-            "bert_en": batch.bert_en,
-            "sid": col(req.sid, np.int64),
-            "sdp_ratio": col(req.sdp_ratio, np.float32),
-            "noise_scale_w": col(req.noise_scale_w, np.float32),
-            "length_scale": col(req.length_scale, np.float32),
-            "noise_sdp": batch.noise_sdp,
-        }
-        with timer("encoder"):
-            enc = self._run("encoder", encoder_feeds)
-        with timer("noise"):
-            frames = int(enc["frame_lengths"].max())
-            noise_z = np.stack(
-                [noise.frame_noise(int(x), self.channels, frames) for x in batch.seeds]
-            )
-        decoder_feeds = {**enc, "noise_scale": col(req.noise_scale, np.float32), "noise_z": noise_z}
-        with timer("decoder"):
-            dec = self._decode(decoder_feeds)
-        with timer("join"):
-            audio = trim_and_join(
-                dec["audio"], dec["audio_lengths"], batch.pause_after, self.sample_rate
-            )
-        if capture is not None:
-            capture.update(
-                batch=batch,
-                encoder=encoder_feeds,
-                encoder_out=enc,
-                decoder=decoder_feeds,
-                decoder_out=dec,
-                noise={"frame_lengths": enc["frame_lengths"], "seeds": batch.seeds},
-            )
+        timer.stages["frontend"] -= timer.stages.get("bert", 0.0)
         return audio, timer.stages
 
 

@@ -261,6 +261,31 @@ class FrontendPipeline:
         return out  # type: ignore[return-value]
 
 
+def encoder_inputs(batch: Batch, req: SynthesisRequest) -> dict[str, np.ndarray]:
+    """The encoder graph's inputs for a prepared batch; the request's scales repeat per
+    sentence ([S]). Triton models send per-sentence scalars as [S, 1]: see `item_columns`."""
+    s = len(batch)
+    return {
+        "phones": batch.phones,
+        "tones": batch.tones,
+        "languages": batch.languages,
+        "phone_lengths": batch.phone_lengths,
+        "bert_zh": batch.bert_zh,
+        "bert_ja": batch.bert_ja,
+        "bert_en": batch.bert_en,
+        "sid": np.full((s,), req.sid, np.int64),
+        "sdp_ratio": np.full((s,), req.sdp_ratio, np.float32),
+        "noise_scale_w": np.full((s,), req.noise_scale_w, np.float32),
+        "length_scale": np.full((s,), req.length_scale, np.float32),
+        "noise_sdp": batch.noise_sdp,
+    }
+
+
+def item_columns(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """[S] arrays -> [S, 1] (Triton's dims [1] per batch item); others unchanged."""
+    return {k: v[:, None] if v.ndim == 1 else v for k, v in tensors.items()}
+
+
 def bert_inputs(segments: Sequence[Segment], token_types: bool | None) -> dict[str, np.ndarray]:
     n = len(segments)
     t = max(len(s.input_ids) for s in segments)

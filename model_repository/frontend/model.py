@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from vits2.pipeline import FrontendPipeline, RequestError, parse_request
+from vits2.pipeline import (
+    FrontendPipeline,
+    RequestError,
+    encoder_inputs,
+    item_columns,
+    parse_request,
+)
 
 SCALE_INPUTS = {
     "SDP_RATIO": "sdp_ratio",
@@ -84,22 +90,12 @@ class TritonPythonModel:
         )
         batch = self.pipeline.prepare(req, self._bert)
         s = len(batch)
-        column = lambda v, dtype: np.full((s, 1), v, dtype)  # noqa: E731
-        outputs = {
-            "phones": batch.phones,
-            "tones": batch.tones,
-            "languages": batch.languages,
-            "phone_lengths": batch.phone_lengths[:, None],
-            "bert_zh": batch.bert_zh,
-            "bert_ja": batch.bert_ja,
-            "bert_en": batch.bert_en,
-            "noise_sdp": batch.noise_sdp,
-            "sid": column(req.sid, np.int64),
-            "sdp_ratio": column(req.sdp_ratio, np.float32),
-            "noise_scale_w": column(req.noise_scale_w, np.float32),
-            "length_scale": column(req.length_scale, np.float32),
-            "noise_scale": column(req.noise_scale, np.float32),
-            "seeds": batch.seeds[:, None],
-            "pause_after": batch.pause_after[:, None],
-        }
+        outputs = item_columns(
+            {
+                **encoder_inputs(batch, req),
+                "noise_scale": np.full((s,), req.noise_scale, np.float32),
+                "seeds": batch.seeds,
+                "pause_after": batch.pause_after,
+            }
+        )
         return [pb_utils.Tensor(k, np.ascontiguousarray(v)) for k, v in outputs.items()]

@@ -15,7 +15,13 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from vits2.assemble import sentence_seed
-from vits2.pipeline import FrontendPipeline, RequestError, parse_request
+from vits2.pipeline import (
+    FrontendPipeline,
+    RequestError,
+    encoder_inputs,
+    item_columns,
+    parse_request,
+)
 
 SCALES = {
     "SDP_RATIO": "sdp_ratio",
@@ -94,23 +100,9 @@ class TritonPythonModel:
             if request.is_cancelled():
                 return
             batch = self.pipeline.assemble([sentence], self._bert, sentence_seed(req.seed, i))
-            col = lambda v, dtype: np.array([[v]], dtype)  # noqa: E731
             m_p, logs_p, g, durations, frame_lengths = self._call(
                 self.models["encoder"],
-                {
-                    "phones": batch.phones,
-                    "tones": batch.tones,
-                    "languages": batch.languages,
-                    "phone_lengths": batch.phone_lengths[:, None],
-                    "bert_zh": batch.bert_zh,
-                    "bert_ja": batch.bert_ja,
-                    "bert_en": batch.bert_en,
-                    "sid": col(req.sid, np.int64),
-                    "sdp_ratio": col(req.sdp_ratio, np.float32),
-                    "noise_scale_w": col(req.noise_scale_w, np.float32),
-                    "length_scale": col(req.length_scale, np.float32),
-                    "noise_sdp": batch.noise_sdp,
-                },
+                item_columns(encoder_inputs(batch, req)),
                 ["m_p", "logs_p", "g", "durations", "frame_lengths"],
             )
             (noise_z,) = self._call(
@@ -126,7 +118,7 @@ class TritonPythonModel:
                     "g": g,
                     "durations": durations,
                     "frame_lengths": frame_lengths.reshape(-1, 1),
-                    "noise_scale": col(req.noise_scale, np.float32),
+                    "noise_scale": np.array([[req.noise_scale]], np.float32),
                     "noise_z": noise_z,
                 },
                 ["audio", "audio_lengths"],

@@ -1,0 +1,144 @@
+"""A voice's whole ensemble in one process, without Triton.
+
+`VoiceGraphs` runs what the Triton models run, in the same order and with the same code: the
+text frontend (`vits2.pipeline`), the BERT graphs, the encoder, the seeded frame noise, the
+decoder (rows grouped by length, as the decoder model does) and the join. It is the
+in-process subject of the benchmarks and the source of real decoder inputs for calibrating
+the int8 decoder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tts_model_repository.runtime import GraphSession, graph_axes, run_padded
+
+StageTimer = Callable[[str], contextlib.AbstractContextManager]
+
+
+def _no_timer(stage: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+class VoiceGraphs:
+    """A `tts-export onnx` folder's graphs on onnxruntime or OpenVINO.
+
+    precision: graph family (bert, decoder) -> fp32 / bf16 / fp16, or decoder int8 (the
+    `tts-export quantize` graph). The encoder always runs in fp32.
+    """
+
+    def __init__(
+        self,
+        voice_dir: str | Path,
+        runtime: str = "onnxruntime",
+        precision: dict[str, str] | None = None,
+        threads: int = 0,
+        max_padding: float = 0.0,
+    ) -> None:
+        from vits2.pipeline import FrontendPipeline
+
+        self.voice_dir = Path(voice_dir)
+        precision = precision or {}
+        self.pipeline = FrontendPipeline.from_voice_dir(self.voice_dir)
+        meta = json.loads((self.voice_dir / "voice.json").read_text(encoding="utf-8"))
+        self.channels = int(meta["inter_channels"])
+        self.hop = int(meta["hop_length"])
+        self.sample_rate = self.pipeline.voice.sample_rate
+        self.max_padding = max_padding
+        self.sessions: dict[str, GraphSession] = {}
+        for kind, file in meta["graphs"].items():
+            family = kind.split("_")[0]
+            prec = "fp32" if family == "encoder" else precision.get(family, "fp32")
+            if prec == "int8":
+                file = graph_variant(meta, kind, "int8")
+            self.sessions[kind] = GraphSession(self.voice_dir / file, runtime, prec, threads)
+        self.precision = {k: s.precision for k, s in self.sessions.items()}
+        self.decoder_axes = graph_axes(self.sessions["decoder"].path)
+
+    def run(self, kind: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self.sessions[kind]
+        return session.run({i.name: values[i.name] for i in session.inputs})
+
+    def decode(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The decoder on one request's rows, grouped by frame count like the server's."""
+        (out,) = run_padded(
+            self.sessions["decoder"],
+            [feeds],
+            self.decoder_axes,
+            {"samples": ("frames", self.hop)},
+            row_lengths={"frames": "frame_lengths"},
+            max_padding=self.max_padding,
+        )
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def synthesize(
+        self,
+        text: str,
+        speaker: str = "",
+        language: str = "ZH",
+        seed: int = 0,
+        scales: dict[str, float] | None = None,
+        capture: dict | None = None,
+        timer: StageTimer = _no_timer,
+    ) -> np.ndarray:
+        """Audio for one request. `timer(stage)` wraps each stage (frontend, which holds the
+        bert calls, encoder, noise, decoder, join); `capture`, when given, receives every graph's inputs (`bert_<lang>`: a
+        list of feeds, `encoder`, `decoder`, `noise`), the outputs and the `batch`."""
+        from vits2 import noise
+        from vits2.assemble import trim_and_join
+        from vits2.pipeline import encoder_inputs, parse_request
+
+        def bert(language, feeds):
+            if capture is not None:
+                capture.setdefault(f"bert_{language.lower()}", []).append(feeds)
+            with timer("bert"):
+                return self.run(f"bert_{language.lower()}", feeds)["bert_features"]
+
+        req = parse_request(self.pipeline.voice, text, speaker, language, scales or {}, seed)
+        with timer("frontend"):  # includes the BERT calls it makes
+            batch = self.pipeline.prepare(req, bert)
+        encoder_feeds = encoder_inputs(batch, req)
+        with timer("encoder"):
+            enc = self.run("encoder", encoder_feeds)
+        with timer("noise"):
+            frames = int(enc["frame_lengths"].max())
+            noise_z = np.stack(
+                [noise.frame_noise(int(x), self.channels, frames) for x in batch.seeds]
+            )
+        noise_scale = np.full((len(batch),), req.noise_scale, np.float32)
+        decoder_feeds = {**enc, "noise_scale": noise_scale, "noise_z": noise_z}
+        with timer("decoder"):
+            dec = self.decode(decoder_feeds)
+        with timer("join"):
+            audio = trim_and_join(
+                dec["audio"], dec["audio_lengths"], batch.pause_after, self.sample_rate
+            )
+        if capture is not None:
+            capture.update(
+                batch=batch,
+                encoder=encoder_feeds,
+                encoder_out=enc,
+                decoder=decoder_feeds,
+                decoder_out=dec,
+                noise={"frame_lengths": enc["frame_lengths"], "seeds": batch.seeds},
+            )
+        return audio
+
+
+def graph_variant(meta: dict, kind: str, precision: str) -> str:
+    """File of graph `kind` at `precision` from voice.json's `variants` (int8: `tts-export
+    quantize`), with a clear error when the voice has none."""
+    entry = meta.get("variants", {}).get(kind, {}).get(precision)
+    if not entry:
+        raise FileNotFoundError(
+            f"the voice has no {precision} {kind} graph; run `tts-export quantize --voice DIR` "
+            "first"
+        )
+    return entry["graph"]

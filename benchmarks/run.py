@@ -53,13 +53,12 @@ def _split(values: list[str]) -> list[str]:
 
 
 def _precision(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in _split(items):
-        graph, _, value = item.partition("=")
-        if graph not in ("bert", "decoder") or value not in ("fp32", "bf16", "fp16"):
-            raise typer.BadParameter(f"--precision takes bert|decoder=fp32|bf16|fp16, got {item!r}")
-        out[graph] = value
-    return out
+    from tts_export.repository import parse_precision
+
+    try:
+        return parse_precision(_split(items))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
 @app.command()
@@ -135,8 +134,8 @@ def main(
         )
     runtime, prec = default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {})
     prec = {**prec, **_precision(precision)}
-    if runtime == "onnxruntime" and any(v != "fp32" for v in prec.values()):
-        raise typer.BadParameter("--precision other than fp32 needs --graph-runtime openvino")
+    if runtime == "onnxruntime" and any(v not in ("fp32", "int8") for v in prec.values()):
+        raise typer.BadParameter("--precision bf16/fp16 needs --graph-runtime openvino")
     levels = [int(c) for c in _split(concurrency)] or ([1, 2] if quick else [1, 2, 4, 8, 16])
     if any(c < 1 for c in levels):
         raise typer.BadParameter(f"--concurrency levels must be >= 1, got {levels}")

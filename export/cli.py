@@ -92,6 +92,28 @@ def verify(
 
 
 @app.command()
+def quantize(
+    voice: Path = typer.Option(..., "--voice", help="folder written by `tts-export onnx`"),
+    min_snr: float = typer.Option(
+        25.0, "--min-snr", help="refuse the int8 decoder below this held-out SNR (dB)"
+    ),
+) -> None:
+    """int8 decoder (static QDQ), calibrated on the voice's own graphs; serve it with
+    `tts-export repository --precision decoder=int8`."""
+    from tts_export.quantize import quantize_decoder
+
+    try:
+        res = quantize_decoder(voice, min_snr, progress=_progress)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    console.print(
+        f"[green]wrote {res.graph}[/green]: SNR {res.snr_db:.1f} dB against fp32, "
+        f"{res.calibration_sentences} calibration sentences, {res.seconds:.0f} s"
+    )
+    console.print(f"next: tts-export repository --voice {voice} --precision decoder=int8 ...")
+
+
+@app.command()
 def trt(
     voice_dir: Path = typer.Argument(..., help="folder written by `tts-export onnx`"),
     out: Path = typer.Option(..., "--out", help="folder for the .plan engines"),
@@ -159,7 +181,8 @@ def repository(
     precision: list[str] = typer.Option(
         [],
         "--precision",
-        help="GRAPH=fp32|bf16|fp16 for bert or decoder (OpenVINO); the encoder is always fp32",
+        help="GRAPH=fp32|bf16|fp16 for bert or decoder (OpenVINO), or decoder=int8 (after "
+        "`tts-export quantize`); the encoder is always fp32",
     ),
     name: str | None = typer.Option(None, "--name", help="voice (ensemble) name"),
     max_batch: int = typer.Option(16, "--max-batch", min=1),
@@ -168,10 +191,10 @@ def repository(
         [], "--preferred-batch", help="Triton preferred batch size (repeat; default 4 8 16)"
     ),
     max_padding: float = typer.Option(
-        0.25,
+        0.0,
         "--max-padding",
-        help="runtime python: most share of a decoder batch that may be padding; sentences "
-        "of similar length run together (1: one batch)",
+        help="runtime python: most share of a decoder batch that may be padding (0: only "
+        "equal lengths batch, best on CPU; 1: one batch)",
     ),
     instances: int = typer.Option(1, "--instances", min=1),
     gpu: bool = typer.Option(False, "--gpu", help="instance groups on GPU (native backends)"),
@@ -180,15 +203,15 @@ def repository(
     ),
 ) -> None:
     """Write the voice's Triton models (ensemble, frontend, graphs) into a repository."""
-    from tts_export.repository import RepositoryOptions, default_graph_runtime, write_repository
+    from tts_export.repository import (
+        RepositoryOptions,
+        default_graph_runtime,
+        parse_precision,
+        write_repository,
+    )
 
     try:
-        prec = {}
-        for item in precision:
-            graph, _, value = item.partition("=")
-            if graph not in ("bert", "decoder") or value not in ("fp32", "bf16", "fp16"):
-                raise ValueError(f"--precision takes bert|decoder=fp32|bf16|fp16, got {item!r}")
-            prec[graph] = value
+        prec = parse_precision(precision)
         graph_rt, default_prec = (
             default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {})
         )

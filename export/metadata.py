@@ -71,6 +71,9 @@ class VoiceManifest:
     leaves them out (upstream server style); edit freely."""
     precision: dict[str, str] = field(default_factory=dict)
     """Graph kind -> fp32 / fp16."""
+    variants: dict[str, dict[str, dict]] = field(default_factory=dict)
+    """Graph kind -> precision -> {"graph": file, ...}: extra graphs such as the int8 decoder
+    from `tts-export quantize` (with its measured SNR)."""
     limits: dict[str, float] = field(default_factory=dict)
     """Per-request limits the server enforces (see tts_model_repository.pipeline.Limits);
     missing keys take the defaults."""

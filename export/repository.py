@@ -15,6 +15,8 @@ from pathlib import Path
 
 import tts_model_repository
 from tts_export.metadata import VoiceManifest
+from tts_model_repository.inprocess import graph_variant
+from tts_model_repository.runtime import OPENVINO_HINTS
 from vits2.pipeline import inside_folder
 
 RUNTIMES = ("python", "onnxruntime", "openvino", "tensorrt")
@@ -40,14 +42,17 @@ class RepositoryOptions:
     graph_runtime: str = "onnxruntime"
     """For runtime python: run graphs with onnxruntime or openvino in-process."""
     precision: dict[str, str] = field(default_factory=dict)
-    """Graph kind (bert, decoder) -> fp32/bf16/fp16 for the OpenVINO runtimes; encoder: fp32."""
+    """Graph kind (bert, decoder) -> fp32/bf16/fp16 for the OpenVINO runtimes, or decoder int8
+    (the `tts-export quantize` graph, any runtime but tensorrt); the encoder is always fp32."""
     max_batch: int = 16
     queue_delay_us: int = 2000
     preferred_batch: list[int] | None = None
     """Triton's preferred batch sizes (default: 4, 8, 16 up to max_batch)."""
-    max_padding: float = 0.25
+    max_padding: float = 0.0
     """Runtime python: the decoder runs sentences of similar frame counts together, so that at
-    most this share of a batch's work is padding (1: all in one batch, as before)."""
+    most this share of a batch's work is padding (1: all in one batch). 0: only equal lengths
+    share a batch; on CPU a batch costs the sum of its padded rows, so padding is pure waste
+    (zh-medium's decoder: 1156 ms as one batch, 903 ms at 0)."""
     instances: int = 1
     gpu: bool = False
     threads: int = 0
@@ -263,7 +268,7 @@ def _graph_config(
         file = "model.onnx"
     elif opts.runtime == "openvino":
         body = 'backend: "openvino"\ndefault_model_filename: "model.onnx"\n' + _params(
-            {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}[precision]}
+            {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]}
         )
         file = "model.onnx"
     else:
@@ -318,15 +323,19 @@ def write_repository(
         graphs[f"bert_{lang.lower()}"] = _bert_tensors(info.has_token_type_ids)
     if opts.runtime == "tensorrt" and not opts.engines:
         raise ValueError("runtime tensorrt needs --engines DIR (from `tts-export trt`)")
+    _check_precision(opts)
     names = []
     for kind, (ins, outs) in graphs.items():
         name = f"{v}_{kind}"
         config, file = _graph_config(name, kind, ins, outs, opts, manifest, voice_dir)
-        src = (
-            (opts.engines / f"{kind}.plan")
-            if file == "model.plan"
-            else inside_folder(voice_dir, manifest.graphs[kind])
-        )
+        if file == "model.plan":
+            src = opts.engines / f"{kind}.plan"
+        elif kind == "decoder" and opts.precision.get("decoder") == "int8":
+            src = inside_folder(
+                voice_dir, graph_variant({"variants": manifest.variants}, kind, "int8")
+            )
+        else:
+            src = inside_folder(voice_dir, manifest.graphs[kind])
         if not src.is_file():
             raise FileNotFoundError(f"{src} not found for model {name}")
         _write_model(
@@ -479,11 +488,38 @@ def _copy_voice_assets(voice_dir: Path, manifest: VoiceManifest, dest: Path) -> 
         )
 
 
+PRECISIONS = {"bert": ("fp32", "bf16", "fp16"), "decoder": ("fp32", "bf16", "fp16", "int8")}
+
+
+def parse_precision(items: list[str]) -> dict[str, str]:
+    """["decoder=int8", "bert=bf16"] -> {"decoder": "int8", ...}, checked like the options."""
+    out = {}
+    for item in items:
+        family, _, value = item.partition("=")
+        out[family.strip()] = value.strip()
+    _check_precision(RepositoryOptions(precision=out))
+    return out
+
+
+def _check_precision(opts: RepositoryOptions) -> None:
+    for family, value in opts.precision.items():
+        if family not in PRECISIONS or value not in PRECISIONS[family]:
+            raise ValueError(
+                f"precision {family}={value!r} is not supported: bert takes fp32|bf16|fp16, "
+                "decoder fp32|bf16|fp16|int8 (the encoder is always fp32)"
+            )
+    if opts.runtime == "tensorrt" and opts.precision.get("decoder") == "int8":
+        raise ValueError(
+            "decoder=int8 is for the python, onnxruntime and openvino runtimes; TensorRT engines "
+            "take their precision from `tts-export trt`"
+        )
+
+
 def default_graph_runtime() -> tuple[str, dict[str, str]]:
     """The fastest in-process setting that holds parity on this CPU.
 
     OpenVINO when installed; bf16 for BERT and decoder where the CPU computes bf16 natively
-    (AMX or AVX512-BF16: SNR about 49 dB against fp32 on the full-size decoder), fp32
+    (AMX or AVX512-BF16: SNR 35-49 dB against fp32 on the full-size random decoder), fp32
     otherwise. The encoder stays fp32 so durations never change.
     """
     try:

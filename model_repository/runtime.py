@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 RUNTIMES = ("onnxruntime", "openvino")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+"""int8: a QDQ graph (`tts-export quantize`); its float parts run in fp32."""
+OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 
 
 class InputError(ValueError):
@@ -78,9 +80,7 @@ class GraphSession:
             core = ov.Core()
             config = {
                 "INFERENCE_NUM_THREADS": threads,
-                "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}[
-                    precision
-                ],
+                "INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision],
             }
             model = core.read_model(str(self.path))
             self._ov = core.compile_model(model, "CPU", config)
@@ -121,7 +121,7 @@ def run_padded(
     ranges: dict[str, tuple[float, float | str]] | None = None,
     max_axes: dict[str, int] | None = None,
     row_lengths: dict[str, str] | None = None,
-    max_padding: float = 0.25,
+    max_padding: float = 0.0,
 ) -> list[dict[str, np.ndarray] | Exception]:
     """Run many requests as padded batches; each gets outputs cut to its own sizes.
 

@@ -163,3 +163,30 @@ def test_perf_analyzer_inputs_decode_to_their_shapes(quick_run):
     assert encoder["bert_zh"]["shape"] == [1024, length]
     commands = (folder / "commands.sh").read_text()
     assert f"perf_analyzer -m {voice} " in commands and "--streaming" in commands
+
+
+def test_levers_quick_measures_every_graph_setting(quick_run, tmp_path):
+    """`tts_benchmarks.levers --quick --no-server` on the quick run's tiny voice: every graph
+    setting, the decoder variants (ConvTranspose, int8) and the sentence-batching ways."""
+    from typer.testing import CliRunner
+
+    from tts_benchmarks.levers import DECODER_VARIANTS, SETTINGS, app
+
+    args = ["--quick", "--no-server", "--out", str(tmp_path), "--cache", str(quick_run / "cache")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    levers = json.loads((tmp_path / "levers.json").read_text())
+    rows = {(r["graph"], r["setting"]): r for r in levers["graphs"]}
+    expected = [("bert_zh", s.label) for s in SETTINGS] + [
+        ("decoder", s.label) for s in SETTINGS + DECODER_VARIANTS
+    ]
+    assert sorted(rows) == sorted(expected)
+    for row in rows.values():
+        assert _finite(row["ms_mean"]) and row["ms_mean"] > 0 and row["calls"] > 0
+    for variant in DECODER_VARIANTS:  # same audio up to float rounding / quantization
+        assert rows[("decoder", variant.label)]["snr_db_vs_ort_fp32"] > 20
+    padding = levers["padding"]
+    assert len(padding["ms"]) == 4 and all(ms > 0 for ms in padding["ms"].values())
+    assert sum(len(g) for g in padding["groups"]["0.0"]) == padding["sentences"]
+    text = (tmp_path / "levers.md").read_text()
+    assert "## Graph levers" in text and "## Sentence batching" in text

@@ -616,6 +616,9 @@ def serve(
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    # Ctrl-C must stop the server even when the parent ignored SIGINT (a script's background
+    # job inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
     try:
         server.start()
         print(f"starting tritonserver ({server.binary.source}: {server.binary.binary})", flush=True)
@@ -635,4 +638,5 @@ def serve(
         code = server.stop()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
     return code if code is not None else 0

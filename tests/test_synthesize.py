@@ -100,3 +100,16 @@ def test_cli_say(checkpoint, tiny_bert_dirs, tmp_path):
     assert sf.info(str(out)).samplerate == 44100
     bad = CliRunner().invoke(app, args[:-2] + ["--speaker", "nobody"])
     assert bad.exit_code == 2 and "unknown SPEAKER" in bad.output
+
+
+def test_frontend_warm_up_loads_every_language_of_the_voice(tiny_voice_dir):
+    """The Triton frontend models call this in initialize, so that the first request does not
+    load jieba's dictionary and the g2p models."""
+    import jieba
+
+    from vits2.pipeline import FrontendPipeline
+
+    pipeline = FrontendPipeline.from_voice_dir(tiny_voice_dir[0])
+    assert pipeline.warm_up() >= 0
+    assert jieba.dt.initialized
+    assert set(pipeline.voice.languages) >= {"ZH"}

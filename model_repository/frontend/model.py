@@ -41,6 +41,7 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         model_dir = Path(args["model_repository"]) / args["model_version"]
         self.pipeline = FrontendPipeline.from_voice_dir(model_dir / "voice")
+        self.pipeline.warm_up()  # the first request must not pay for loading dictionaries
         self.bert_models = json.loads(params["bert_models"])  # language -> Triton model name
 
     def _bert(self, language: str, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -42,6 +42,7 @@ class TritonPythonModel:
         self.pipeline = FrontendPipeline.from_voice_dir(
             Path(args["model_repository"]) / args["model_version"] / "voice"
         )
+        self.pipeline.warm_up()  # the first request must not pay for loading dictionaries
         self.models = json.loads(params["models"])  # step -> Triton model name
         self.bert_models = json.loads(params["bert_models"])
         self.max_stream_chars = int(params.get("max_stream_chars", "100000"))

@@ -233,8 +233,8 @@ class TTSClient:
                 future.result()
 
     def load_voice(self, name: str) -> VoiceInfo:
-        """Load every model of the voice (BERT ones, then the others, the ensemble last;
-        each stage concurrently) and return its metadata."""
+        """Load every model of the voice (BERT ones, then the ensemble with its steps, then
+        the rest, such as the streaming model) and return its metadata."""
         for stage in load_stages(name, self._repository_models(name)):
             self._each("load_model", stage)
         info = self.voice_info(name, refresh=True)

@@ -166,12 +166,12 @@ def voice_candidates(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def load_stages(voice: str, models: Iterable[str]) -> list[list[str]]:
-    """Load order for a voice: its BERT models, then its other models, then the ensemble;
-    the models of one stage can load concurrently."""
-    models = [m for m in dict.fromkeys(models) if m != voice]
-    bert = [m for m in models if "_bert_" in m]
-    rest = [m for m in models if "_bert_" not in m]
-    return [stage for stage in (bert, rest, [voice]) if stage]
+    """Load order for a voice: its BERT models (the frontend calls them), then the ensemble,
+    which makes Triton load its steps. Loading the steps first as well made Triton load each
+    of them twice. Anything else (the streaming model) is loaded after these stages by
+    whoever finds it not ready. The models of one stage can load concurrently."""
+    bert = [m for m in dict.fromkeys(models) if m != voice and "_bert_" in m]
+    return [stage for stage in (bert, [voice]) if stage]
 
 
 # -- sentences -------------------------------------------------------------------------------

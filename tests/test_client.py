@@ -226,7 +226,7 @@ def test_voices_load_and_unload(triton_voice):  # noqa: F811
     name = triton_voice.voice
     with TTSClient(triton_voice.grpc_url, timeout=300) as client:
         voices = {v.name: v for v in client.voices()}
-        assert set(voices) == {name}
+        assert name in voices  # other tests may add voices to the shared repository
         info = voices[name]
         assert info.ready and info.sample_rate == 44100
         assert info.speakers == {"spk0": 0, "spk1": 1, "spk2": 2}

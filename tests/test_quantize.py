@@ -10,7 +10,7 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from tests.triton_fixtures import infer_http
+from tests.triton_fixtures import infer_http, wait_unloaded
 from tts_export.cli import app
 from tts_export.metadata import VoiceManifest
 from tts_export.quantize import INT8_GRAPH, quantize_decoder
@@ -135,3 +135,4 @@ def test_triton_serves_the_int8_decoder(triton_voice, int8_voice):
         for m in reversed(models):
             client.unload_model(m)
         client.close()
+        wait_unloaded(triton_voice.http_url, models)

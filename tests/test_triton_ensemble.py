@@ -11,7 +11,7 @@ import pytest
 import tritonclient.http as http
 from tritonclient.utils import InferenceServerException
 
-from tests.triton_fixtures import infer_http
+from tests.triton_fixtures import infer_http, wait_unloaded
 
 pytestmark = pytest.mark.triton
 
@@ -170,6 +170,7 @@ def test_second_voice_loads_and_unloads_while_first_serves(triton_voice, tiny_vo
         assert client.is_model_ready(triton_voice.voice)
     finally:
         client.close()
+        wait_unloaded(triton_voice.http_url, models)
 
 
 def test_stream_model_sends_sentences_that_join_to_the_ensemble_audio(triton_voice):  # noqa: F811

@@ -125,3 +125,30 @@ def infer_http(url: str, model: str, text: str, **inputs):
         return client.infer(model, tensors)
     finally:
         client.close()
+
+
+def wait_unloaded(url: str, models: list[str], timeout: float = 120.0) -> None:
+    """Until none of `models` is loading, ready or unloading and the server is ready again.
+
+    Triton's unload call returns before the model is gone; a test that unloads must wait, or
+    the next test finds the server not ready (strict readiness) while stubs shut down.
+    """
+    import time
+
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = [
+                m["name"]
+                for m in client.get_model_repository_index()
+                if m["name"] in models and m.get("state") in ("READY", "LOADING", "UNLOADING")
+            ]
+            if not busy and client.is_server_ready():
+                return
+            assert time.monotonic() < deadline, f"still loaded after {timeout:.0f} s: {busy}"
+            time.sleep(0.2)
+    finally:
+        client.close()

@@ -196,6 +196,12 @@ def repository(
         help="runtime python: most share of a decoder batch that may be padding (0: only "
         "equal lengths batch, best on CPU; 1: one batch)",
     ),
+    bucket: list[str] = typer.Option(
+        [],
+        "--bucket",
+        help="runtime python: decoder pads AXIS up to a multiple of N (frames=32 phones=16 "
+        "by default; N=1 turns it off): a bounded set of shapes keeps OpenVINO's kernels warm",
+    ),
     instances: int = typer.Option(1, "--instances", min=1),
     gpu: bool = typer.Option(False, "--gpu", help="instance groups on GPU (native backends)"),
     engines: Path | None = typer.Option(
@@ -223,6 +229,7 @@ def repository(
             queue_delay_us=queue_delay_us,
             preferred_batch=list(preferred_batch) or None,
             max_padding=max_padding,
+            buckets={**RepositoryOptions().buckets, **_pairs(bucket, "--bucket")},
             instances=instances,
             gpu=gpu,
             name=name,
@@ -241,6 +248,16 @@ def repository(
     )
     console.print(f"wrote {len(models)} models to {out}: {', '.join(models)}")
     console.print(f"next: tts serve --repository {out}")
+
+
+def _pairs(items: list[str], option: str) -> dict[str, int]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            raise ValueError(f"{option} takes NAME=N, got {item!r}")
+        out[key.strip()] = int(value)
+    return out
 
 
 @app.command("demo-voice")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tts_model_repository.runtime import GraphSession, graph_axes, run_padded
+from tts_model_repository.runtime import DECODER_BUCKETS, GraphSession, graph_axes, run_padded
 
 StageTimer = Callable[[str], contextlib.AbstractContextManager]
 
@@ -39,6 +39,7 @@ class VoiceGraphs:
         precision: dict[str, str] | None = None,
         threads: int = 0,
         max_padding: float = 0.0,
+        buckets: dict[str, int] | None = None,
     ) -> None:
         from vits2.pipeline import FrontendPipeline
 
@@ -50,6 +51,7 @@ class VoiceGraphs:
         self.hop = int(meta["hop_length"])
         self.sample_rate = self.pipeline.voice.sample_rate
         self.max_padding = max_padding
+        self.buckets = dict(DECODER_BUCKETS) if buckets is None else buckets
         self.sessions: dict[str, GraphSession] = {}
         for kind, file in meta["graphs"].items():
             family = kind.split("_")[0]
@@ -73,6 +75,7 @@ class VoiceGraphs:
             {"samples": ("frames", self.hop)},
             row_lengths={"frames": "frame_lengths"},
             max_padding=self.max_padding,
+            buckets=self.buckets,
         )
         if isinstance(out, Exception):
             raise out

@@ -111,3 +111,38 @@ def test_batching_options_reach_the_configs(tmp_path, tiny_voice_dir):  # noqa: 
 def test_bad_batching_options_are_refused(tmp_path, tiny_voice_dir, opts, message):  # noqa: F811
     with pytest.raises(ValueError, match=message):
         write_repository(tiny_voice_dir[0], tmp_path, opts)
+
+
+def test_decoder_buckets_reach_the_config_and_bad_ones_are_refused(tmp_path, tiny_voice_dir):  # noqa: F811
+    voice_dir, _ = tiny_voice_dir
+    write_repository(voice_dir, tmp_path / "a", RepositoryOptions(buckets={"frames": 64}))
+    decoder = _config(tmp_path / "a" / "tiny_decoder" / "config.pbtxt")
+    assert json.loads(decoder.parameters["buckets"].string_value) == {"frames": 64}
+    default = RepositoryOptions().buckets
+    assert default == {"frames": 32, "phones": 16}
+    with pytest.raises(ValueError, match="buckets take"):
+        write_repository(voice_dir, tmp_path / "b", RepositoryOptions(buckets={"tokens": 8}))
+
+
+def test_repository_cli_passes_batching_options(tmp_path, tiny_voice_dir):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from tts_export.cli import app
+
+    voice = str(tiny_voice_dir[0])
+    args = ["repository", "--voice", voice, "--out", str(tmp_path / "r"), "--runtime", "python"]
+    extra = ["--bucket", "frames=64", "--preferred-batch", "2", "--preferred-batch", "8"]
+    extra += ["--max-batch", "8", "--max-padding", "0.1", "--precision", "decoder=fp32"]
+    result = CliRunner().invoke(app, args + extra)
+    assert result.exit_code == 0, result.output
+    decoder = _config(tmp_path / "r" / "tiny_decoder" / "config.pbtxt")
+    assert list(decoder.dynamic_batching.preferred_batch_size) == [2, 8]
+    assert json.loads(decoder.parameters["buckets"].string_value) == {"frames": 64, "phones": 16}
+    assert float(decoder.parameters["max_padding"].string_value) == 0.1
+    for bad, message in (
+        (["--bucket", "frames=x"], "--bucket takes NAME=N"),
+        (["--precision", "bert=int8"], "bert takes fp32"),
+    ):
+        result = CliRunner().invoke(app, args + bad)
+        assert result.exit_code != 0
+        assert message in " ".join(result.output.split()), result.output

@@ -94,3 +94,39 @@ def test_a_bad_request_is_refused_alone_and_the_batch_still_runs(decoder, rows):
     )
     assert isinstance(out[0], InputError) and "frame_lengths" in str(out[0])
     assert out[1]["audio"].shape[0] == 2
+
+
+class _ShapeSpy:
+    """A real session whose calls' input shapes are recorded."""
+
+    def __init__(self, session):
+        self.session, self.inputs, self.outputs, self.shapes = (
+            session,
+            session.inputs,
+            session.outputs,
+            [],
+        )
+
+    def run(self, feeds):
+        self.shapes.append({k: v.shape for k, v in feeds.items()})
+        return self.session.run(feeds)
+
+
+def test_buckets_pad_shapes_to_a_multiple_and_keep_the_audio(decoder):
+    model, session, axes = decoder
+    hop = model.config.data.hop_length
+    scale = {"samples": ("frames", hop)}
+    requests = [_request(model, [40, 6, 25], 1), _request(model, [3], 2)]
+    rows = {"frames": "frame_lengths"}
+    plain = run_padded(session, requests, axes, scale, row_lengths=rows)
+    spy = _ShapeSpy(session)
+    bucketed = run_padded(
+        spy, requests, axes, scale, row_lengths=rows, buckets={"frames": 32, "phones": 16}
+    )
+    assert spy.shapes
+    for shapes in spy.shapes:
+        assert shapes["noise_z"][2] % 32 == 0 and shapes["m_p"][2] % 16 == 0
+    for a, b in zip(plain, bucketed, strict=True):
+        assert a["audio"].shape == b["audio"].shape
+        np.testing.assert_array_equal(a["audio_lengths"], b["audio_lengths"])
+        np.testing.assert_allclose(a["audio"], b["audio"], atol=1e-5)

@@ -39,6 +39,7 @@ class TritonPythonModel:
         # decoder: rows of similar frame counts run together (see run_padded)
         self.row_lengths = json.loads(params.get("row_lengths", "{}")) or None
         self.max_padding = float(params.get("max_padding", "0"))
+        self.buckets = {k: int(v) for k, v in json.loads(params.get("buckets", "{}")).items()}
         self.inputs = [(i.name, i.dims) for i in self.session.inputs]
         # Triton hands per-item scalars as [B, 1] (config dims [1]); the graphs take [B]
         self.squeeze = {name for name, dims in self.inputs if len(dims) == 1}
@@ -85,6 +86,7 @@ class TritonPythonModel:
                 self.max_axes,
                 self.row_lengths,
                 self.max_padding,
+                self.buckets,
             )
         except Exception as e:
             if len(feeds) == 1:

@@ -8,6 +8,8 @@ between calls as they do in serving):
   Conv, and int8 (onnxruntime static quantization, QDQ, calibrated on zh-long) on both runtimes.
 Padding: zh-long's sentences through the decoder as one padded batch, grouped by length (the
   server's default), and one at a time.
+Buckets: every text's sentences, each decoded once (new lengths, as in real traffic), with
+  exact shapes and with shapes padded to the decoder's buckets.
 Server levers (a tritonserver per setting, zh-medium over gRPC):
   dynamic-batching queue delay and instance count; p50 at concurrency 1 and throughput at
   concurrency 8.
@@ -301,6 +303,55 @@ def padding_lever(voice, feeds: dict, runtime: str, precision: dict, repeats: in
     return row
 
 
+def bucket_lever(voice, runtime: str, precision: dict, progress) -> dict:
+    """Every text's sentences through the decoder once (each a length not seen before, as in
+    real traffic) on two fresh sessions: exact shapes vs shapes padded to the buckets."""
+    from tts_benchmarks.inprocess import GraphSubject
+    from tts_model_repository.runtime import SHAPE_BUCKETS, GraphSession, graph_axes, run_padded
+
+    subject = GraphSubject(voice, "onnxruntime")
+    requests = []
+    for text in TEXTS.values():
+        capture: dict = {}
+        subject.synthesize(text, SEED, capture=capture)
+        requests.append(capture["decoder"])
+    del subject
+    gc.collect()
+    path = Path(voice.voice_dir) / "decoder.onnx"
+    axes = graph_axes(path)
+    hop = json.loads((Path(voice.voice_dir) / "voice.json").read_text())["hop_length"]
+    prec = precision.get("decoder", "fp32")
+    ways = {"exact shapes": {}, f"buckets {SHAPE_BUCKETS}": SHAPE_BUCKETS}
+    sessions = {way: GraphSession(path, runtime, prec, threads=2) for way in ways}
+    seconds = {way: 0.0 for way in ways}
+    for k, req in enumerate(requests):
+        for way, buckets in ways.items():
+            t = time.perf_counter()
+            run_padded(
+                sessions[way],
+                [req],
+                axes,
+                {"samples": ("frames", hop)},
+                row_lengths={"frames": "frame_lengths"},
+                buckets=buckets,
+            )
+            if k > 0:  # the first request pays each session's one-off start-up
+                seconds[way] += time.perf_counter() - t
+    frames = [int(f) for req in requests[1:] for f in req["frame_lengths"]]
+    row = {
+        "sentences": len(frames),
+        "distinct_frame_counts": len(set(frames)),
+        "seconds": seconds,
+        "runtime": runtime,
+        "precision": prec,
+    }
+    progress(
+        f"  decoder, {len(frames)} sentences of new lengths: "
+        + ", ".join(f"{way} {sec:.2f} s" for way, sec in seconds.items())
+    )
+    return row
+
+
 SERVER_SETTINGS = [
     {"label": "queue delay 0 us, 1 instance", "queue_delay_us": 0, "instances": 1},
     {"label": "queue delay 2000 us, 1 instance (default)", "queue_delay_us": 2000, "instances": 1},
@@ -404,6 +455,19 @@ def markdown(results: dict) -> str:
             "|---|---|",
             *[f"| {way} | {ms:.0f} |" for way, ms in r["ms"].items()],
         ]
+    if results.get("buckets"):
+        r = results["buckets"]
+        lines += [
+            "",
+            f"## Shape buckets (decoder, {r['runtime']} {r['precision']})",
+            "",
+            f"{r['sentences']} sentences of every text, {r['distinct_frame_counts']} distinct "
+            "frame counts, each decoded once on a fresh session:",
+            "",
+            "| way | seconds |",
+            "|---|---|",
+            *[f"| {way} | {sec:.2f} |" for way, sec in r["seconds"].items()],
+        ]
     if results.get("server"):
         lines += [
             "",
@@ -451,6 +515,7 @@ def main(
         results["padding"] = padding_lever(
             voice, feeds, runtime, precision, 1 if quick else repeats, progress
         )
+        results["buckets"] = bucket_lever(voice, runtime, precision, progress)
     if server:
         progress(f"server levers ({runtime} {precision or 'fp32'})")
         results["server"] = server_levers(voice, runtime, precision, cache, progress)

@@ -199,8 +199,8 @@ def repository(
     bucket: list[str] = typer.Option(
         [],
         "--bucket",
-        help="runtime python: decoder pads AXIS up to a multiple of N (frames=32 phones=16 "
-        "by default; N=1 turns it off): a bounded set of shapes keeps OpenVINO's kernels warm",
+        help="runtime python: decoder pads AXIS (frames, phones) up to a multiple of N, e.g. "
+        "frames=32 phones=16: a bounded set of shapes for OpenVINO's kernel cache (off by default)",
     ),
     instances: int = typer.Option(1, "--instances", min=1),
     gpu: bool = typer.Option(False, "--gpu", help="instance groups on GPU (native backends)"),
@@ -229,7 +229,7 @@ def repository(
             queue_delay_us=queue_delay_us,
             preferred_batch=list(preferred_batch) or None,
             max_padding=max_padding,
-            buckets={**RepositoryOptions().buckets, **_pairs(bucket, "--bucket")},
+            buckets=_pairs(bucket, "--bucket"),
             instances=instances,
             gpu=gpu,
             name=name,

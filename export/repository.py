@@ -16,7 +16,7 @@ from pathlib import Path
 import tts_model_repository
 from tts_export.metadata import VoiceManifest
 from tts_model_repository.inprocess import graph_variant
-from tts_model_repository.runtime import DECODER_BUCKETS, OPENVINO_HINTS
+from tts_model_repository.runtime import OPENVINO_HINTS
 from vits2.pipeline import inside_folder
 
 RUNTIMES = ("python", "onnxruntime", "openvino", "tensorrt")
@@ -53,10 +53,11 @@ class RepositoryOptions:
     most this share of a batch's work is padding (1: all in one batch). 0: only equal lengths
     share a batch; on CPU a batch costs the sum of its padded rows, so padding is pure waste
     (zh-medium's decoder: 1156 ms as one batch, 903 ms at 0)."""
-    buckets: dict[str, int] = field(default_factory=lambda: dict(DECODER_BUCKETS))
+    buckets: dict[str, int] = field(default_factory=dict)
     """Runtime python: the decoder pads these axes up to a multiple of the step, so OpenVINO
-    sees a bounded set of shapes (a new shape cost the full-size decoder ~1.5x; 30 requests of
-    new lengths ran 1.2x faster bucketed). 1 turns an axis off."""
+    sees a bounded set of shapes (e.g. SHAPE_BUCKETS). Off by default: 30 synthetic requests of
+    new lengths ran 1.2x faster bucketed, but real sentences in one pass gained nothing and
+    repeated texts pay the padding (benchmarks/RESULTS.md)."""
     instances: int = 1
     gpu: bool = False
     threads: int = 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tts_model_repository.runtime import DECODER_BUCKETS, GraphSession, graph_axes, run_padded
+from tts_model_repository.runtime import GraphSession, graph_axes, run_padded
 
 StageTimer = Callable[[str], contextlib.AbstractContextManager]
 
@@ -51,7 +51,7 @@ class VoiceGraphs:
         self.hop = int(meta["hop_length"])
         self.sample_rate = self.pipeline.voice.sample_rate
         self.max_padding = max_padding
-        self.buckets = dict(DECODER_BUCKETS) if buckets is None else buckets
+        self.buckets = buckets or {}
         self.sessions: dict[str, GraphSession] = {}
         for kind, file in meta["graphs"].items():
             family = kind.split("_")[0]

@@ -18,8 +18,9 @@ import numpy as np
 RUNTIMES = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 """int8: a QDQ graph (`tts-export quantize`); its float parts run in fp32."""
-DECODER_BUCKETS = {"frames": 32, "phones": 16}
-"""Default shape buckets of the decoder (see run_padded's `buckets`)."""
+SHAPE_BUCKETS = {"frames": 32, "phones": 16}
+"""Suggested decoder shape buckets (`--bucket frames=32 --bucket phones=16`; off by default:
+see run_padded's `buckets` and benchmarks/RESULTS.md)."""
 OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 
 
@@ -143,7 +144,7 @@ def run_padded(
 
     buckets (axis -> step, e.g. {"frames": 32}) pads those axes of every batch up to a multiple
     of the step, so that a server sees a bounded set of shapes: OpenVINO prepares kernels per
-    new input shape, and a shape it has not seen cost the full-size decoder about 1.5x.
+    new input shape (a shape it had not seen cost the full-size decoder up to 1.5x).
     """
     scale = scale or {}
     ranges = ranges or {}

@@ -118,8 +118,9 @@ def test_decoder_buckets_reach_the_config_and_bad_ones_are_refused(tmp_path, tin
     write_repository(voice_dir, tmp_path / "a", RepositoryOptions(buckets={"frames": 64}))
     decoder = _config(tmp_path / "a" / "tiny_decoder" / "config.pbtxt")
     assert json.loads(decoder.parameters["buckets"].string_value) == {"frames": 64}
-    default = RepositoryOptions().buckets
-    assert default == {"frames": 32, "phones": 16}
+    assert RepositoryOptions().buckets == {}  # off unless asked for
+    plain = _config(tmp_path / "a" / "tiny_encoder" / "config.pbtxt")
+    assert "buckets" not in plain.parameters
     with pytest.raises(ValueError, match="buckets take"):
         write_repository(voice_dir, tmp_path / "b", RepositoryOptions(buckets={"tokens": 8}))
 
@@ -137,7 +138,7 @@ def test_repository_cli_passes_batching_options(tmp_path, tiny_voice_dir):  # no
     assert result.exit_code == 0, result.output
     decoder = _config(tmp_path / "r" / "tiny_decoder" / "config.pbtxt")
     assert list(decoder.dynamic_batching.preferred_batch_size) == [2, 8]
-    assert json.loads(decoder.parameters["buckets"].string_value) == {"frames": 64, "phones": 16}
+    assert json.loads(decoder.parameters["buckets"].string_value) == {"frames": 64}
     assert float(decoder.parameters["max_padding"].string_value) == 0.1
     for bad, message in (
         (["--bucket", "frames=x"], "--bucket takes NAME=N"),

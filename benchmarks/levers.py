@@ -251,7 +251,8 @@ def graph_levers(voice, feeds: dict[str, list[dict]], repeats: int, progress, ca
 def padding_lever(voice, feeds: dict, runtime: str, precision: dict, repeats: int, progress):
     """zh-long's sentences through the decoder: one batch padded to the longest, grouped by
     frame count (`run_padded`'s default, as the server runs it), and one at a time."""
-    from tts_model_repository.runtime import GraphSession, graph_axes, length_groups, run_padded
+    from tts_model_repository.inprocess import decode_rows
+    from tts_model_repository.runtime import GraphSession, graph_axes, length_groups
 
     batch = {k: v for k, v in feeds["long"][0].items() if k != "phone_lengths"}
     path = Path(voice.voice_dir) / "decoder.onnx"
@@ -268,14 +269,7 @@ def padding_lever(voice, feeds: dict, runtime: str, precision: dict, repeats: in
     frames = [int(x) for x in batch["frame_lengths"]]
 
     def call(max_padding):
-        run_padded(
-            session,
-            [batch],
-            axes,
-            {"samples": ("frames", hop)},
-            row_lengths={"frames": "frame_lengths"},
-            max_padding=max_padding,
-        )
+        decode_rows(session, axes, hop, batch, max_padding)
 
     for max_padding in ways.values():
         call(max_padding)
@@ -307,7 +301,8 @@ def bucket_lever(voice, runtime: str, precision: dict, progress) -> dict:
     """Every text's sentences through the decoder once (each a length not seen before, as in
     real traffic) on two fresh sessions: exact shapes vs shapes padded to the buckets."""
     from tts_benchmarks.inprocess import GraphSubject
-    from tts_model_repository.runtime import SHAPE_BUCKETS, GraphSession, graph_axes, run_padded
+    from tts_model_repository.inprocess import decode_rows
+    from tts_model_repository.runtime import SHAPE_BUCKETS, GraphSession, graph_axes
 
     subject = GraphSubject(voice, "onnxruntime")
     requests = []
@@ -327,14 +322,7 @@ def bucket_lever(voice, runtime: str, precision: dict, progress) -> dict:
     for k, req in enumerate(requests):
         for way, buckets in ways.items():
             t = time.perf_counter()
-            run_padded(
-                sessions[way],
-                [req],
-                axes,
-                {"samples": ("frames", hop)},
-                row_lengths={"frames": "frame_lengths"},
-                buckets=buckets,
-            )
+            decode_rows(sessions[way], axes, hop, req, buckets=buckets)
             if k > 0:  # the first request pays each session's one-off start-up
                 seconds[way] += time.perf_counter() - t
     frames = [int(f) for req in requests[1:] for f in req["frame_lengths"]]

@@ -343,9 +343,7 @@ def write_repository(
         if file == "model.plan":
             src = opts.engines / f"{kind}.plan"
         elif kind == "decoder" and opts.precision.get("decoder") == "int8":
-            src = inside_folder(
-                voice_dir, graph_variant({"variants": manifest.variants}, kind, "int8")
-            )
+            src = inside_folder(voice_dir, graph_variant(manifest.variants, kind, "int8"))
         else:
             src = inside_folder(voice_dir, manifest.graphs[kind])
         if not src.is_file():
@@ -500,7 +498,11 @@ def _copy_voice_assets(voice_dir: Path, manifest: VoiceManifest, dest: Path) -> 
         )
 
 
-PRECISIONS = {"bert": ("fp32", "bf16", "fp16"), "decoder": ("fp32", "bf16", "fp16", "int8")}
+GRAPH_PRECISIONS = {
+    "bert": ("fp32", "bf16", "fp16"),
+    "decoder": ("fp32", "bf16", "fp16", "int8"),
+}
+"""Precisions a repository accepts per graph family (the encoder is always fp32)."""
 
 
 def parse_precision(items: list[str]) -> dict[str, str]:
@@ -515,7 +517,7 @@ def parse_precision(items: list[str]) -> dict[str, str]:
 
 def _check_precision(opts: RepositoryOptions) -> None:
     for family, value in opts.precision.items():
-        if family not in PRECISIONS or value not in PRECISIONS[family]:
+        if family not in GRAPH_PRECISIONS or value not in GRAPH_PRECISIONS[family]:
             raise ValueError(
                 f"precision {family}={value!r} is not supported: bert takes fp32|bf16|fp16, "
                 "decoder fp32|bf16|fp16|int8 (the encoder is always fp32)"

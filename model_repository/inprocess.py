@@ -57,7 +57,7 @@ class VoiceGraphs:
             family = kind.split("_")[0]
             prec = "fp32" if family == "encoder" else precision.get(family, "fp32")
             if prec == "int8":
-                file = graph_variant(meta, kind, "int8")
+                file = graph_variant(meta.get("variants", {}), kind, "int8")
             self.sessions[kind] = GraphSession(self.voice_dir / file, runtime, prec, threads)
         self.precision = {k: s.precision for k, s in self.sessions.items()}
         self.decoder_axes = graph_axes(self.sessions["decoder"].path)
@@ -68,18 +68,14 @@ class VoiceGraphs:
 
     def decode(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The decoder on one request's rows, grouped by frame count like the server's."""
-        (out,) = run_padded(
+        return decode_rows(
             self.sessions["decoder"],
-            [feeds],
             self.decoder_axes,
-            {"samples": ("frames", self.hop)},
-            row_lengths={"frames": "frame_lengths"},
-            max_padding=self.max_padding,
-            buckets=self.buckets,
+            self.hop,
+            feeds,
+            self.max_padding,
+            self.buckets,
         )
-        if isinstance(out, Exception):
-            raise out
-        return out
 
     def synthesize(
         self,
@@ -135,10 +131,34 @@ class VoiceGraphs:
         return audio
 
 
-def graph_variant(meta: dict, kind: str, precision: str) -> str:
+def decode_rows(
+    session: GraphSession,
+    axes: dict,
+    hop: int,
+    feeds: dict[str, np.ndarray],
+    max_padding: float = 0.0,
+    buckets: dict[str, int] | None = None,
+) -> dict[str, np.ndarray]:
+    """One request through a decoder graph as the decoder model runs it: its sentences split
+    into rows, batched by frame count (`max_padding`), shapes padded to `buckets`."""
+    (out,) = run_padded(
+        session,
+        [feeds],
+        axes,
+        {"samples": ("frames", hop)},
+        row_lengths={"frames": "frame_lengths"},
+        max_padding=max_padding,
+        buckets=buckets,
+    )
+    if isinstance(out, Exception):
+        raise out
+    return out
+
+
+def graph_variant(variants: dict, kind: str, precision: str) -> str:
     """File of graph `kind` at `precision` from voice.json's `variants` (int8: `tts-export
     quantize`), with a clear error when the voice has none."""
-    entry = meta.get("variants", {}).get(kind, {}).get(precision)
+    entry = variants.get(kind, {}).get(precision)
     if not entry:
         raise FileNotFoundError(
             f"the voice has no {precision} {kind} graph; run `tts-export quantize --voice DIR` "

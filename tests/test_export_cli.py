@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -10,7 +11,8 @@ import pytest
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from tests.fixtures import TINY, require
+import vits2
+from tests.fixtures import FIXTURES, TINY, require
 from tts_export.cli import app
 from tts_export.metadata import CONTRACT_VERSION, VoiceManifest, read_metadata
 
@@ -80,3 +82,27 @@ def test_trt_command_says_why_it_cannot_build(tiny_voice_dir, tmp_path):  # noqa
     result = runner.invoke(app, ["trt", str(tiny_voice_dir[0]), "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "cannot build TensorRT engines here" in result.output
+
+
+def test_packaged_bert_configs_are_the_fixture_files():
+    """demo-voice reads BERT configs/tokenizers shipped in the package, not ../shared: the
+    copies must stay byte-identical to upstream's fixture files (real vocabularies)."""
+    from vits2.random_bert import BERT_KINDS, default_config_root
+
+    root = default_config_root()
+    assert root.is_relative_to(Path(vits2.__file__).parent), root
+    shared = require(FIXTURES / "bert-configs")
+    for folder in BERT_KINDS.values():
+        fixture_files = sorted(p.name for p in (shared / folder).iterdir())
+        assert fixture_files, folder
+        packaged = {p.name for p in (root / folder).iterdir()}
+        assert packaged == set(fixture_files) | {"SOURCE.txt"}, folder
+        for name in fixture_files:
+            assert (root / folder / name).read_bytes() == (shared / folder / name).read_bytes()
+
+
+def test_random_bert_names_what_a_config_root_must_hold(tmp_path):
+    from vits2.random_bert import make_random_bert
+
+    with pytest.raises(FileNotFoundError, match="leave config_root unset"):
+        make_random_bert("ZH", tmp_path / "out", config_root=tmp_path)

@@ -2,8 +2,9 @@
 
 Bert-VITS2 v2.3 reads three BERTs (Chinese RoBERTa-wwm-ext-large, Japanese DeBERTa-v2 large
 char-wwm, English DeBERTa-v3 large). Their weights are never downloaded here: tests and
-benchmarks use these stand-ins, built from the configs and tokenizer files in
-`../shared/fixtures/bert-configs/`.
+benchmarks use these stand-ins, built from the configs and tokenizer files shipped in
+`vits2/bert-configs/` (package data, byte-identical to `../shared/fixtures/bert-configs/`; each
+folder's SOURCE.txt names its origin and licence), so a bare clone needs nothing beside it.
 
 - `tiny=True`: 4 layers, 4 heads, intermediate 512, but hidden_size stays 1024 because the
   voice expects 1024-dim features; the real vocabularies are kept (real tokenizers).
@@ -36,8 +37,8 @@ TINY = {"num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 5
 
 
 def default_config_root() -> Path:
-    """../shared/fixtures/bert-configs relative to the project root."""
-    return Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bert-configs"
+    """The BERT configs/tokenizers shipped with the package (`vits2/bert-configs/`)."""
+    return Path(__file__).resolve().parent / "bert-configs"
 
 
 def _english_corpus(n_lines: int, seed: int) -> list[str]:
@@ -133,7 +134,11 @@ def make_random_bert(
     root = Path(config_root) if config_root is not None else default_config_root()
     src = root / BERT_KINDS[kind]
     if not (src / "config.json").is_file():
-        raise FileNotFoundError(f"no BERT config at {src}; expected the bert-configs fixtures")
+        raise FileNotFoundError(
+            f"no BERT config at {src}: config_root must hold one folder per kind "
+            f"({', '.join(BERT_KINDS.values())}) with config.json and tokenizer files; "
+            "leave config_root unset to use the copies shipped in vits2/bert-configs"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from tts_export.metadata import DECODER_OUTPUTS, ENCODER_OUTPUTS
+from tts_model_repository.windows import FLOW_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
 from vits2.model import SynthesizerTrn
 
 
@@ -108,6 +109,44 @@ class DecoderGraph(nn.Module):
             m_p, logs_p, g, durations, frame_lengths, noise_scale, noise_z, always_mask=True
         )
         return res.audio, res.audio_lengths
+
+
+class FlowGraph(nn.Module):
+    """The decoder's first half: length regulation, prior sample, reverse flow -> z.
+
+    Same inputs as `DecoderGraph`; z is zero past each item's frames, ready for the vocoder
+    (whole or in windows, tts_model_repository.windows). The lines are `SynthesizerTrn.decode`'s
+    up to the vocoder; tests/test_windows_onnx.py checks flow + vocoder == decoder.
+    """
+
+    def __init__(self, model: SynthesizerTrn):
+        super().__init__()
+        self.model = model
+
+    def forward(self, m_p, logs_p, g, durations, frame_lengths, noise_scale, noise_z):
+        num_frames = noise_z.size(2)
+        attn = self.model.expand_frames(durations, num_frames, m_p.dtype)  # [B, F, P]
+        m_f = torch.matmul(attn, m_p.transpose(1, 2)).transpose(1, 2)
+        logs_f = torch.matmul(attn, logs_p.transpose(1, 2)).transpose(1, 2)
+        frames = torch.arange(num_frames, device=m_p.device)
+        frame_mask = (frames.unsqueeze(0) < frame_lengths.unsqueeze(1)).unsqueeze(1).to(m_p.dtype)
+        z_p = m_f + noise_z * torch.exp(logs_f) * noise_scale.view(-1, 1, 1)
+        return self.model.flow(z_p, frame_mask, g=g) * frame_mask
+
+
+class VocoderGraph(nn.Module):
+    """The decoder's second half: z [B, C, F] frames -> audio, zero past frame_lengths * hop."""
+
+    def __init__(self, model: SynthesizerTrn):
+        super().__init__()
+        self.dec, self.hop = model.dec, model.hop_length
+
+    def forward(self, z, g, frame_lengths):
+        audio = self.dec(z, g=g, lengths=frame_lengths)[:, 0]
+        audio_lengths = frame_lengths * self.hop
+        samples = torch.arange(audio.size(1), device=audio.device)
+        valid = (samples.unsqueeze(0) < audio_lengths.unsqueeze(1)).to(audio.dtype)
+        return audio * valid, audio_lengths
 
 
 def example_encoder_inputs(
@@ -223,3 +262,37 @@ def export_decoder(
     )
     graph = DecoderGraph(polyphase_copy(model) if polyphase else model).eval()
     return _export(graph, inputs, Path(out_path), DECODER_OUTPUTS, axes, opset)
+
+
+_DECODER_IO_AXES = {
+    "m_p": {0: "batch", 2: "phones"},
+    "logs_p": {0: "batch", 2: "phones"},
+    "g": {0: "batch"},
+    "durations": {0: "batch", 1: "phones"},
+    "frame_lengths": {0: "batch"},
+    "noise_scale": {0: "batch"},
+    "noise_z": {0: "batch", 2: "frames"},
+    "z": {0: "batch", 2: "frames"},
+    "audio": {0: "batch", 1: "samples"},
+    "audio_lengths": {0: "batch"},
+}
+
+
+def export_flow(model: SynthesizerTrn, out_path: str | Path, opset: int = 17) -> Path:
+    """flow.onnx: decoder inputs -> z (docs/graphs.md); always fp32 (it is cheap and sets z)."""
+    inputs = example_decoder_inputs(model, example_encoder_inputs(model))
+    axes = {n: _DECODER_IO_AXES[n] for n in list(inputs) + FLOW_OUTPUTS}
+    return _export(FlowGraph(model).eval(), inputs, Path(out_path), FLOW_OUTPUTS, axes, opset)
+
+
+def export_vocoder(
+    model: SynthesizerTrn, out_path: str | Path, opset: int = 17, polyphase: bool = True
+) -> Path:
+    """vocoder.onnx: z, g, frame_lengths -> audio, audio_lengths (docs/graphs.md)."""
+    feeds = example_decoder_inputs(model, example_encoder_inputs(model))
+    with torch.no_grad():
+        z = FlowGraph(model)(**feeds)
+    inputs = {"z": z, "g": feeds["g"], "frame_lengths": feeds["frame_lengths"]}
+    axes = {n: _DECODER_IO_AXES[n] for n in VOCODER_INPUTS + VOCODER_OUTPUTS}
+    graph = VocoderGraph(polyphase_copy(model) if polyphase else model).eval()
+    return _export(graph, inputs, Path(out_path), VOCODER_OUTPUTS, axes, opset)

@@ -1,0 +1,209 @@
+"""Sub-sentence streaming: decode a sentence's latent frames in overlapping vocoder windows.
+
+The flow runs once on the whole sentence (its attention sees every frame); the vocoder
+(HiFi-GAN) is convolutional, so a range of output frames depends only on a bounded range of
+input frames around it: its receptive field (`vocoder_context`, derived from the voice's
+config). Decoding frames [start, end) from the input frames
+[start - left, end + right] (clipped to the sentence) and keeping the samples of [start, end)
+gives the same samples as one pass over the whole sentence, up to float rounding. The first
+window is small so that first audio comes early; later windows are larger, since every window
+pays its context again.
+
+Torch-free (numpy only): the Triton stream model imports this.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+CONV_PRE_KERNEL = 7
+"""Kernel of the vocoder's first convolution (upstream `Generator.conv_pre`, padding 3)."""
+CONV_POST_KERNEL = 7
+"""Kernel of the vocoder's last convolution (upstream `Generator.conv_post`, padding 3)."""
+FIRST_WINDOW_SECONDS = 0.2
+"""Default audio in the first window: first audio waits for this much vocoder work only."""
+WINDOW_FRAMES = 64
+"""Default frames in every later window (benchmarks/windows.py measures the trade-off)."""
+
+FLOW_OUTPUTS = ["z"]
+"""Flow graph outputs (its inputs are the decoder graph's); docs/graphs.md."""
+VOCODER_INPUTS = ["z", "g", "frame_lengths"]
+VOCODER_OUTPUTS = ["audio", "audio_lengths"]
+
+Vocoder = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""(z [B, C, W] float32, g [B, gin, 1] float32, frame_lengths [B] int64) -> audio [B, W * hop],
+zero past frame_lengths * hop: the vocoder graph's contract (docs/graphs.md)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Input frames the vocoder needs on each side of the frames it should reproduce exactly."""
+
+    left: int
+    right: int
+
+
+@dataclass(frozen=True)
+class Window:
+    """Frames [start, end) are kept; frames [context_start, context_end) are decoded."""
+
+    start: int
+    end: int
+    context_start: int
+    context_end: int
+
+
+def _conv_reach(kernel: int, dilation: int = 1) -> tuple[int, int]:
+    """(left, right) inputs a same-padded convolution reads around each output position."""
+    if kernel < 1 or dilation < 1:
+        raise ValueError(f"kernel and dilation must be >= 1, got {kernel}, {dilation}")
+    padding = (kernel * dilation - dilation) // 2  # vits2.generator.get_padding
+    return padding, (kernel - 1) * dilation - padding
+
+
+def _resblock_reach(resblock: str, kernel: int, dilations: Sequence[int]) -> tuple[int, int]:
+    """Reach of one residual block: its convolutions run in sequence, so reaches add up."""
+    if resblock == "1":  # per dilation d: conv(k, d) then conv(k, 1)
+        convs = [r for d in dilations for r in (_conv_reach(kernel, d), _conv_reach(kernel, 1))]
+    elif resblock == "2":  # one conv(k, d) per dilation, the first two only
+        convs = [_conv_reach(kernel, d) for d in list(dilations)[:2]]
+    else:
+        raise ValueError(f'resblock must be "1" or "2", got {resblock!r}')
+    return sum(c[0] for c in convs), sum(c[1] for c in convs)
+
+
+def vocoder_context(
+    upsample_rates: Sequence[int],
+    upsample_kernel_sizes: Sequence[int],
+    resblock: str,
+    resblock_kernel_sizes: Sequence[int],
+    resblock_dilation_sizes: Sequence[Sequence[int]],
+    conv_pre_kernel: int = CONV_PRE_KERNEL,
+    conv_post_kernel: int = CONV_POST_KERNEL,
+) -> Context:
+    """The vocoder's receptive field in frames: the smallest context that makes windows exact.
+
+    Walks the layers backwards from the output samples of one frame: a same-padded convolution
+    widens the needed interval by its reach; a transposed convolution (stride u, kernel k,
+    padding (k-u)//2) maps output samples [lo, hi] to inputs [ceil((lo+p-k+1)/u), floor((hi+p)/u)].
+    The parallel residual blocks of a stage are averaged, so the widest one counts. Exact, not
+    a bound: one frame less on either side changes samples (tests/test_windows.py).
+    """
+    if len(upsample_rates) != len(upsample_kernel_sizes):
+        raise ValueError(
+            f"upsample_rates {list(upsample_rates)} and upsample_kernel_sizes "
+            f"{list(upsample_kernel_sizes)} must have the same length"
+        )
+    if len(resblock_kernel_sizes) != len(resblock_dilation_sizes):
+        raise ValueError("resblock_kernel_sizes and resblock_dilation_sizes must match in length")
+    reaches = [
+        _resblock_reach(resblock, k, d)
+        for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes, strict=True)
+    ]
+    stage = (max(r[0] for r in reaches), max(r[1] for r in reaches))
+    hop = math.prod(upsample_rates)
+    lo, hi = 0, hop - 1  # output samples of frame 0
+    post = _conv_reach(conv_post_kernel)
+    lo, hi = lo - post[0], hi + post[1]
+    for u, k in reversed(list(zip(upsample_rates, upsample_kernel_sizes, strict=True))):
+        if (k - u) % 2 or k < u:
+            raise ValueError(
+                f"upsampling with rate {u} and kernel {k} does not give exactly {u} samples per "
+                "input (kernel - rate must be even and >= 0); no windowed decoding for it"
+            )
+        lo, hi = lo - stage[0], hi + stage[1]  # the stage's residual blocks
+        p = (k - u) // 2
+        lo, hi = -((-(lo + p - k + 1)) // u), (hi + p) // u
+    pre = _conv_reach(conv_pre_kernel)
+    lo, hi = lo - pre[0], hi + pre[1]
+    return Context(left=max(0, -lo), right=max(0, hi))
+
+
+def context_from_config(config: Mapping) -> Context:
+    """`vocoder_context` of an upstream config.json (the whole dict, or its "model" part)."""
+    m = config.get("model", config)
+    try:
+        return vocoder_context(
+            m["upsample_rates"],
+            m["upsample_kernel_sizes"],
+            str(m["resblock"]),
+            m["resblock_kernel_sizes"],
+            m["resblock_dilation_sizes"],
+        )
+    except KeyError as e:
+        raise ValueError(
+            f"config has no model.{e.args[0]}: pass an upstream Bert-VITS2 config.json"
+        ) from None
+
+
+def first_window_frames(sample_rate: int, hop_length: int, seconds: float) -> int:
+    """Frames holding at least `seconds` of audio (at least one)."""
+    if seconds <= 0:
+        raise ValueError(f"first window must hold more than 0 s of audio, got {seconds}")
+    return max(1, math.ceil(seconds * sample_rate / hop_length))
+
+
+def plan_windows(frames: int, context: Context, first: int, size: int) -> list[Window]:
+    """Windows covering frames [0, frames): the first keeps `first` frames, the rest `size`."""
+    if frames < 1:
+        raise ValueError(f"a sentence has at least one frame, got {frames}")
+    if first < 1 or size < 1:
+        raise ValueError(f"window sizes must be >= 1 frame, got first={first}, size={size}")
+    out, start = [], 0
+    while start < frames:
+        end = min(frames, start + (first if not out else size))
+        out.append(
+            Window(start, end, max(0, start - context.left), min(frames, end + context.right))
+        )
+        start = end
+    return out
+
+
+def decode_windows(
+    vocoder: Vocoder,
+    z: np.ndarray,
+    g: np.ndarray,
+    frame_lengths: np.ndarray,
+    hop_length: int,
+    context: Context,
+    first: int,
+    size: int = WINDOW_FRAMES,
+) -> Iterator[np.ndarray]:
+    """Yield audio [B, (end - start) * hop] per window, in order; joined they equal one pass.
+
+    z [B, C, F] is the flow graph's output (zero past each item's frame_lengths), g [B, gin, 1]
+    and frame_lengths [B] as for the vocoder graph. Every item's samples past its own
+    frame_lengths * hop are zero, as in one pass; windows stop at the longest item. Each
+    window hands the vocoder its frames with lengths counted from the window's context start,
+    so the vocoder masks the padded items exactly where one pass does.
+    """
+    z = np.asarray(z, dtype=np.float32)
+    lengths = np.asarray(frame_lengths, dtype=np.int64).reshape(-1)
+    if z.ndim != 3 or z.shape[0] != lengths.shape[0]:
+        raise ValueError(
+            f"z must be [B, C, F] with one frame length per item, got z {list(z.shape)} and "
+            f"frame_lengths {list(lengths.shape)}"
+        )
+    if lengths.min() < 1 or lengths.max() > z.shape[2]:
+        raise ValueError(
+            f"frame_lengths must be in [1, {z.shape[2]}] (z's frames), got {lengths.tolist()}"
+        )
+    for w in plan_windows(int(lengths.max()), context, first, size):
+        own = np.clip(lengths - w.context_start, 0, w.context_end - w.context_start)
+        audio = vocoder(z[:, :, w.context_start : w.context_end], g, own)
+        keep = (w.start - w.context_start) * hop_length
+        yield audio[:, keep : keep + (w.end - w.start) * hop_length]
+
+
+def session_vocoder(session) -> Vocoder:
+    """A `Vocoder` running the vocoder graph on a `runtime.GraphSession` (any runtime)."""
+
+    def run(z: np.ndarray, g: np.ndarray, frame_lengths: np.ndarray) -> np.ndarray:
+        feeds = {"z": np.ascontiguousarray(z), "g": g, "frame_lengths": frame_lengths}
+        return session.run(feeds)["audio"]
+
+    return run

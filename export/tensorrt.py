@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tts_export.metadata import DECODER_INPUTS, ENCODER_INPUTS
+from tts_model_repository.windows import VOCODER_INPUTS
 
 __all__ = [
     "GRAPH_INPUTS",
@@ -24,6 +25,7 @@ __all__ = [
     "TensorRTUnavailable",
     "build_engine",
     "default_profiles",
+    "split_decoder_profiles",
     "onnx_input_shapes",
     "tensorrt_available",
     "validate_profiles",
@@ -138,6 +140,53 @@ def default_profiles(
             "noise_z": shape(b, inter_channels, f),
         }
     return {name: profiles[name] for name in GRAPH_INPUTS[graph_kind]}
+
+
+SPLIT_DECODER_INPUTS: dict[str, tuple[str, ...]] = {
+    "flow": tuple(DECODER_INPUTS),
+    "vocoder": tuple(VOCODER_INPUTS),
+}
+"""The decoder's two halves for sub-sentence streaming (docs/graphs.md, flow and vocoder)."""
+
+
+def split_decoder_profiles(
+    graph_kind: str,
+    max_batch: int = 8,
+    max_phones: int = 512,
+    max_frames: int = 4096,
+    *,
+    window_frames: int | None = None,
+    inter_channels: int = 192,
+    gin_channels: int = 512,
+) -> Profiles:
+    """Profiles for the `flow` (the decoder's inputs) or `vocoder` (z, g, frame_lengths) graph.
+
+    window_frames: the vocoder's usual input when it decodes in windows (a later window plus
+    its context on both sides, e.g. 64 + 2 * 13); kernels are tuned for it. Without it the
+    vocoder is tuned for whole sentences like the decoder (a quarter of max_frames).
+    """
+    if graph_kind not in SPLIT_DECODER_INPUTS:
+        raise ValueError(
+            f"unknown graph kind {graph_kind!r}; allowed: {', '.join(SPLIT_DECODER_INPUTS)}"
+        )
+    dec = default_profiles(
+        "decoder",
+        max_batch,
+        max_phones=max_phones,
+        max_frames=max_frames,
+        inter_channels=inter_channels,
+        gin_channels=gin_channels,
+    )
+    if graph_kind == "flow":
+        return dec
+    if window_frames is not None and not 1 <= window_frames <= max_frames:
+        raise ValueError(
+            f"window_frames must be in [1, max_frames={max_frames}], got {window_frames}"
+        )
+    (lo, opt, hi) = dec["noise_z"]
+    if window_frames is not None:
+        opt = (opt[0], opt[1], window_frames)
+    return {"z": (lo, opt, hi), "g": dec["g"], "frame_lengths": dec["frame_lengths"]}
 
 
 def onnx_input_shapes(onnx_path: Path) -> dict[str, Shape]:

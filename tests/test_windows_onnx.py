@@ -1,0 +1,91 @@
+"""Flow and vocoder graphs on onnxruntime: together they decode as the model does (the combined
+decoder graph's own parity is tests/test_export_acoustic.py), and the vocoder graph decoded in
+windows gives the one-pass audio."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vits2
+from tests.fixtures import TINY, require
+from tts_export import acoustic
+from tts_export.metadata import DECODER_INPUTS
+from tts_export.tensorrt import onnx_input_shapes, split_decoder_profiles, validate_profiles
+from tts_model_repository.runtime import GraphSession, graph_axes
+from tts_model_repository.windows import (
+    FLOW_OUTPUTS,
+    VOCODER_INPUTS,
+    VOCODER_OUTPUTS,
+    context_from_config,
+    decode_windows,
+    session_vocoder,
+)
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory):
+    model = vits2.load_model(require(TINY / "G_tiny.pth"))
+    out = tmp_path_factory.mktemp("split")
+    paths = {
+        "flow": acoustic.export_flow(model, out / "flow.onnx"),
+        "vocoder": acoustic.export_vocoder(model, out / "vocoder.onnx"),
+    }
+    sessions = {k: GraphSession(p, "onnxruntime", "fp32", threads=2) for k, p in paths.items()}
+    return model, sessions, paths
+
+
+def _feeds(model, phones: list[int], seed: int) -> dict[str, np.ndarray]:
+    enc = acoustic.example_encoder_inputs(model, len(phones), max(phones), seed=seed)
+    enc["phone_lengths"] = torch.tensor(phones)
+    return {k: v.numpy() for k, v in acoustic.example_decoder_inputs(model, enc, seed).items()}
+
+
+def test_split_graphs_have_the_documented_io(graphs):
+    _, _, paths = graphs
+    flow, vocoder = graph_axes(paths["flow"]), graph_axes(paths["vocoder"])
+    assert list(flow) == DECODER_INPUTS + FLOW_OUTPUTS
+    assert list(vocoder) == VOCODER_INPUTS + VOCODER_OUTPUTS
+    assert flow["z"][0] == "batch" and flow["z"][2] == "frames"
+    assert vocoder["z"] == ["batch", 32, "frames"] and vocoder["audio"] == ["batch", "samples"]
+
+
+def test_flow_then_vocoder_graphs_equal_the_models_decode(graphs):
+    model, s, _ = graphs
+    feeds = _feeds(model, [23, 9], seed=5)
+    with torch.no_grad():
+        ref = model.decode(*(torch.from_numpy(v) for v in feeds.values()), always_mask=True)
+    whole = {"audio": ref.audio.numpy(), "audio_lengths": ref.audio_lengths.numpy()}
+    z = s["flow"].run(feeds)["z"]
+    out = s["vocoder"].run({"z": z, "g": feeds["g"], "frame_lengths": feeds["frame_lengths"]})
+    np.testing.assert_array_equal(out["audio_lengths"], whole["audio_lengths"])
+    assert np.abs(out["audio"] - whole["audio"]).max() <= 1e-4
+
+
+@pytest.mark.parametrize(("first", "size"), [(6, 12), (5, 11), (500, 500)])
+def test_vocoder_graph_in_windows_equals_one_pass(graphs, first, size):
+    model, s, _ = graphs
+    feeds = _feeds(model, [30, 12, 25], seed=7)  # batch 3, items of different lengths
+    z = s["flow"].run(feeds)["z"]
+    lengths = feeds["frame_lengths"]
+    vocoder = session_vocoder(s["vocoder"])
+    whole = vocoder(z, feeds["g"], lengths)
+    ctx = context_from_config(json.loads(require(TINY / "config.json").read_text()))
+    pieces = decode_windows(vocoder, z, feeds["g"], lengths, model.hop_length, ctx, first, size)
+    joined = np.concatenate(list(pieces), axis=1)
+    assert joined.shape == whole.shape
+    assert np.abs(joined - whole).max() <= 1e-4
+
+
+def test_tensorrt_profiles_fit_the_split_graphs(graphs):
+    _, _, paths = graphs
+    for kind in ("flow", "vocoder"):
+        profiles = split_decoder_profiles(kind, 4, 128, 1024, inter_channels=32, gin_channels=32)
+        assert validate_profiles(onnx_input_shapes(paths[kind]), profiles) == profiles
+    voc = split_decoder_profiles("vocoder", window_frames=90, inter_channels=32, gin_channels=32)
+    assert voc["z"] == ((1, 32, 1), (4, 32, 90), (8, 32, 4096))
+    with pytest.raises(ValueError, match="allowed: flow, vocoder"):
+        split_decoder_profiles("decoder")

@@ -1,0 +1,225 @@
+"""`python -m tts_benchmarks.windows`: first audio with a windowed vocoder against one pass.
+
+A full-size random v2.3 voice (upstream default config) is exported as flow + vocoder graphs
+(cached in --out/windows-graphs). For each sentence length (frames) and each setting
+(runtime/precision of the vocoder; the flow is always fp32 on the same runtime) it times:
+  flow        the reverse flow on the whole sentence (first audio always waits for it)
+  one pass    flow + the vocoder on the whole sentence (today's per-sentence decode)
+  first audio flow + the first window (its frames plus the right context), per window size
+  windowed    flow + every window (first window of that size, later ones of --later frames)
+and checks that the joined windows equal the one-pass audio of the same setting (max abs
+error; SNR for bf16) and, for bf16, its SNR against fp32 one pass.
+
+Restrict the CPU's instruction set for oneDNN/OpenVINO with ONEDNN_MAX_CPU_ISA (e.g. AVX2);
+onnxruntime's own kernels ignore it. Writes windows[-<label>].json with the CPU flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from tts_benchmarks.run import DEFAULT_OUT, Progress
+from tts_benchmarks.stats import load_average, machine_facts
+from tts_model_repository.runtime import GraphSession
+from tts_model_repository.windows import (
+    WINDOW_FRAMES,
+    Context,
+    decode_windows,
+    plan_windows,
+    session_vocoder,
+)
+
+app = typer.Typer(add_completion=False, help=__doc__)
+GRAPHS_VERSION = 1  # bump when the exported graphs change
+
+
+def export_graphs(cache: Path, tiny: bool, progress: Progress) -> tuple[dict[str, Path], dict]:
+    """flow.onnx and vocoder.onnx of a random voice in `cache` (exported once), and its config."""
+    from vits2.random_voice import FULL_SIZE_V23, make_random_model, tiny_config
+
+    config = tiny_config() if tiny else FULL_SIZE_V23
+    root = cache / f"windows-graphs-{'tiny' if tiny else 'full'}"
+    paths = {"flow": root / "flow.onnx", "vocoder": root / "vocoder.onnx"}
+    marker = root / "done.json"
+    if marker.is_file() and json.loads(marker.read_text()).get("version") == GRAPHS_VERSION:
+        return paths, config
+    from tts_export import acoustic
+
+    progress(f"exporting flow and vocoder of a random {'tiny' if tiny else 'full-size'} voice")
+    model = make_random_model(config, seed=0)
+    acoustic.export_flow(model, paths["flow"])
+    acoustic.export_vocoder(model, paths["vocoder"])
+    marker.write_text(json.dumps({"version": GRAPHS_VERSION}) + "\n")
+    return paths, config
+
+
+def flow_inputs(config: dict, frames: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Decoder-style inputs of one sentence with exactly `frames` frames (2 per phone)."""
+    m = config["model"]
+    rng = np.random.default_rng(seed)
+    phones = max(1, frames // 2)
+    durations = np.full((1, phones), 2, dtype=np.int64)
+    durations[0, -1] += frames - durations.sum()
+    c = m["inter_channels"]
+    return {
+        "m_p": rng.standard_normal((1, c, phones)).astype(np.float32),
+        "logs_p": (0.1 * rng.standard_normal((1, c, phones))).astype(np.float32),
+        "g": rng.standard_normal((1, m["gin_channels"], 1)).astype(np.float32),
+        "durations": durations,
+        "frame_lengths": np.array([frames], dtype=np.int64),
+        "noise_scale": np.array([0.667], dtype=np.float32),
+        "noise_z": rng.standard_normal((1, c, frames)).astype(np.float32),
+    }
+
+
+def _median_s(fn, repeats: int) -> float:
+    fn()  # warm-up: OpenVINO prepares kernels per new input shape
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _snr_db(ref: np.ndarray, test: np.ndarray) -> float:
+    noise = float(np.sum((ref - test) ** 2))
+    return float("inf") if noise == 0 else 10 * np.log10(float(np.sum(ref**2)) / noise)
+
+
+def measure_setting(
+    paths, config, ctx, runtime, precision, frames, sizes, later, repeats, threads, fp32_ref
+) -> dict:
+    flow = GraphSession(paths["flow"], runtime, "fp32", threads)
+    vocoder = session_vocoder(GraphSession(paths["vocoder"], runtime, precision, threads))
+    rows = []
+    for n in frames:
+        row, one_pass = measure_sentence(flow, vocoder, config, ctx, n, sizes, later, repeats)
+        if precision == "fp32":
+            fp32_ref.setdefault(n, one_pass)
+        elif n in fp32_ref:
+            row["one_pass_snr_vs_fp32_db"] = _snr_db(fp32_ref[n], one_pass)
+        rows.append(row)
+    return {"runtime": runtime, "precision": precision, "rows": rows}
+
+
+def measure_sentence(flow, vocoder, config, ctx, n, sizes, later, repeats):
+    """Timings of one sentence of n frames: (row, its one-pass audio)."""
+    hop = int(np.prod(config["model"]["upsample_rates"]))
+    feeds = flow_inputs(config, n)
+    z = flow.run(feeds)["z"]
+    g, lengths = feeds["g"], feeds["frame_lengths"]
+    flow_s = _median_s(partial(flow.run, feeds), repeats)
+    one_pass = vocoder(z, g, lengths)
+    vocoder_s = _median_s(partial(vocoder, z, g, lengths), repeats)
+    row = {
+        "frames": n,
+        "audio_s": n * hop / config["data"]["sampling_rate"],
+        "flow_ms": 1e3 * flow_s,
+        "one_pass_ms": 1e3 * (flow_s + vocoder_s),
+        "windows": [],
+    }
+    for w in sizes:
+        plan = plan_windows(n, ctx, w, later)
+        zw = z[:, :, plan[0].context_start : plan[0].context_end]
+        first_s = _median_s(partial(vocoder, zw, g, np.minimum(lengths, zw.shape[2])), repeats)
+        pieces = partial(_joined, vocoder, z, g, lengths, hop, ctx, w, later)
+        all_s = _median_s(pieces, repeats)
+        joined = pieces()
+        row["windows"].append(
+            {
+                "first": w,
+                "later": later,
+                "windows": len(plan),
+                "first_audio_ms": 1e3 * (flow_s + first_s),
+                "windowed_total_ms": 1e3 * (flow_s + all_s),
+                "max_abs_error_vs_one_pass": float(np.abs(joined - one_pass).max()),
+                "snr_vs_one_pass_db": _snr_db(one_pass, joined),
+            }
+        )
+    return row, one_pass
+
+
+def _joined(vocoder, z, g, lengths, hop, ctx, first, later) -> np.ndarray:
+    return np.concatenate(list(decode_windows(vocoder, z, g, lengths, hop, ctx, first, later)), 1)
+
+
+def _settings(wanted: list[str]) -> list[tuple[str, str]]:
+    if wanted:
+        return [tuple(s.split(":", 1)) for s in wanted]  # type: ignore[misc]
+    out = [("onnxruntime", "fp32"), ("openvino", "fp32")]
+    flags = machine_facts().get("cpu_flags", [])
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        out.append(("openvino", "bf16"))
+    return out
+
+
+@app.command()
+def main(
+    out: Path = typer.Option(DEFAULT_OUT, help="folder for windows[-label].json and the graphs"),
+    frames: list[int] = typer.Option([120, 360], help="sentence lengths in frames"),
+    window: list[int] = typer.Option([8, 16, 32, 64], help="first-window sizes in frames"),
+    later: int = typer.Option(WINDOW_FRAMES, help="frames of every later window"),
+    setting: list[str] = typer.Option(
+        [], help="runtime:precision, e.g. openvino:bf16 (default: all this CPU runs natively)"
+    ),
+    repeats: int = typer.Option(3, min=1),
+    threads: int = typer.Option(2, min=1),
+    label: str = typer.Option("", help="suffix of the result file, e.g. avx2"),
+    tiny: bool = typer.Option(False, help="a tiny voice (smoke test), not full-size"),
+) -> None:
+    progress = Progress()
+    out.mkdir(parents=True, exist_ok=True)
+    paths, config = export_graphs(out, tiny, progress)
+    from tts_model_repository.windows import context_from_config
+
+    ctx: Context = context_from_config(config)
+    result = {
+        "machine": machine_facts({"graph": threads}),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        "voice": "tiny" if tiny else "full-size v2.3 (random weights)",
+        "context_frames": [ctx.left, ctx.right],
+        "load_average_start": load_average(),
+        "settings": [],
+    }
+    fp32_ref: dict[int, np.ndarray] = {}
+    for runtime, precision in _settings(setting):
+        progress(f"{runtime} {precision}")
+        result["settings"].append(
+            measure_setting(
+                paths,
+                config,
+                ctx,
+                runtime,
+                precision,
+                frames,
+                window,
+                later,
+                repeats,
+                threads,
+                fp32_ref,
+            )
+        )
+        for row in result["settings"][-1]["rows"]:
+            firsts = ", ".join(f"{w['first']}: {w['first_audio_ms']:.0f}" for w in row["windows"])
+            progress(
+                f"  {row['frames']} frames: one pass {row['one_pass_ms']:.0f} ms, flow "
+                f"{row['flow_ms']:.0f} ms, first audio by first window [{firsts}] ms, windowed "
+                f"total {row['windows'][-1]['windowed_total_ms']:.0f} ms"
+            )
+    result["load_average_end"] = load_average()
+    path = out / f"windows{'-' + label if label else ''}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    progress(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    app()

@@ -10,8 +10,11 @@ import vits2
 from tests.fixtures import TINY, require
 from tts_export import acoustic
 from tts_model_repository.runtime import (
+    AutoChoice,
     GraphSession,
     InputError,
+    auto_choice,
+    cpu_isa,
     graph_axes,
     length_groups,
     run_padded,
@@ -130,3 +133,67 @@ def test_buckets_pad_shapes_to_a_multiple_and_keep_the_audio(decoder):
         assert a["audio"].shape == b["audio"].shape
         np.testing.assert_array_equal(a["audio_lengths"], b["audio_lengths"])
         np.testing.assert_allclose(a["audio"], b["audio"], atol=1e-5)
+
+
+SAPPHIRE_RAPIDS = "fpu sse4_2 avx2 avx_vnni avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8"
+ZEN4 = "fpu sse4_2 avx2 avx512f avx512_vnni avx512_bf16"
+CASCADE_LAKE = "fpu sse4_2 avx2 avx512f avx512_vnni"
+ALDER_LAKE = "fpu sse4_2 avx2 avx_vnni"
+HASWELL = "fpu sse4_2 avx2"
+
+
+@pytest.mark.parametrize(
+    ("flags", "cap", "isa"),
+    [
+        (SAPPHIRE_RAPIDS, "", "amx"),
+        (SAPPHIRE_RAPIDS, "AVX512_CORE_AMX", "amx"),
+        (SAPPHIRE_RAPIDS, "AVX512_CORE_BF16", "avx512_bf16"),
+        (SAPPHIRE_RAPIDS, "avx512_core_vnni", "avx512_vnni"),
+        (SAPPHIRE_RAPIDS, "AVX2_VNNI", "avx_vnni"),
+        (SAPPHIRE_RAPIDS, "AVX2", "avx2"),
+        (ZEN4, "", "avx512_bf16"),
+        (CASCADE_LAKE, "", "avx512_vnni"),
+        (ALDER_LAKE, "AVX512_CORE_BF16", "avx_vnni"),
+        (HASWELL, "", "avx2"),
+        ("fpu sse4_2", "", "sse4"),
+    ],
+)
+def test_cpu_isa_reads_the_flags_and_honours_the_onednn_cap(flags, cap, isa):
+    assert cpu_isa(flags, max_isa=cap) == isa
+
+
+def test_cpu_isa_refuses_an_unknown_cap():
+    with pytest.raises(ValueError, match="ONEDNN_MAX_CPU_ISA=AVX9"):
+        cpu_isa(HASWELL, max_isa="AVX9")
+
+
+INT8_OK = {"decoder": {"int8": {"graph": "decoder_int8.onnx", "snr_db": 32.5}}}
+INT8_POOR = {"decoder": {"int8": {"graph": "decoder_int8.onnx", "snr_db": 18.0}}}
+
+
+@pytest.mark.parametrize(
+    ("isa", "variants", "runtime", "precision"),
+    [
+        ("amx", INT8_OK, "openvino", {"bert": "bf16", "decoder": "bf16"}),
+        ("avx512_bf16", None, "openvino", {"bert": "bf16", "decoder": "bf16"}),
+        ("avx512_vnni", INT8_OK, "onnxruntime", {"decoder": "int8"}),
+        ("avx_vnni", INT8_OK, "onnxruntime", {"decoder": "int8"}),
+        ("avx_vnni", INT8_POOR, "openvino", {}),
+        ("avx512_vnni", None, "openvino", {}),
+        ("avx2", INT8_OK, "openvino", {}),
+    ],
+)
+def test_auto_choice_per_isa_with_its_reason(isa, variants, runtime, precision):
+    choice = auto_choice(isa, variants, openvino=True)
+    assert isinstance(choice, AutoChoice)
+    assert (choice.runtime, choice.precision, choice.isa) == (runtime, precision, isa)
+    assert choice.reason.startswith(isa + ":")
+    if variants is INT8_POOR:
+        assert "int8 SNR 18.0 < 25.0 dB" in choice.reason
+
+
+def test_auto_choice_without_openvino_runs_onnxruntime():
+    assert auto_choice("amx", None, openvino=False).runtime == "onnxruntime"
+    assert auto_choice("avx2", None, openvino=False) == AutoChoice(
+        "onnxruntime", {}, "avx2", "avx2: no native bf16 and no int8 dot products: onnxruntime fp32"
+    )

@@ -1,47 +1,44 @@
-"""A drop-in for upstream Bert-VITS2's HTTP API (`server_fastapi.py`) in front of Triton.
+"""HTTP gateway in front of Triton: upstream Bert-VITS2's API, OpenAI's speech API, jobs.
 
-Endpoints (same names, parameters and defaults as upstream where they exist):
+Three faces over one path to Triton (a shared `TTSClient`):
 
-- ``GET /voice`` (all query parameters) and ``POST /voice`` (``text`` in the body as a form
-  field, JSON or plain text; the rest as query or body fields): ``text``, ``model_id`` (index
-  into the loaded voices, as in ``/models/info``, or a voice name; default 0),
-  ``speaker_name`` or ``speaker_id`` (default: the voice's first speaker), ``sdp_ratio``
-  (0.2), ``noise`` (0.2), ``noisew`` (0.9), ``length`` (1), ``language`` (default: the
-  voice's: ZH if it has it), ``auto_split`` (false), ``seed`` (extension; default random).
-  Returns ``audio/wav`` (16-bit PCM). ``auto_split=true`` does what upstream does: one
-  request per sentence, each followed by 0.2 s of silence (the last one too). Without it
-  the whole text is one request, which the server still speaks sentence by sentence with
-  its own pauses. ``auto_translate`` and ``reference_audio`` are not supported (400).
-- ``GET /models/info``: loaded voices keyed by model_id, upstream's fields plus ours.
-- ``GET /status``: host load (as upstream) plus whether Triton is ready.
+- upstream Bert-VITS2 ``server_fastapi.py`` (v2.3): ``/voice`` (GET, POST form/JSON/text),
+  ``/models/info|add|delete|get_local|get_unloaded``, ``/status`` (`gateway_upstream`,
+  `gateway_models`);
+- OpenAI's speech API: ``POST /v1/audio/speech``, ``GET /v1/models`` (`gateway_openai`);
+- long-form jobs: ``POST /jobs``, ``GET /jobs/{id}``, ``GET /jobs/{id}/audio``,
+  ``DELETE /jobs/{id}``, ``POST /jobs/{id}/resume`` (`gateway_jobs`).
 
-Errors are JSON ``{"status": <code>, "detail": <message>, "field": <param or null>}`` with
-HTTP 400 (bad parameter), 401 (API key), 404 (unknown model or speaker), 503 (Triton not
-reachable), 504 (timeout), 502 (other server errors). ``status`` follows upstream's numbers
-where upstream has one (10 unknown model, 12 unknown speaker_id, 13 unknown speaker_name,
-20 unsupported option) and is 21 bad parameter, 30 missing/wrong API key, 40 Triton
-unavailable, 41 timeout, 50 other server error.
+``GET /health`` answers without a key. With an API key set, everything else needs it as the
+``X-API-Key`` header or ``?api_key=``; the OpenAI routes (``/v1/...``) also take OpenAI's form,
+``Authorization: Bearer KEY``. Bodies over ``max_body_bytes`` get 413 before they are read.
+
+Errors are JSON with the right HTTP status. Upstream's routes answer upstream's shape
+``{"status": code, "detail": text, "message": explanation, "field": param}`` where ``status``
+and ``detail`` are upstream's own numbers and texts where upstream has them (10 model not
+loaded, 11 no speaker, 12/13 unknown speaker_id/speaker_name, 14 delete of an unknown model,
+15 no config.json, 16 model load failed, 20 unsupported option); ours: 21 bad parameter,
+30 API key, 31 path outside the allowed roots, 32 body too large, 33 no such job, 34 job not
+finished, 40 Triton unreachable, 41 timeout, 50 other server error. ``/v1`` routes answer
+OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
-import json
-import math
+import threading
 import time
-from collections.abc import AsyncIterator
-from email.parser import BytesParser
-from email.policy import HTTP
-from typing import Any
-from urllib.parse import parse_qsl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
-from tts_client.aio import AsyncTTSClient
-from tts_client.audio import Audio
-from tts_client.common import VoiceInfo, split_sentences
+from tts_client.client import TTSClient
 from tts_client.errors import (
     InvalidInputError,
     ServerUnavailableError,
@@ -51,45 +48,49 @@ from tts_client.errors import (
     UnknownVoiceError,
 )
 
-__all__ = ["ApiError", "create_app"]
+__all__ = ["ApiError", "Backend", "GatewayConfig", "create_app"]
 
-UPSTREAM_DEFAULTS = {"sdp_ratio": 0.2, "noise": 0.2, "noisew": 0.9, "length": 1.0}
+T = TypeVar("T")
 VOICES_TTL = 2.0
-"""Seconds the list of loaded voices is cached (model_id indexes into it)."""
-AUTO_SPLIT_PAUSE = 0.2
-"""Seconds of silence upstream puts after every piece when ``auto_split`` is on."""
-# Server input name -> this API's parameter name, to name the field in errors.
+"""Seconds the list of loaded voices is cached (model ids index into it)."""
+OPEN_PATHS = ("/health",)
+# Server input name (as Triton's messages spell it) -> this API's parameter name.
 FIELDS = {
     "TEXT": "text",
-    "SPEAKER": "speaker_name",
+    "SPEAKER": "speaker",
     "LANGUAGE": "language",
     "SDP_RATIO": "sdp_ratio",
-    "NOISE_SCALE_W": "noisew",
-    "NOISE_SCALE": "noise",
-    "LENGTH_SCALE": "length",
+    "NOISE_SCALE_W": "noise_scale_w",
+    "NOISE_SCALE": "noise_scale",
+    "LENGTH_SCALE": "length_scale",
     "SEED": "seed",
 }
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 class ApiError(Exception):
-    """An error answered as JSON."""
+    """An error answered as JSON: HTTP status, upstream-style code, detail, explanation."""
 
-    def __init__(self, http: int, status: int, detail: str, field: str | None = None) -> None:
-        super().__init__(detail)
+    def __init__(
+        self, http: int, status: int, detail: str, field: str | None = None,
+        message: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(message or detail)
         self.http, self.status, self.detail, self.field = http, status, detail, field
+        self.message = message or detail
+        """What was wrong, what is allowed, what to do (``detail`` may be upstream's text)."""
 
 
-def _from_tts(err: TTSError) -> ApiError:
+def from_tts(err: TTSError, names: dict[str, str] | None = None) -> ApiError:
+    """The ApiError for a client error; ``names`` renames server inputs to this API's names."""
+    names = {**FIELDS, **(names or {})}
     if isinstance(err, UnknownSpeakerError):
-        return ApiError(404, 13, err.message, "speaker_name")
+        return ApiError(404, 13, err.message, names["SPEAKER"])
     if isinstance(err, InvalidInputError):
-        field = FIELDS.get(err.field or "", None)
-        detail = f"{field}: {err.message}" if field else err.message
-        return ApiError(400, 21, detail, field)
+        field_name = names.get(err.field or "")
+        detail = f"{field_name}: {err.message}" if field_name else err.message
+        return ApiError(400, 21, detail, field_name)
     if isinstance(err, UnknownVoiceError):
-        return ApiError(404, 10, err.message, "model_id")
+        return ApiError(404, 10, err.message, "model")
     if isinstance(err, ServerUnavailableError):
         return ApiError(503, 40, f"Triton is not reachable: {err.message}")
     if isinstance(err, TTSTimeoutError):
@@ -97,229 +98,228 @@ def _from_tts(err: TTSError) -> ApiError:
     return ApiError(502, 50, err.message)
 
 
-def _float(params: dict[str, str], name: str) -> float:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return UPSTREAM_DEFAULTS[name]
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ApiError(400, 21, f"{name} must be a number, got {raw!r}", name) from None
-    if not math.isfinite(value):
-        raise ApiError(400, 21, f"{name} must be a finite number, got {raw!r}", name)
-    return value
+@dataclass
+class GatewayConfig:
+    """What `create_app` serves and how."""
+
+    triton_url: str
+    protocol: str = "grpc"
+    api_key: str | None = None
+    """Required on every route but /health when set."""
+    timeout: float = 120.0
+    """Seconds one Triton request may take."""
+    max_body_bytes: int = 1 << 20
+    """Largest request body; more gets 413 (status 32) unread."""
+    max_text_chars: int = 20_000
+    """Longest text of one /voice or /v1/audio/speech request (use a job for more)."""
+    max_job_chars: int = 500_000
+    """Longest text of one job (bounded also by max_body_bytes)."""
+    roots: list[Path] = field(default_factory=list)
+    """Folders /models/add and /models/get_* may read; nothing outside them is touched."""
+    repository: Path | None = None
+    """Triton's model repository (explicit model control), where /models/add writes a voice."""
+    jobs_dir: Path | None = None
+    """Where jobs keep their state and finished audio (jobs are off without it)."""
+    job_retry_s: float = 60.0
+    """How long a job waits for an unreachable Triton before it fails."""
+    voice_aliases: dict[str, str] = field(default_factory=dict)
+    """OpenAI voice names (alloy, nova, ...) -> speaker names, for tools that hard-code them."""
+
+    def __post_init__(self) -> None:
+        self.roots = [Path(r).resolve() for r in self.roots]
+        self.repository = Path(self.repository) if self.repository else None
+        self.jobs_dir = Path(self.jobs_dir) if self.jobs_dir else None
 
 
-def _int(params: dict[str, str], name: str) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, 21, f"{name} must be an integer, got {raw!r}", name) from None
+class Backend:
+    """The one path to Triton: a shared TTSClient, the loaded voices and their stable ids.
+
+    Ids work as upstream's model_id: given in load order (the voices found at start in the
+    server's order), kept while the voice stays loaded, never reused.
+    """
+
+    def __init__(self, cfg: GatewayConfig) -> None:
+        self.cfg = cfg
+        self.tts = TTSClient(cfg.triton_url, protocol=cfg.protocol, timeout=cfg.timeout, retries=1)
+        self._lock = threading.Lock()
+        self._ids: dict[str, int] = {}
+        self._next_id = 0
+        self._at = -1e9
+        self._voices: list[Any] = []
+        self.sources: dict[str, Path] = {}
+        """Voice name -> the folder /models/add loaded it from."""
+
+    def call(
+        self, fn: Callable[..., T], *args: Any, _names: dict[str, str] | None = None, **kw: Any
+    ) -> T:
+        """``fn(*args, **kw)`` with client errors turned into ApiErrors (``_names``: server
+        input -> this API's parameter name, for the error's ``field``)."""
+        try:
+            return fn(*args, **kw)
+        except TTSError as err:
+            raise from_tts(err, _names) from err
+
+    def voices(self, refresh: bool = False) -> dict[int, Any]:
+        """Loaded (ready) voices by model id, re-read at most every VOICES_TTL seconds."""
+        with self._lock:
+            if refresh or time.monotonic() - self._at > VOICES_TTL:
+                self._voices = [v for v in self.call(self.tts.voices) if v.ready]
+                self._at = time.monotonic()
+                names = {v.name for v in self._voices}
+                for name in [n for n in self._ids if n not in names]:
+                    del self._ids[name]
+                for v in self._voices:
+                    if v.name not in self._ids:
+                        self._ids[v.name], self._next_id = self._next_id, self._next_id + 1
+            return {self._ids[v.name]: v for v in self._voices}
+
+    def pick(self, model: str | int | None, field_name: str = "model_id") -> tuple[int, Any]:
+        """(id, VoiceInfo) for a model id or a voice name; None = the lowest id."""
+        voices = self.voices()
+        key = "" if model is None else str(model).strip()
+        if key == "" and voices:
+            first = min(voices)
+            return first, voices[first]
+        if key.lstrip("-").isdigit() and int(key) in voices:
+            return int(key), voices[int(key)]
+        for i, v in voices.items():
+            if v.name == key:
+                return i, v
+        have = ", ".join(f"{i}={v.name}" for i, v in sorted(voices.items())) or "none loaded"
+        raise ApiError(
+            404, 10, f"模型model_id={key}未加载", field_name,
+            f"{field_name}={key} is not loaded; loaded models (id=name): {have}",
+        )  # fmt: skip
 
 
-def _bool(params: dict[str, str], name: str) -> bool:
-    raw = str(params.get(name, "")).strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ApiError(400, 21, f"{name} must be true or false, got {params[name]!r}", name)
+def _given_key(request: Request) -> str:
+    given = request.headers.get("x-api-key") or request.query_params.get("api_key") or ""
+    auth = request.headers.get("authorization", "")
+    if not given and request.url.path.startswith("/v1/") and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return given
 
 
-async def _body_params(request: Request) -> dict[str, str]:
-    """Fields of a POST body: urlencoded or multipart form, JSON object, or plain text."""
-    body = await request.body()
-    if not body:
-        return {}
-    kind = request.headers.get("content-type", "").lower()
-    try:
-        if kind.startswith("application/json"):
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                raise ApiError(400, 21, "a JSON body must be an object of parameters")
-            return {k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
-                    for k, v in data.items()}  # fmt: skip
-        if kind.startswith("multipart/form-data"):
-            head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
-            msg = BytesParser(policy=HTTP).parsebytes(head + body)
-            out = {}
-            for part in msg.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                if part.get_filename():
-                    raise ApiError(400, 20, "reference_audio is not supported", str(name))
-                if name:
-                    out[str(name)] = part.get_payload(decode=True).decode("utf-8")
-            return out
-        if kind.startswith("text/plain"):
-            return {"text": body.decode("utf-8")}
-        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-    except UnicodeDecodeError:
-        raise ApiError(400, 21, "the request body is not valid UTF-8", "text") from None
-    except ValueError as e:
-        raise ApiError(400, 21, f"cannot read the request body: {e}") from None
+def _error_body(request: Request, err: ApiError) -> dict[str, Any]:
+    if request.url.path.startswith("/v1/"):
+        kind = "invalid_request_error" if err.http < 500 else "server_error"
+        if err.http == 401:
+            kind = "authentication_error"
+        return {"error": {"message": err.message, "type": kind, "param": err.field,
+                          "code": err.status}}  # fmt: skip
+    return {"status": err.status, "detail": err.detail, "message": err.message, "field": err.field}
+
+
+class BodyLimit:
+    """ASGI middleware: a body over ``limit`` bytes gets 413 (by Content-Length before it is
+    read, or as soon as a chunked body passes the limit)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"0")
+        too_big = not length.isdigit() or int(length) > self.limit
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise ApiError(413, 32, self._text())
+            return message
+
+        if too_big:
+            request = Request(scope)
+            err = ApiError(413, 32, self._text(), None)
+            return await JSONResponse(_error_body(request, err), 413)(scope, receive, send)
+        try:
+            await self.app(scope, limited, send)
+        except ApiError as err:  # a chunked body passed the limit while being read
+            await JSONResponse(_error_body(Request(scope), err), err.http)(scope, receive, send)
+
+    def _text(self) -> str:
+        return (
+            f"request body larger than {self.limit} bytes; send less text per request, "
+            "or submit long text as a job (POST /jobs)"
+        )
 
 
 def create_app(
-    triton_url: str, protocol: str = "grpc", api_key: str | None = None, timeout: float = 120.0
-) -> FastAPI:
-    """The FastAPI app; bind it to 127.0.0.1 unless an API key guards it."""
-    tts = AsyncTTSClient(triton_url, protocol=protocol, timeout=timeout, retries=1)
+    triton_url: str, protocol: str = "grpc", api_key: str | None = None,
+    timeout: float = 120.0, **options: Any,
+) -> FastAPI:  # fmt: skip
+    """The FastAPI app; ``options`` are `GatewayConfig` fields. Bind it to 127.0.0.1 unless an
+    API key guards it."""
+    from tts_client import gateway_jobs, gateway_models, gateway_openai, gateway_upstream
+
+    cfg = GatewayConfig(triton_url, protocol, api_key, timeout, **options)
+    backend = Backend(cfg)
+    jobs = gateway_jobs.JobStore(cfg.jobs_dir, backend) if cfg.jobs_dir else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await tts.close()
+        if jobs:
+            jobs.start()
+        try:
+            yield
+        finally:
+            if jobs:
+                jobs.stop()
+            backend.tts.close()
 
-    app = FastAPI(title="Bert-VITS2 voices on Triton", version="0.1.0", lifespan=lifespan)
-    app.state.tts = tts
+    app = FastAPI(title="Bert-VITS2 voices on Triton", version="0.2.0", lifespan=lifespan)
+    app.state.backend, app.state.jobs, app.state.config = backend, jobs, cfg
+    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, err: ApiError) -> JSONResponse:
-        body = {"status": err.status, "detail": err.detail, "field": err.field}
-        return JSONResponse(body, status_code=err.http)
+        return JSONResponse(_error_body(request, err), status_code=err.http)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        first = (err.errors() or [{}])[0]
+        name = str((first.get("loc") or ["", "body"])[-1])
+        api = ApiError(400, 21, f"{name}: {first.get('msg', 'invalid')}", name)
+        return JSONResponse(_error_body(request, api), status_code=400)
 
     @app.middleware("http")
-    async def _check_key(request: Request, call_next: Any) -> Response:
-        if api_key and request.url.path not in ("/docs", "/openapi.json"):
-            given = request.headers.get("x-api-key") or request.query_params.get("api_key") or ""
-            if not hmac.compare_digest(given.encode(), api_key.encode()):
-                detail = "missing or wrong API key: send it as the X-API-Key header or ?api_key="
-                return JSONResponse({"status": 30, "detail": detail, "field": None}, 401)
+    async def _check_key(request: Request, call_next: Any) -> Any:
+        if api_key and request.url.path not in OPEN_PATHS:
+            if not hmac.compare_digest(_given_key(request).encode(), api_key.encode()):
+                where = "the X-API-Key header or ?api_key="
+                if request.url.path.startswith("/v1/"):
+                    where += " or Authorization: Bearer"
+                err = ApiError(401, 30, f"missing or wrong API key: send it as {where}")
+                return JSONResponse(_error_body(request, err), 401)
         return await call_next(request)
 
-    cache: dict[str, Any] = {"at": -1e9, "voices": []}
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """Liveness (no key needed): the gateway answers; ``triton`` says if Triton does."""
+        return {"status": "ok", "triton": backend.tts.ready()}
 
-    async def loaded() -> list[VoiceInfo]:
-        """Ready voices, re-read from Triton at most every VOICES_TTL seconds."""
-        if time.monotonic() - cache["at"] > VOICES_TTL:
-            try:
-                cache["voices"] = [v for v in await tts.voices() if v.ready]
-            except TTSError as err:
-                raise _from_tts(err) from err
-            cache["at"] = time.monotonic()
-        return cache["voices"]
-
-    async def pick_voice(model_id: str | None) -> VoiceInfo:
-        voices = await loaded()
-        key = (model_id or "0").strip()
-        if key.lstrip("-").isdigit():
-            i = int(key)
-            if 0 <= i < len(voices):
-                return voices[i]
-        else:
-            for v in voices:
-                if v.name == key:
-                    return v
-        have = ", ".join(f"{i}={v.name}" for i, v in enumerate(voices)) or "none loaded"
-        raise ApiError(404, 10, f"model_id={key} is not loaded; loaded models: {have}", "model_id")
-
-    def pick_speaker(voice: VoiceInfo, params: dict[str, str]) -> str | None:
-        name, sid = params.get("speaker_name") or None, _int(params, "speaker_id")
-        if name is not None:
-            if voice.speakers and name not in voice.speakers:
-                detail = f"speaker_name={name} does not exist; {voice.name} has: {', '.join(voice.speakers)}"
-                raise ApiError(404, 13, detail, "speaker_name")
-            return name
-        if sid is not None:
-            by_id = {v: k for k, v in voice.speakers.items()}
-            if voice.speakers and sid not in by_id:
-                have = ", ".join(f"{v}={k}" for k, v in voice.speakers.items())
-                raise ApiError(
-                    404,
-                    12,
-                    f"speaker_id={sid} does not exist; {voice.name} has: {have}",
-                    "speaker_id",
-                )
-            return by_id.get(sid, str(sid))
-        return None
-
-    async def speak(params: dict[str, str]) -> Response:
-        text = params.get("text")
-        if text is None:
-            raise ApiError(400, 21, "text is required", "text")
-        if _bool(params, "auto_translate"):
-            raise ApiError(
-                400, 20, "auto_translate is not supported by this server", "auto_translate"
-            )
-        voice = await pick_voice(params.get("model_id"))
-        knobs = {
-            "voice": voice.name,
-            "speaker": pick_speaker(voice, params),
-            "language": (params.get("language") or "").upper(),
-            "sdp_ratio": _float(params, "sdp_ratio"),
-            "noise_scale": _float(params, "noise"),
-            "noise_scale_w": _float(params, "noisew"),
-            "length_scale": _float(params, "length"),
-            "seed": _int(params, "seed"),
-        }
-        try:
-            if _bool(params, "auto_split"):
-                pieces = [s.text for s in split_sentences(text)] or [text]
-                parts = []
-                for i, piece in enumerate(pieces):
-                    seed = knobs["seed"]
-                    one = {**knobs, "seed": None if seed is None else seed + i}
-                    parts.append(await tts.synthesize(piece, **one))
-                audio = Audio.join(parts, AUTO_SPLIT_PAUSE)
-                audio = audio.concat(Audio(audio.samples[:0], audio.sample_rate), AUTO_SPLIT_PAUSE)
-            else:
-                audio = await tts.synthesize(text, **knobs)
-        except TTSError as err:
-            raise _from_tts(err) from err
-        return Response(audio.to_wav(), media_type="audio/wav")
-
-    @app.get("/voice")
-    async def voice_get(request: Request) -> Response:
-        """Text to speech; every parameter in the query string."""
-        return await speak(dict(request.query_params))
-
-    @app.post("/voice")
-    async def voice_post(request: Request) -> Response:
-        """Text to speech; ``text`` (and optionally the rest) in the body."""
-        return await speak({**dict(request.query_params), **await _body_params(request)})
-
-    @app.get("/models/info")
-    async def models_info() -> dict[str, Any]:
-        """Loaded voices keyed by model_id (upstream's fields plus sample_rate, limits...)."""
-        out = {}
-        for i, v in enumerate(await loaded()):
-            language = "ZH" if "ZH" in v.languages else (v.languages or ["ZH"])[0]
-            out[str(i)] = {
-                "name": v.name,
-                "language": language,
-                "languages": v.languages,
-                "spk2id": v.speakers,
-                "id2spk": {str(k): s for s, k in v.speakers.items()},
-                "version": "2.3",
-                "sample_rate": v.sample_rate,
-                "speaker_defaults": v.speaker_defaults,
-                "limits": v.limits,
-                "device": f"triton ({protocol} {tts.url})",
-            }
-        return out
-
-    @app.get("/status")
-    async def status() -> dict[str, Any]:
-        """Host load (as upstream reports it) and whether Triton answers."""
-        out: dict[str, Any] = {"status": 0, "devices": ["triton"]}
-        try:
-            import psutil
-
-            mem = psutil.virtual_memory()
-            out.update(
-                cpu_percent=psutil.cpu_percent(interval=None),
-                memory_total=mem.total,
-                memory_available=mem.available,
-                memory_used=mem.used,
-                memory_percent=mem.percent,
-            )
-        except ImportError:
-            pass
-        out["gpu"] = []
-        out["triton"] = {"url": tts.url, "protocol": protocol, "ready": await tts.ready()}
-        return out
-
+    app.include_router(gateway_upstream.router(backend))
+    app.include_router(gateway_models.router(backend))
+    app.include_router(gateway_openai.router(backend))
+    if jobs:
+        app.include_router(gateway_jobs.router(jobs))
     return app
+
+
+def resolve_inside(path: str, roots: list[Path], what: str = "path") -> Path:
+    """``path`` resolved (symlinks followed), refused unless it lies inside one of ``roots``."""
+    if not roots:
+        raise ApiError(
+            403, 31, f"{what} refused: this gateway has no model roots configured", what,
+            "start the gateway with roots=[...] (tts gateway --models-root DIR) to allow it",
+        )  # fmt: skip
+    real = Path(path).expanduser().resolve()
+    if not any(real == r or r in real.parents for r in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise ApiError(403, 31, f"{what}={path} is outside the allowed roots ({allowed})", what)
+    return real

@@ -1,0 +1,352 @@
+"""Long-form jobs: submit text, get an id at once, poll progress, fetch the audio, cancel.
+
+``POST /jobs`` (JSON: ``text``, ``model`` (voice name or model_id), ``speaker`` (name or id;
+default the voice's first), ``language``, ``sdp_ratio``, ``noise_scale``, ``noise_scale_w``,
+``length_scale``, ``seed``) answers 202 with the job. ``GET /jobs``, ``GET /jobs/{id}``
+(``state``, ``done``/``total`` sentences, ``error``), ``GET /jobs/{id}/audio`` (``format``;
+``partial=true`` gives the sentences done so far), ``DELETE /jobs/{id}`` (cancel;
+``purge=true`` also deletes its files), ``POST /jobs/{id}/resume`` (a failed or cancelled job
+goes on from where it stopped).
+
+One worker runs the jobs in order, one sentence per Triton request: sentence i is sent with
+seed + i and followed by the voice's pause for how it ends (sentence, paragraph, last), which
+is what one request for the whole text gives, so a job's audio equals one-shot synthesis with
+the same seed. A job without a seed gets a random one at submission, kept in its state.
+
+Everything is on disk under ``jobs_dir/<id>/``: ``job.json`` (request and progress, replaced
+atomically) and ``parts/NNNNN.f32`` (each finished sentence, float32 with its pause). At
+start the gateway requeues every job that was queued, running or waiting, so a restart loses
+no accepted job: it continues at its first missing sentence. When Triton cannot be reached
+the job is ``waiting`` and retries for ``job_retry_s`` seconds, then ``failed`` with the
+reason and how to resume; a voice that is no longer loaded fails it at once, as does a
+refused input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import re
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from tts_client.audio import Audio, silence
+from tts_client.errors import ServerUnavailableError, TTSError, TTSTimeoutError, UnknownVoiceError
+from tts_client.gateway import ApiError, Backend
+from tts_client.gateway_audio import MEDIA_TYPES, available_formats, encode
+from tts_client.gateway_upstream import default_language, integer, number
+
+__all__ = ["Job", "JobStore", "router", "split_text"]
+
+ACTIVE = ("queued", "running", "waiting")
+SEED_SPACE = 2**63
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_TAG = re.compile(r"\[(ZH|JP|JA|EN)\]|<(zh|jp|ja|en)>", re.IGNORECASE)
+
+
+def split_text(text: str) -> list[tuple[str, int, str]]:
+    """(sentence, start offset, how it ends) by the rules the server speaks a text with."""
+    try:
+        from tts_client.sentences import split_sentences
+    except ImportError:  # before the client's sentence rules had their own module
+        from tts_client.common import split_sentences  # type: ignore[no-redef]
+    return [(s.text, s.start, s.kind) for s in split_sentences(text)]
+
+
+@dataclass
+class Job:
+    """A job's request and progress, as kept in ``job.json``."""
+
+    id: str
+    text: str
+    voice: str
+    knobs: dict[str, Any]
+    """speaker, language, sdp_ratio, noise_scale, noise_scale_w, length_scale."""
+    seed: int
+    total: int
+    state: str = "queued"
+    done: int = 0
+    sample_rate: int = 0
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    waiting_since: float | None = None
+    resumed: int = 0
+    """How often the job was picked up again (gateway restart, POST resume)."""
+
+    def public(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k not in ("text", "waiting_since")}
+        out["progress"] = self.done / self.total if self.total else 1.0
+        out["characters"] = len(self.text)
+        out["audio_url"] = f"/jobs/{self.id}/audio"
+        return out
+
+
+class JobStore:
+    """Jobs on disk plus the worker thread that runs them."""
+
+    def __init__(self, root: Path, backend: Backend) -> None:
+        self.root, self.backend = Path(root), backend
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._jobs: dict[str, Job] = {}
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    # -- disk -------------------------------------------------------------------------------
+    def _save(self, job: Job) -> None:
+        job.updated = time.time()
+        folder = self.root / job.id
+        (folder / "parts").mkdir(parents=True, exist_ok=True)
+        tmp = folder / "job.json.tmp"
+        tmp.write_text(json.dumps(asdict(job), ensure_ascii=False))
+        os.replace(tmp, folder / "job.json")
+
+    def _part(self, job: Job, index: int) -> Path:
+        return self.root / job.id / "parts" / f"{index:05d}.f32"
+
+    def start(self) -> None:
+        """Load the jobs on disk, requeue the unfinished ones, start the worker."""
+        for path in sorted(self.root.glob("*/job.json")):
+            try:
+                job = Job(**json.loads(path.read_text()))
+            except (ValueError, TypeError) as e:  # a damaged file must not stop the gateway
+                print(f"gateway: skipping unreadable job {path}: {e}")
+                continue
+            # parts written after the last job.json save count (the write order is part, then
+            # state): the job continues at its first missing sentence
+            while job.done < job.total and self._part(job, job.done).is_file():
+                job.done += 1
+            self._jobs[job.id] = job
+        for job in sorted(self._jobs.values(), key=lambda j: j.created):
+            if job.state in ACTIVE:
+                job.state, job.resumed = "queued", job.resumed + 1
+                self._save(job)
+                self._queue.put(job.id)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._work, name="gateway-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the sentence in progress; unfinished jobs stay on disk for next start."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    # -- requests ---------------------------------------------------------------------------
+    def submit(self, body: dict[str, Any]) -> Job:
+        """Check a job request, save it and queue it."""
+        text = body.get("text", body.get("input"))
+        if not isinstance(text, str) or not text.strip():
+            raise ApiError(400, 21, "text is required: the text to speak", "text")
+        if len(text) > self.backend.cfg.max_job_chars:
+            raise ApiError(400, 21, f"text is {len(text)} characters; a job takes at most "
+                           f"{self.backend.cfg.max_job_chars}", "text")  # fmt: skip
+        _, voice = self.backend.pick(body.get("model", body.get("model_id")), "model")
+        seed = integer(body, "seed")
+        if seed is not None and not 0 <= seed < SEED_SPACE:
+            raise ApiError(400, 21, f"seed must be in [0, 2**63), got {seed}", "seed")
+        knobs = {
+            "speaker": _speaker(voice, body.get("speaker")),
+            "language": str(body.get("language") or default_language(voice)).upper(),
+            **{k: number(body, k, None)
+               for k in ("sdp_ratio", "noise_scale", "noise_scale_w", "length_scale")},
+        }  # fmt: skip
+        sentences = split_text(text)
+        if not sentences:
+            raise ApiError(400, 21, "text has nothing to speak (only whitespace)", "text")
+        job = Job(uuid.uuid4().hex, text, voice.name, knobs,
+                  random.randrange(2**31) if seed is None else seed, len(sentences))  # fmt: skip
+        with self._lock:
+            self._jobs[job.id] = job
+            self._save(job)
+        self._queue.put(job.id)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id) if _ID.match(job_id) else None
+        if job is None:
+            raise ApiError(404, 33, f"no job {job_id!r}; GET /jobs lists them", "id")
+        return job
+
+    def list(self) -> list[Job]:
+        return sorted(self._jobs.values(), key=lambda j: j.created)
+
+    def cancel(self, job_id: str, purge: bool = False) -> Job:
+        """Cancel an unfinished job (the sentence in flight completes); purge deletes it."""
+        job = self.get(job_id)
+        with self._lock:
+            if job.state in ACTIVE:
+                job.state, job.error = "cancelled", "cancelled by request"
+                self._save(job)
+            if purge:
+                self._jobs.pop(job.id, None)
+                shutil.rmtree(self.root / job.id, ignore_errors=True)
+        return job
+
+    def resume(self, job_id: str) -> Job:
+        """Queue a failed or cancelled job again; it goes on at its first missing sentence."""
+        job = self.get(job_id)
+        with self._lock:
+            if job.state in ("failed", "cancelled"):
+                job.state, job.error, job.resumed = "queued", None, job.resumed + 1
+                self._save(job)
+                self._queue.put(job.id)
+        return job
+
+    def audio(self, job_id: str, partial: bool = False) -> Audio:
+        job = self.get(job_id)
+        if job.state != "done" and not partial:
+            raise ApiError(
+                409, 34, f"job {job.id} is {job.state} ({job.done}/{job.total} sentences); "
+                "poll GET /jobs/{id} until done, or ask with partial=true", "id",
+            )  # fmt: skip
+        parts = [np.fromfile(self._part(job, i), "<f4") for i in range(job.done)]
+        samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return Audio(samples, job.sample_rate or 44100)
+
+    # -- the worker -------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self._jobs.get(self._queue.get(timeout=0.2))
+            except queue.Empty:
+                continue
+            if job is not None and job.state in ACTIVE:
+                self._run(job)
+
+    def _run(self, job: Job) -> None:
+        sentences = split_text(job.text)
+        tts = self.backend.tts
+        while job.done < job.total:
+            if self._stop.is_set() or job.state not in ACTIVE:
+                return  # stopping (resumed at next start) or cancelled
+            text, start, kind = sentences[job.done]
+            if job.knobs.get("language") == "MIX" and not _TAG.match(text.lstrip()):
+                text = _mix_tag(job.text, start) + text
+            try:
+                info = tts.voice_info(job.voice)
+                audio = tts.synthesize(
+                    text, voice=job.voice, seed=(job.seed + job.done) % SEED_SPACE, **job.knobs
+                )
+            except (ServerUnavailableError, TTSTimeoutError) as err:
+                self._wait(job, err)
+                continue
+            except UnknownVoiceError as err:
+                return self._fail(job, f"voice {job.voice} is not loaded on Triton ({err.message})"
+                                  f"; load it, then POST /jobs/{job.id}/resume")  # fmt: skip
+            except TTSError as err:
+                return self._fail(job, f"sentence {job.done + 1}/{job.total}: {err.message}")
+            pause = {"sentence": info.limits.get("sentence_pause", 0.2),
+                     "paragraph": info.limits.get("paragraph_pause", 1.0)}.get(kind, 0.0)  # fmt: skip
+            samples = np.concatenate([audio.samples, silence(float(pause), audio.sample_rate)])
+            tmp = self._part(job, job.done).with_suffix(".tmp")
+            samples.astype("<f4").tofile(tmp)
+            os.replace(tmp, self._part(job, job.done))
+            with self._lock:
+                if job.state in ACTIVE:
+                    job.done, job.sample_rate = job.done + 1, audio.sample_rate
+                    job.state, job.error, job.waiting_since = "running", None, None
+                    self._save(job)
+        with self._lock:
+            if job.state in ACTIVE:
+                job.state = "done"
+                self._save(job)
+
+    def _wait(self, job: Job, err: TTSError) -> None:
+        """Triton unreachable: wait (state waiting) up to job_retry_s, then fail the job."""
+        limit = self.backend.cfg.job_retry_s
+        with self._lock:
+            if job.state not in ACTIVE:
+                return
+            job.waiting_since = job.waiting_since or time.time()
+            waited = time.time() - job.waiting_since
+            if waited >= limit:
+                self._fail(job, f"Triton was not reachable for {waited:.0f} s at sentence "
+                           f"{job.done + 1}/{job.total} ({err.message}); {job.done} sentences "
+                           f"are kept: POST /jobs/{job.id}/resume to go on")  # fmt: skip
+                return
+            job.state = "waiting"
+            job.error = (
+                f"Triton is not reachable ({err.message}); retrying for {limit - waited:.0f} s"
+            )
+            self._save(job)
+        self._stop.wait(1.0)
+
+    def _fail(self, job: Job, reason: str) -> None:
+        job.state, job.error = "failed", reason
+        self._save(job)
+
+
+def _speaker(voice: Any, given: Any) -> str:
+    if given is None or given == "":
+        return min(voice.speakers, key=voice.speakers.get) if voice.speakers else ""
+    by_id = {str(i): s for s, i in voice.speakers.items()}
+    name = str(given)
+    if name in voice.speakers or name in by_id:
+        return name if name in voice.speakers else by_id[name]
+    have = ", ".join(f"{i}={s}" for s, i in sorted(voice.speakers.items(), key=lambda x: x[1]))
+    raise ApiError(404, 13, f"speaker {name!r} does not exist; {voice.name} has: {have}", "speaker")
+
+
+def _mix_tag(text: str, upto: int) -> str:
+    tag = ""
+    for m in _TAG.finditer(text, 0, upto):
+        tag = m.group(0)
+    return tag
+
+
+def router(jobs: JobStore) -> APIRouter:
+    """/jobs routes."""
+    api = APIRouter()
+
+    @api.post("/jobs", status_code=202)
+    async def submit(request: Request) -> JSONResponse:
+        """Queue a long text; answers at once with the job's id and state."""
+        try:
+            body = json.loads(await request.body() or b"null")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ApiError(400, 21, f"the body must be a JSON object: {e}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, 21, "the body must be a JSON object with text, model, speaker")
+        from starlette.concurrency import run_in_threadpool
+
+        job = await run_in_threadpool(jobs.submit, body)
+        return JSONResponse(job.public(), 202, headers={"Location": f"/jobs/{job.id}"})
+
+    @api.get("/jobs")
+    def list_jobs() -> dict[str, Any]:
+        return {"jobs": [j.public() for j in jobs.list()]}
+
+    @api.get("/jobs/{job_id}")
+    def status(job_id: str) -> dict[str, Any]:
+        return jobs.get(job_id).public()
+
+    @api.get("/jobs/{job_id}/audio")
+    def audio(job_id: str, format: str = "wav", partial: bool = False) -> Response:
+        if format not in available_formats():
+            raise ApiError(400, 20, f"format {format!r} is not available; available: "
+                           f"{', '.join(available_formats())}", "format")  # fmt: skip
+        return Response(encode(jobs.audio(job_id, partial), format), media_type=MEDIA_TYPES[format])
+
+    @api.delete("/jobs/{job_id}")
+    def cancel(job_id: str, purge: bool = False) -> dict[str, Any]:
+        return jobs.cancel(job_id, purge).public()
+
+    @api.post("/jobs/{job_id}/resume")
+    def resume(job_id: str) -> dict[str, Any]:
+        return jobs.resume(job_id).public()
+
+    return api

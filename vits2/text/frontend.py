@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vits2.text import clean_text
+from vits2.text.profiles import DEFAULT_PROFILE, PROFILE_NAMES, Profile, get_profile
 from vits2.text.sentences import (
     Chars,
     detect_runs,
@@ -42,7 +43,9 @@ from vits2.text.symbols import (
 )
 
 __all__ = [
+    "DEFAULT_PROFILE",
     "FRONTEND_LANGUAGES",
+    "PROFILE_NAMES",
     "Frontend",
     "Segment",
     "Sentence",
@@ -181,6 +184,8 @@ class Frontend:
     `tokenizers` maps "ZH" / "JP" / "EN" to a transformers tokenizer or a local model folder;
     only the languages given can be spoken. `max_tokens` bounds each BERT call (content
     tokens, [CLS]/[SEP] not counted); `max_phones` bounds an utterance's ids after add_blank.
+    `profile` is the frontend the voice was trained with (`PROFILE_NAMES`, default
+    "improved"); a call may override it (`frontend(text, lang, profile="upstream-2.3")`).
     """
 
     def __init__(
@@ -191,7 +196,9 @@ class Frontend:
         max_tokens: int = 510,
         max_phones: int = 800,
         split_sentences: bool = True,
+        profile: str | Profile | None = None,
     ) -> None:
+        self.profile = get_profile(profile)
         self.tokenizers = {k.upper().replace("JA", "JP"): v for k, v in tokenizers.items()}
         unknown = sorted(set(self.tokenizers) - set(LANGUAGES))
         if unknown:
@@ -225,7 +232,11 @@ class Frontend:
             tok = self.tokenizers[language] = load_tokenizer(tok, language)
         return tok
 
-    def __call__(self, text: str, language: str) -> list[Sentence]:
+    def __call__(
+        self, text: str, language: str, profile: str | Profile | None = None
+    ) -> list[Sentence]:
+        """Text -> utterances; `profile` overrides the frontend's own for this call."""
+        prof = self.profile if profile is None else get_profile(profile)
         if not isinstance(text, str):
             raise ValueError(f"text must be a string, got {type(text).__name__}")
         lang = str(language).upper().replace("JA", "JP")
@@ -247,7 +258,7 @@ class Frontend:
             pause = self.paragraph_pause if kind == "paragraph" else self.sentence_pause
             if kind == "end":
                 pause = 0.0
-            out += self._fit(self._detect(sent_chars), pause)
+            out += self._fit(self._detect(sent_chars), pause, prof)
         if not out:
             raise ValueError(
                 "text is empty after cleaning: nothing in it can be spoken in "
@@ -301,14 +312,14 @@ class Frontend:
         if "ZH" in self.languages and "JP" in self.languages:
             detect_runs("你好", self.languages)
 
-    def _fit(self, chars: Chars, pause: float) -> list[Sentence]:
+    def _fit(self, chars: Chars, pause: float, prof: Profile) -> list[Sentence]:
         """Build the utterance for `chars`; halve it while it is over the limits."""
         if len(chars) > 4 * self.max_tokens:
             # certainly over the BERT limit (a token spans at most a few characters in
             # practice): cut before running g2p on all of it
             cut = split_point(chars)
-            return self._fit(chars[:cut], 0.0) + self._fit(chars[cut:], pause)
-        sentence = self._build(chars, pause)
+            return self._fit(chars[:cut], 0.0, prof) + self._fit(chars[cut:], pause, prof)
+        sentence = self._build(chars, pause, prof)
         if sentence is None:
             return []
         too_long = len(sentence.phone_ids) > self.max_phones or any(
@@ -317,20 +328,25 @@ class Frontend:
         if not too_long or len(chars) < 2:
             return [sentence]
         cut = split_point(chars)
-        return self._fit(chars[:cut], 0.0) + self._fit(chars[cut:], pause)
+        return self._fit(chars[:cut], 0.0, prof) + self._fit(chars[cut:], pause, prof)
 
-    def _build(self, chars: Chars, pause: float) -> Sentence | None:
+    def _build(self, chars: Chars, pause: float, prof: Profile) -> Sentence | None:
         segments = []
         for lang, piece in pieces(chars):
-            seg = self.segment(piece, lang)
+            seg = self.segment(piece, lang, prof)
             if seg is not None:
                 segments.append(seg)
         return Sentence.join(segments, pause) if segments else None
 
-    def segment(self, text: str, language: str) -> Segment | None:
+    def segment(
+        self, text: str, language: str, profile: str | Profile | None = None
+    ) -> Segment | None:
         """One piece of text in one language -> Segment; None if nothing in it is spoken."""
+        prof = self.profile if profile is None else get_profile(profile)
         tok = self.tokenizer(language)
-        norm_text, phones, tones, word2ph = clean_text(text.strip(), language, tokenizer=tok)
+        norm_text, phones, tones, word2ph = clean_text(
+            text.strip(), language, tokenizer=tok, profile=prof
+        )
         if not norm_text.strip() or all(p in _SILENT for p in phones):
             return None  # only padding, punctuation or unknown phones: nothing to say
         phone_ids, tone_ids, language_ids = cleaned_text_to_sequence(phones, tones, language)

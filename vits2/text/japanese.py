@@ -1,12 +1,14 @@
-"""Japanese g2p as upstream Bert-VITS2 v2.3: pyopenjtalk readings, accent-derived tones.
+"""Japanese g2p as upstream Bert-VITS2: pyopenjtalk readings, accent-derived tones.
 
-- `text_normalize`: NFKC, numbers to kanji words (upstream uses num2words(lang="ja"); the same
-  readings are produced here without that package), punctuation onto the 7 marks, everything
-  that is not kana, kanji or punctuation removed.
-- `g2p`: pyopenjtalk's words and pronunciations (`text2sep_kata`), katakana -> phones
-  (`kata2phoneme` / `hiragana2p`: long vowels repeat the vowel, "ん" is "n", "っ" is "q"),
-  tones 0/1 from the full-context labels' accent fields (`get_accent` + `align_tones`), each
-  word's phones spread over its characters' tokens (`distribute_phone`).
+- `text_normalize`: NFKC, numbers to kanji words with num2words(lang="ja") as upstream
+  (profile rule `ja-decimals-as-written` reads decimals digit by digit as written),
+  punctuation onto the 7 marks, everything that is not kana, kanji or punctuation removed.
+- `g2p`: pyopenjtalk's words and pronunciations (`text2sep_kata`), katakana -> phones, by the
+  profile's release: the v2.3 tag passes each reading through `pyopenjtalk.g2p`; master
+  (January 2024 on) maps hiragana through its `hiragana2p` table (long vowels repeat the vowel,
+  "ん" is "n", "っ" is "q"). Tones 0/1 come from the full-context labels' accent fields
+  (`get_accent` + `align_tones`), each word's phones spread over its characters' tokens
+  (`distribute_phone`).
 
 pyopenjtalk-plus ships its dictionary, so nothing is downloaded. Imports no torch.
 """
@@ -19,6 +21,7 @@ import unicodedata
 from functools import lru_cache
 
 from vits2.text.english import distribute_phone
+from vits2.text.profiles import Profile, get_profile
 from vits2.text.punctuation import REPLACE_MAP, replace_marks
 from vits2.text.symbols import PUNCTUATION, SYMBOL_TO_ID
 
@@ -76,6 +79,16 @@ _KANA_MAP: dict[str, str] = {
     if rule.strip()
 }
 _LONG_RE = re.compile(r"(\w)(:*)")
+# Master's table drops the small vowel in these five (upstream's own entries); rule
+# `ja-small-vowel-kana` keeps the entries above, which lengthen or add the vowel.
+_MASTER_ENTRIES = {
+    "しぃ": " sh i",
+    "ちぃ": " ch i",
+    "つぅ": " ts u",
+    "ずぁ": " z u",
+    "どぁ": " d o",
+}
+_KANA_MAP_MASTER = {**_KANA_MAP, **_MASTER_ENTRIES}
 
 
 def kata_to_hira(text: str) -> str:
@@ -83,13 +96,22 @@ def kata_to_hira(text: str) -> str:
     return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
 
 
-def hiragana_to_phones(text: str) -> list[str]:
-    """Hiragana -> phones: "きょうー" -> ["ky", "o", "u", "u"]; "ん" -> "n"; unknown chars dropped."""
+def hira_to_kata(text: str) -> str:
+    """Hiragana ぁ..ゖ -> katakana ァ..ヶ (ゔ -> ヴ); everything else unchanged."""
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+
+
+def hiragana_to_phones(text: str, small_vowels: bool = True) -> list[str]:
+    """Hiragana -> phones: "きょうー" -> ["ky", "o", "u", "u"]; "ん" -> "n"; unknown chars dropped.
+
+    `small_vowels` False uses master's five entries that drop a small vowel (しぃ -> sh i).
+    """
+    table = _KANA_MAP if small_vowels else _KANA_MAP_MASTER
     out: list[str] = []
     i = 0
     while i < len(text):
         for length in (3, 2, 1):
-            rule = _KANA_MAP.get(text[i : i + length])
+            rule = table.get(text[i : i + length])
             if rule is not None:
                 out.append(rule)
                 i += length
@@ -102,51 +124,37 @@ def hiragana_to_phones(text: str) -> list[str]:
 
 
 _DIGITS = "零一二三四五六七八九"
-_SMALL_UNITS = [(1000, "千"), (100, "百"), (10, "十")]
-_BIG_UNITS = ["", "万", "億", "兆", "京", "垓"]
 _NUMBER_WITH_SEPARATOR_RE = re.compile("[0-9]{1,3}(,[0-9]{3})+")
 _CURRENCY_MAP = {"$": "ドル", "¥": "円", "£": "ポンド", "€": "ユーロ"}
 _CURRENCY_RE = re.compile(r"([$¥£€])([0-9.]*[0-9])")
 _NUMBER_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
-def _below_10000(n: int) -> str:
-    out = ""
-    for value, unit in _SMALL_UNITS:
-        d, n = divmod(n, value)
-        if d:
-            out += ("" if d == 1 else _DIGITS[d]) + unit
-    return out + (_DIGITS[n] if n else "")
+def _num2words(number: str) -> str:
+    from num2words import num2words
+
+    try:
+        return num2words(number, lang="ja")
+    except (OverflowError, ValueError, NotImplementedError):  # upstream raises; read digits
+        return "".join(_DIGITS[int(c)] for c in number if c.isdigit())
 
 
-def number_to_kanji(number: str) -> str:
-    """ "123" -> "百二十三", "10000" -> "一万", "3.14" -> "三点一四" (num2words' ja readings)."""
-    whole, _, frac = number.partition(".")
-    n = int(whole)
-    if n == 0:
-        out = _DIGITS[0]
-    elif n >= 10 ** (4 * len(_BIG_UNITS)):
-        out = "".join(_DIGITS[int(c)] for c in whole)  # beyond the units: read digit by digit
-    else:
-        out = ""
-        for i in range(len(_BIG_UNITS) - 1, -1, -1):
-            group = (n // 10 ** (4 * i)) % 10000
-            if group:
-                head = _below_10000(group)
-                if i > 0 and group == 1:
-                    head = "一"
-                elif i > 0 and group in (1000,):
-                    head = "一千"
-                out += head + _BIG_UNITS[i]
-    if frac:
-        out += "点" + "".join(_DIGITS[int(c)] for c in frac)
-    return out
+def number_to_kanji(number: str, profile: str | Profile | None = None) -> str:
+    """ "123" -> "百二十三", "10000000" -> "千万": num2words(lang="ja"), as upstream.
+
+    num2words reads a decimal as a float ("1.0" -> 一, "12.30" -> 十二点三); rule
+    `ja-decimals-as-written` reads the digits after the point as written (一点零, 十二点三零).
+    """
+    whole, point, frac = number.partition(".")
+    if point and get_profile(profile).has("ja-decimals-as-written"):
+        return _num2words(whole) + "点" + "".join(_DIGITS[int(c)] for c in frac)
+    return _num2words(number)
 
 
-def convert_numbers_to_words(text: str) -> str:
+def convert_numbers_to_words(text: str, profile: str | Profile | None = None) -> str:
     text = _NUMBER_WITH_SEPARATOR_RE.sub(lambda m: m[0].replace(",", ""), text)
     text = _CURRENCY_RE.sub(lambda m: m[2] + _CURRENCY_MAP.get(m[1], m[1]), text)
-    return _NUMBER_RE.sub(lambda m: number_to_kanji(m[0]), text)
+    return _NUMBER_RE.sub(lambda m: number_to_kanji(m[0], profile), text)
 
 
 def replace_punctuation(text: str) -> str:
@@ -154,14 +162,14 @@ def replace_punctuation(text: str) -> str:
     return _DROP_RE.sub("", replace_marks(text))
 
 
-def text_normalize(text: str) -> str:
-    """Upstream v2.3 Japanese `text_normalize`, then the text pyopenjtalk's words spell.
+def text_normalize(text: str, profile: str | Profile | None = None) -> str:
+    """Upstream's Japanese `text_normalize`, then the text pyopenjtalk's words spell.
 
     The last step makes the text the BERT sees the same as upstream's BERT input
     (`"".join(text2sep_kata(text)[0])`), so word2ph matches its tokens one to one.
     """
     res = unicodedata.normalize("NFKC", text)
-    res = convert_numbers_to_words(res)
+    res = convert_numbers_to_words(res, profile)
     res = replace_punctuation(res)
     res = res.replace("\u3099", "").replace("\u309b", "")
     if not res:
@@ -249,19 +257,41 @@ def _accents(labels: list[str]) -> list[tuple[str, int]]:
     return out
 
 
-def kata2phoneme(text: str) -> list[str]:
+def _openjtalk_g2p(katakana: str) -> list[str]:
+    """The v2.3 tag's reading -> phones: `pyopenjtalk.g2p`, lower-cased, "cl" -> "q"."""
+    import pyopenjtalk
+
+    with _OJT_LOCK:
+        try:
+            phones = pyopenjtalk.g2p(katakana, use_vanilla=True)
+        except TypeError:  # plain pyopenjtalk has no such option
+            phones = pyopenjtalk.g2p(katakana)
+    return [p for p in phones.lower().replace("cl", "q").split(" ") if p]
+
+
+def kata2phoneme(text: str, profile: str | Profile | None = None) -> list[str]:
     """Katakana reading (or a punctuation mark) -> phones; a leading "ー" is kept for
-    `handle_long` to resolve from the previous word."""
+    `handle_long` to resolve from the previous word. Marks at the start are phones of their
+    own; a "ー" after them is dropped (upstream's loop); the rest is read as the profile's
+    release reads it."""
+    profile = get_profile(profile)
     text = text.strip()
     if text == "ー":
         return ["ー"]
     if text.startswith("ー"):
-        return ["ー"] + kata2phoneme(text[1:])
+        return ["ー"] + kata2phoneme(text[1:], profile)
+    out: list[str] = []
+    while text and (_MARKS.match(text) or text.startswith("ー")):
+        if _MARKS.match(text):
+            out.append(text[0])
+        text = text[1:]
     if not text:
-        return []
-    if _MARKS.match(text):
-        return [text]
-    return hiragana_to_phones(kata_to_hira(text))
+        return out
+    if profile.ja_kana == "openjtalk":
+        return out + _openjtalk_g2p(hira_to_kata(text))
+    return out + hiragana_to_phones(
+        kata_to_hira(text), small_vowels=profile.has("ja-small-vowel-kana")
+    )
 
 
 def handle_long(sep_phonemes: list[list[str]]) -> list[list[str]]:
@@ -299,7 +329,9 @@ def align_tones(sep_phonemes: list[list[str]], accents: list[tuple[str, int]]) -
     return out
 
 
-def g2p(norm_text: str, tokenizer=None) -> tuple[list[str], list[int], list[int]]:
+def g2p(
+    norm_text: str, tokenizer=None, profile: str | Profile | None = None
+) -> tuple[list[str], list[int], list[int]]:
     """(phones, tones 0/1, word2ph) of normalised Japanese text; "_" padding at both ends.
 
     `tokenizer` is the voice's Japanese BERT tokenizer (character level) or the path of a
@@ -310,7 +342,8 @@ def g2p(norm_text: str, tokenizer=None) -> tuple[list[str], list[int], list[int]
     tok = load_tokenizer(tokenizer, "JP")
     words, readings, accents = text2sep_kata(norm_text)
     pairs = list(zip(words, readings, strict=True))
-    sep_phonemes = handle_long([kata2phoneme(r) for _, r in pairs])
+    profile = get_profile(profile)
+    sep_phonemes = handle_long([kata2phoneme(r, profile) for _, r in pairs])
     sep_phonemes = [[p if p in SYMBOL_TO_ID else "UNK" for p in ph] for ph in sep_phonemes]
     tones = align_tones(sep_phonemes, accents)
 

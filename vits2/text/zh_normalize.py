@@ -2,8 +2,10 @@
 
 Order and contract (what `normalize` does, and why):
 
-1. `normalize_numbers`: a few digit patterns that cn2an reads badly are rewritten first (see
-   `_prepass`), then `cn2an.transform(text, "an2cn")` reads the rest: dates with 年/月/日
+1. `normalize_numbers`: in the `improved` profile a few digit patterns that cn2an reads badly
+   are rewritten first (see `_prepass`, one named rule each), then `cn2an.transform(text,
+   "an2cn")` reads the rest (upstream master without WeTextProcessing; the v2.3 tag instead
+   passes each number to `cn2an.an2cn`): dates with 年/月/日
    ("2024年3月15日" -> "二零二四年三月十五日"), percents ("3.5%" -> "百分之三点五"),
    fractions ("1/2" -> "二分之一"), decimals ("98.5" -> "九十八点五"), ranges before a measure
    word ("3-5个" -> "三到五个"), negatives and plain integers (an 11-digit phone number written
@@ -23,6 +25,7 @@ import re
 import warnings
 from collections.abc import Callable
 
+from vits2.text.profiles import Profile, get_profile
 from vits2.text.symbols import PUNCTUATION
 
 PUNCTUATION_MAP: dict[str, str] = {
@@ -107,23 +110,55 @@ def _clock(m: re.Match[str]) -> str:
     return text
 
 
-def _prepass(text: str) -> str:
-    """Rewrite digit patterns that cn2an.transform would turn into nonsense.
+_PREPASS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("zh-fullwidth-digits", lambda t: t.translate(_FULLWIDTH)),
+    ("zh-iso-date", lambda t: _ISO_DATE.sub(_iso_date, t)),
+    (
+        "zh-phone-number",
+        lambda t: _PHONE.sub(lambda m: read_digits(m.group(0).removeprefix("+")), t),
+    ),
+    ("zh-thousands", lambda t: _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), t)),
+    ("zh-clock", lambda t: _CLOCK.sub(_clock, t)),
+    (
+        "zh-celsius",
+        lambda t: _CELSIUS.sub(lambda m: ("零下" if m.group(1) else "") + m.group(2) + "摄氏度", t),
+    ),
+    ("zh-leading-zero", lambda t: _LEADING_ZERO.sub(lambda m: read_digits(m.group(0)), t)),
+    ("zh-long-digits", lambda t: _LONG_DIGITS.sub(lambda m: read_digits(m.group(0)), t)),
+    ("zh-range", lambda t: _RANGE.sub(lambda m: f"{m.group(1)}到{m.group(2)}", t)),
+)
+"""The `improved` rules that rewrite digit patterns before cn2an, in the order they run."""
 
-    Each rule here fixes a case where the plain cn2an path gives garbage: "2024-03-15" would read
+
+def _prepass(text: str, profile: Profile) -> str:
+    """Rewrite digit patterns that cn2an.transform would turn into nonsense (profile rules).
+
+    Each rule fixes a case where the plain cn2an path gives garbage: "2024-03-15" would read
     as 二千零二十四负三负十五, "1,000,000" as 一,零,零, "-3.5℃" as -三.五摄氏度, "12:30" as 十二三十 (the colon is
     dropped), "138-1234-5678" with minus signs, "007" as 七, and integers over 16 digits would
     be left as digits and then silently deleted.
     """
-    text = text.translate(_FULLWIDTH)
-    text = _ISO_DATE.sub(_iso_date, text)
-    text = _PHONE.sub(lambda m: read_digits(m.group(0).removeprefix("+")), text)
-    text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)
-    text = _CLOCK.sub(_clock, text)
-    text = _CELSIUS.sub(lambda m: ("零下" if m.group(1) else "") + m.group(2) + "摄氏度", text)
-    text = _LEADING_ZERO.sub(lambda m: read_digits(m.group(0)), text)
-    text = _LONG_DIGITS.sub(lambda m: read_digits(m.group(0)), text)
-    return _RANGE.sub(lambda m: f"{m.group(1)}到{m.group(2)}", text)
+    for rule, rewrite in _PREPASS:
+        if profile.has(rule):
+            text = rewrite(text)
+    return text
+
+
+_V23_NUMBER = re.compile(r"\d+(?:\.?\d+)?")
+
+
+def _an2cn_each(text: str) -> str:
+    """The v2.3 tag's reading: each number (digits, optionally one decimal point) through
+    cn2an.an2cn, replacing its first occurrence left to right, as upstream's loop does."""
+    from cn2an import an2cn
+
+    for number in _V23_NUMBER.findall(text):
+        try:
+            reading = an2cn(number)
+        except (ValueError, KeyError):  # upstream raises here; read the digits instead
+            reading = read_digits(number)
+        text = text.replace(number, reading, 1)
+    return text
 
 
 @functools.cache
@@ -137,9 +172,12 @@ def _cn2an_transform() -> Callable[[str, str], str]:
     return cn2an.transform
 
 
-def normalize_numbers(text: str) -> str:
-    """Replace Arabic numbers with their Chinese reading (cn2an's an2cn transform)."""
-    text = _prepass(text)
+def normalize_numbers(text: str, profile: str | Profile | None = None) -> str:
+    """Replace Arabic numbers with their Chinese reading, as the profile's release does."""
+    profile = get_profile(profile)
+    if profile.zh_numbers == "an2cn-each":
+        return _prepass(_an2cn_each(text), profile)
+    text = _prepass(text, profile)
     if not any(c.isdigit() for c in text):
         return text
     return _cn2an_transform()(text, "an2cn")
@@ -159,6 +197,6 @@ def drop_unreadable(text: str) -> str:
     return "".join(c for c in text if c in PUNCTUATION or ord(c) in PINYIN_DICT)
 
 
-def normalize(text: str) -> str:
+def normalize(text: str, profile: str | Profile | None = None) -> str:
     """Full Chinese normalisation: numbers, punctuation, unsupported characters."""
-    return drop_unreadable(replace_punctuation(normalize_numbers(text)))
+    return drop_unreadable(replace_punctuation(normalize_numbers(text, profile)))

@@ -1,0 +1,107 @@
+"""Frontend profiles: which text frontend produces a voice's phones.
+
+A voice learned the phone sequences of the frontend it was trained with; a profile picks that
+frontend. Profiles differ only where the frontends differ, through two kinds of switches:
+
+- *variants*: how one step is done, where upstream releases differ (Chinese number reading,
+  Japanese kana -> phones). Each upstream profile names the variant its release used.
+- *rules*: named deviations from upstream, each correcting an output upstream gets wrong for a
+  listener (`IMPROVED_RULES` says what each does). Only `improved` switches rules on.
+
+`upstream-2.3` is the `v2.3` release tag of fishaudio/Bert-VITS2, `upstream-master` its later
+master (what its `infer.py` runs for version 2.3 today); `improved` is `upstream-master` plus
+every rule, and is the default. Adding a profile (an older release, Style-Bert-VITS2) is one
+more `Profile` entry, plus a variant where that release did a step differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "IMPROVED_RULES",
+    "PROFILES",
+    "PROFILE_NAMES",
+    "Profile",
+    "get_profile",
+]
+
+IMPROVED_RULES: dict[str, str] = {
+    "zh-fullwidth-digits": "full-width digits and ％ are read as numbers (upstream drops them)",
+    "zh-iso-date": '"2024-05-01", "2024/5/1" read as dates (upstream: minus signs, fractions)',
+    "zh-phone-number": "phone numbers (138-1234-5678, 010-12345678) read digit by digit",
+    "zh-thousands": '"1,200" read as one number (upstream: 一,二百 with a pause)',
+    "zh-clock": '"15:30" read as 十五点三十分 (upstream drops the colon: 十五三十)',
+    "zh-celsius": '"-3.5℃" read as 零下三点五摄氏度 (upstream leaves the minus sign and dot)',
+    "zh-leading-zero": '"007" read digit by digit (upstream: 七)',
+    "zh-long-digits": "digit runs over 16 digits read digit by digit (upstream deletes them)",
+    "zh-range": '"3-5人" read as 三到五人 (upstream: 三负五人, "three minus five")',
+    "en-abbreviations": '"Dr." "St." "Capt." ... expanded (upstream spells the letters)',
+    "ja-decimals-as-written": '"1.0" read 一点零 and "12.30" 十二点三零 (upstream: 一, 十二点三)',
+    "ja-small-vowel-kana": "しぃ ちぃ つぅ lengthen and ずぁ どぁ keep their vowel "
+    "(upstream-master drops the small vowel)",
+}
+"""Every rule `improved` applies on top of upstream-master, with what it changes."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One frontend: the variant of each step that differs between releases, plus rules."""
+
+    name: str
+    description: str
+    zh_numbers: str
+    """"an2cn-each": each number through cn2an.an2cn (v2.3 tag); "cn2an-transform": the whole
+    text through cn2an.transform(text, "an2cn") (master, when WeTextProcessing is absent)."""
+    ja_kana: str
+    """"openjtalk": each reading through pyopenjtalk.g2p (v2.3 tag); "table": the hiragana
+    table of master's `hiragana2p` (January 2024)."""
+    rules: frozenset[str] = frozenset()
+    """Names from IMPROVED_RULES that this profile applies."""
+
+    def has(self, rule: str) -> bool:
+        if rule not in IMPROVED_RULES:
+            raise KeyError(f"unknown frontend rule {rule!r}; known: {', '.join(IMPROVED_RULES)}")
+        return rule in self.rules
+
+
+_PROFILES = (
+    Profile(
+        name="improved",
+        description="upstream-master plus the named rules in IMPROVED_RULES (default)",
+        zh_numbers="cn2an-transform",
+        ja_kana="table",
+        rules=frozenset(IMPROVED_RULES),
+    ),
+    Profile(
+        name="upstream-2.3",
+        description="fishaudio/Bert-VITS2 release tag v2.3 (December 2023), quirks included",
+        zh_numbers="an2cn-each",
+        ja_kana="openjtalk",
+    ),
+    Profile(
+        name="upstream-master",
+        description="fishaudio/Bert-VITS2 master after v2.3 (2024 on), quirks included",
+        zh_numbers="cn2an-transform",
+        ja_kana="table",
+    ),
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in _PROFILES}
+PROFILE_NAMES: tuple[str, ...] = tuple(PROFILES)
+"""Every profile name `clean_text`, `Frontend` and voice.json accept."""
+DEFAULT_PROFILE = "improved"
+
+
+def get_profile(profile: str | Profile | None) -> Profile:
+    """The Profile named `profile` (None: the default); a Profile is returned as is."""
+    if isinstance(profile, Profile):
+        return profile
+    name = DEFAULT_PROFILE if profile is None else str(profile).strip().lower()
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown frontend profile {profile!r}; allowed: {', '.join(PROFILE_NAMES)} "
+            f"(default {DEFAULT_PROFILE}; upstream-* reproduce a release's frontend exactly)"
+        )
+    return PROFILES[name]

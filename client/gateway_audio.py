@@ -119,9 +119,12 @@ def encode(audio: Audio, fmt: str) -> bytes:
     samples, rate = np.clip(audio.samples, -1.0, 1.0), audio.sample_rate
     if fmt == "opus" and rate not in OPUS_RATES:
         samples, rate = np.clip(resample(samples, rate, 48000), -1.0, 1.0), 48000
+    # FLAC gets our int16 (the same numbers as the wav body: lossless means equal); the lossy
+    # encoders get floats
+    data = np.frombuffer(pcm16(samples), "<i2") if fmt == "flac" else samples.astype(np.float32)
     buf = io.BytesIO()
     with sf.SoundFile(buf, "w", rate, 1, subtype, format=container) as f:
-        f.write(samples.astype(np.float32))
+        f.write(data)
     return buf.getvalue()
 
 

@@ -172,6 +172,7 @@ def decode_windows(
     context: Context,
     first: int,
     size: int = WINDOW_FRAMES,
+    fixed_shapes: bool = False,
 ) -> Iterator[np.ndarray]:
     """Yield audio [B, (end - start) * hop] per window, in order; joined they equal one pass.
 
@@ -180,6 +181,11 @@ def decode_windows(
     frame_lengths * hop are zero, as in one pass; windows stop at the longest item. Each
     window hands the vocoder its frames with lengths counted from the window's context start,
     so the vocoder masks the padded items exactly where one pass does.
+
+    fixed_shapes: pad every window's frames with zeros on the right to one of two widths
+    (first + right context; left + size + right), so the vocoder sees two input shapes only
+    (OpenVINO prepares kernels per new shape; TensorRT tunes for one). The lengths mask the
+    padding, so the audio is the same; the cost is the padded frames' compute.
     """
     z = np.asarray(z, dtype=np.float32)
     lengths = np.asarray(frame_lengths, dtype=np.int64).reshape(-1)
@@ -194,7 +200,11 @@ def decode_windows(
         )
     for w in plan_windows(int(lengths.max()), context, first, size):
         own = np.clip(lengths - w.context_start, 0, w.context_end - w.context_start)
-        audio = vocoder(z[:, :, w.context_start : w.context_end], g, own)
+        frames = z[:, :, w.context_start : w.context_end]
+        if fixed_shapes:
+            width = first + context.right if w.start == 0 else context.left + size + context.right
+            frames = np.pad(frames, ((0, 0), (0, 0), (0, width - frames.shape[2])))
+        audio = vocoder(frames, g, own)
         keep = (w.start - w.context_start) * hop_length
         yield audio[:, keep : keep + (w.end - w.start) * hop_length]
 

@@ -105,17 +105,28 @@ def test_first_window_default_holds_at_least_0_2_s():
         ([48, 30, 1, 47], 6, 16),  # batch > 1, items ending inside windows and contexts
     ],
 )
-def test_windows_join_to_the_one_pass_audio(model, lengths, first, size):
+@pytest.mark.parametrize("fixed_shapes", [False, True])
+def test_windows_join_to_the_one_pass_audio(model, lengths, first, size, fixed_shapes):
     z, g = _latents(model, lengths)
     frame_lengths = np.array(lengths, dtype=np.int64)
-    vocoder = _torch_vocoder(model)
+    vocoder, shapes = _torch_vocoder(model), set()
+
+    def recording(z, g, lengths):
+        shapes.add(z.shape[2])
+        return vocoder(z, g, lengths)
+
     ctx = context_from_config(json.loads(require(TINY / "config.json").read_text()))
     whole = vocoder(z, g, frame_lengths)
-    pieces = list(decode_windows(vocoder, z, g, frame_lengths, model.hop_length, ctx, first, size))
+    hop = model.hop_length
+    pieces = list(
+        decode_windows(recording, z, g, frame_lengths, hop, ctx, first, size, fixed_shapes)
+    )
     assert len(pieces) == len(plan_windows(max(lengths), ctx, first, size))
     joined = np.concatenate(pieces, axis=1)
     assert joined.shape == whole.shape
     assert np.abs(joined - whole).max() <= 1e-4
+    if fixed_shapes:
+        assert shapes <= {first + ctx.right, ctx.left + size + ctx.right}
     for i, n in enumerate(lengths):
         assert not joined[i, n * model.hop_length :].any()
 

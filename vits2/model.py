@@ -8,7 +8,6 @@ seed when the caller gives none, so the same seed gives the same audio.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +16,8 @@ from torch import nn
 
 from vits2 import noise
 from vits2.attentions import Encoder, LayerNorm
-from vits2.config import VoiceConfig
+from vits2.conditioning import conditioning_inputs
+from vits2.config import STYLE_DIM, VoiceConfig
 from vits2.flows import (
     ConvFlow,
     DDSConv,
@@ -28,52 +28,12 @@ from vits2.flows import (
     TransformerCouplingLayer,
 )
 from vits2.generator import Generator
+from vits2.text_encoder import TextEncoder
 
 
 def sequence_mask(lengths: torch.Tensor, max_length: int | torch.Tensor) -> torch.Tensor:
     pos = torch.arange(max_length, device=lengths.device)
     return pos.unsqueeze(0) < lengths.unsqueeze(1)
-
-
-class TextEncoder(nn.Module):
-    def __init__(self, cfg: VoiceConfig):
-        super().__init__()
-        m = cfg.model
-        self.hidden_channels = m.hidden_channels
-        self.out_channels = m.inter_channels
-        self.emb = nn.Embedding(m.n_vocab, m.hidden_channels)
-        self.tone_emb = nn.Embedding(m.num_tones, m.hidden_channels)
-        self.language_emb = nn.Embedding(m.num_languages, m.hidden_channels)
-        self.bert_proj = nn.Conv1d(m.bert_dim, m.hidden_channels, 1)
-        self.ja_bert_proj = nn.Conv1d(m.bert_dim, m.hidden_channels, 1)
-        self.en_bert_proj = nn.Conv1d(m.bert_dim, m.hidden_channels, 1)
-        gin = m.gin_channels if m.use_spk_conditioned_encoder else 0
-        self.encoder = Encoder(
-            m.hidden_channels,
-            m.filter_channels,
-            m.n_heads,
-            m.n_layers,
-            m.kernel_size,
-            gin_channels=gin,
-            cond_layer_idx=m.cond_layer_idx,
-        )
-        self.proj = nn.Conv1d(m.hidden_channels, m.inter_channels * 2, 1)
-
-    def forward(self, phones, phone_mask, tones, languages, bert_zh, bert_ja, bert_en, g=None):
-        # the addition order is upstream's, so float results match it bit for bit
-        x = (
-            self.emb(phones)
-            + self.tone_emb(tones)
-            + self.language_emb(languages)
-            + self.bert_proj(bert_zh).transpose(1, 2)
-            + self.ja_bert_proj(bert_ja).transpose(1, 2)
-            + self.en_bert_proj(bert_en).transpose(1, 2)
-        ) * math.sqrt(self.hidden_channels)
-        x = x.transpose(1, -1)
-        x = self.encoder(x * phone_mask, phone_mask, g=g)
-        stats = self.proj(x) * phone_mask
-        m_p, logs_p = stats[:, : self.out_channels], stats[:, self.out_channels :]
-        return x, m_p, logs_p
 
 
 class DurationPredictor(nn.Module):
@@ -136,6 +96,8 @@ class EncoderOutput:
     w: torch.Tensor  # [B, P] durations before ceil (0 on padding)
     durations: torch.Tensor  # [B, P] int64 frames per phone
     frame_lengths: torch.Tensor  # [B] int64
+    cond_emb: torch.Tensor | None = None  # [B, hidden] emotion/style embedding (2.1, 2.2, SBV2)
+    emo_codes: torch.Tensor | None = None  # [B, heads] int64 emotion codes used (2.1, 2.2)
 
 
 @dataclass
@@ -149,6 +111,8 @@ class InferenceResult:
     z: torch.Tensor | None = None  # [B, C, F]
     m_p_frames: torch.Tensor | None = None
     logs_p_frames: torch.Tensor | None = None
+    cond_emb: torch.Tensor | None = None  # [B, hidden] upstream's emo_emb / style_emb
+    emo_codes: torch.Tensor | None = None  # [B, heads] int64 emotion codes used
 
 
 def _per_item(value, batch: int, like: torch.Tensor) -> torch.Tensor:
@@ -215,7 +179,7 @@ class SynthesizerTrn(nn.Module):
                     gin_channels=m.gin_channels,
                     cond_layer_idx=m.cond_layer_idx,
                 )
-            self.flow = FlowBlock([make(shared) for _ in range(4)], shared=shared)
+            self.flow = FlowBlock([make(shared) for _ in range(m.n_flow_layer)], shared=shared)
         else:
             self.flow = FlowBlock(
                 [
@@ -233,6 +197,11 @@ class SynthesizerTrn(nn.Module):
         self.sdp = StochasticDurationPredictor(m.hidden_channels, 3, 4, m.gin_channels)
         self.dp = DurationPredictor(m.hidden_channels, m.dp_filter_channels, 3, m.gin_channels)
         self.emb_g = nn.Embedding(cfg.data.n_speakers, m.gin_channels)
+        # Style-Bert-VITS2: the neutral style (style_vectors.npy row 0, set by load_model) that
+        # infer uses when no style_vec is given; not part of the checkpoint
+        self.register_buffer("neutral_style", torch.zeros(STYLE_DIM), persistent=False)
+        self.emotion_ignored = False
+        """True for a 2.1 checkpoint without its emotion codebook (see vits2.checkpoint)."""
 
     # -- stage 1 ---------------------------------------------------------------------------
     def encode(
@@ -249,13 +218,21 @@ class SynthesizerTrn(nn.Module):
         noise_scale_w,
         length_scale,
         noise_sdp,
+        *,
+        emo=None,
+        emo_id=None,
+        style_vec=None,
     ) -> EncoderOutput:
+        """Everything up to integer durations. The release's extra inputs must all be given
+        (`infer` fills defaults): emo [B,1024] + emo_id [B] (2.1; id -1 uses emo), emo [B,512]
+        (2.2), style_vec [B,256] (Style-Bert-VITS2). BERT slots the release lacks may be None."""
+        given = {"bert_zh": bert_zh, "bert_ja": bert_ja, "bert_en": bert_en}
+        berts = [given[name] for name in self.config.parts.bert_inputs]
         b, p = phones.shape
-        phone_mask = sequence_mask(phone_lengths, p).unsqueeze(1).to(bert_zh.dtype)
+        phone_mask = sequence_mask(phone_lengths, p).unsqueeze(1).to(berts[0].dtype)
         g = self.emb_g(sid).unsqueeze(-1)
-        x, m_p, logs_p = self.enc_p(
-            phones, phone_mask, tones, languages, bert_zh, bert_ja, bert_en, g=g
-        )
+        cond_emb, codes = self.enc_p.condition(emo=emo, emo_id=emo_id, style_vec=style_vec)
+        x, m_p, logs_p = self.enc_p(phones, phone_mask, tones, languages, berts, cond_emb, g=g)
         sdp_ratio = _per_item(sdp_ratio, b, x)
         noise = noise_sdp * _per_item(noise_scale_w, b, x)
         logw = self.sdp(x, phone_mask, noise, g=g) * sdp_ratio + self.dp(x, phone_mask, g=g) * (
@@ -264,7 +241,15 @@ class SynthesizerTrn(nn.Module):
         w = torch.exp(logw) * phone_mask * _per_item(length_scale, b, x)
         w_ceil = torch.ceil(w)
         frame_lengths = torch.clamp_min(w_ceil.sum([1, 2]), 1).long()
-        return EncoderOutput(m_p, logs_p, g, w[:, 0], w_ceil[:, 0].long(), frame_lengths)
+        return EncoderOutput(
+            m_p, logs_p, g, w[:, 0], w_ceil[:, 0].long(), frame_lengths, cond_emb, codes
+        )
+
+    def conditioning_inputs(self, batch: int, emo=None, emo_id=None, style_vec=None, device=None):
+        """The release's extra encoder inputs, neutral defaults filled in (`vits2.conditioning`)."""
+        return conditioning_inputs(
+            self.config.parts, self.neutral_style, batch, emo, emo_id, style_vec, device
+        )
 
     # -- stage 2 ---------------------------------------------------------------------------
     def expand_frames(self, durations: torch.Tensor, num_frames: int | torch.Tensor, dtype):
@@ -334,20 +319,27 @@ class SynthesizerTrn(nn.Module):
         noise_sdp=None,
         noise_z=None,
         seed=None,
+        emo=None,
+        emo_id=None,
+        style_vec=None,
         return_intermediates: bool = False,
     ) -> InferenceResult:
         """Synthesize a padded batch. Shapes: ids [B,P] int64, BERT [B,1024,P], sid [B].
 
         noise_sdp [B,2,P] and noise_z [B,C,F>=max frames] are standard normal draws; when absent
-        they are drawn from `seed` with `vits2.noise` (an int for every item, a list of B ints,
-        or None for a fresh random seed), so the same seed gives the same audio.
+        they are drawn from `seed` with `vits2.noise` (an int for every item, a list of
+        B ints, or None for a fresh random seed), so the same seed gives the same audio.
+        Release inputs (see `conditioning_inputs` for the defaults when absent): `emo` [B,1024]
+        and/or `emo_id` [B] (2.1), `emo` [B,512] (2.2), `style_vec` [B,256] (Style-Bert-VITS2).
+        JP-Extra reads only bert_ja; bert_zh / bert_en may be None there.
         """
         self._check_inputs(phones, tones, languages, bert_zh, bert_ja, bert_en, sid)
         b, p = phones.shape
         if phone_lengths is None:
             phone_lengths = torch.full((b,), p, dtype=torch.long, device=phones.device)
+        cond = self.conditioning_inputs(b, emo, emo_id, style_vec, device=phones.device)
         seeds = _seeds(seed, b)
-        dtype = bert_zh.dtype
+        dtype = bert_ja.dtype
         if noise_sdp is None:
             noise_sdp = torch.from_numpy(np.stack([noise.sdp_noise(s, p) for s in seeds]))
             noise_sdp = noise_sdp.to(device=phones.device, dtype=dtype)
@@ -364,6 +356,7 @@ class SynthesizerTrn(nn.Module):
             noise_scale_w,
             length_scale,
             noise_sdp,
+            **cond,
         )
         num_frames = int(enc.frame_lengths.max())
         if noise_z is None:
@@ -386,7 +379,7 @@ class SynthesizerTrn(nn.Module):
             noise_z,
             return_intermediates,
         )
-        res.w = enc.w
+        res.w, res.cond_emb, res.emo_codes = enc.w, enc.cond_emb, enc.emo_codes
         return res
 
     def _check_inputs(self, phones, tones, languages, bert_zh, bert_ja, bert_en, sid):
@@ -399,9 +392,13 @@ class SynthesizerTrn(nn.Module):
                 )
         b, p = phones.shape
         bert_dim = self.config.model.bert_dim
+        used = self.config.parts.bert_inputs
         for name, t in (("bert_zh", bert_zh), ("bert_ja", bert_ja), ("bert_en", bert_en)):
-            if t.shape != (b, bert_dim, p):
-                raise ValueError(f"{name} must be [B={b}, {bert_dim}, P={p}], got {tuple(t.shape)}")
+            if t is None and name not in used:
+                continue  # JP-Extra: only the Japanese slot exists
+            if t is None or t.shape != (b, bert_dim, p):
+                got = None if t is None else tuple(t.shape)
+                raise ValueError(f"{name} must be [B={b}, {bert_dim}, P={p}], got {got}")
         if sid.shape != (b,):
             raise ValueError(f"sid must be [B={b}], got {tuple(sid.shape)}")
         n_spk = self.config.data.n_speakers

@@ -92,19 +92,13 @@ _KANA_MAP_MASTER = {**_KANA_MAP, **_MASTER_ENTRIES}
 
 
 def kata_to_hira(text: str) -> str:
-    """Katakana ァ..ヶ ヽ ヾ -> hiragana ぁ..ゖ ゝ ゞ (ヴ -> ゔ), as jaconv.kata2hira; everything
-    else unchanged."""
-    return "".join(
-        chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" or c in "ヽヾ" else c for c in text
-    )
+    """Katakana ァ..ヶ -> hiragana ぁ..ゖ (ヴ -> ゔ); everything else unchanged."""
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
 
 
 def hira_to_kata(text: str) -> str:
-    """Hiragana ぁ..ゖ ゝ ゞ -> katakana ァ..ヶ ヽ ヾ (ゔ -> ヴ), as jaconv.hira2kata; everything
-    else unchanged."""
-    return "".join(
-        chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" or c in "ゝゞ" else c for c in text
-    )
+    """Hiragana ぁ..ゖ -> katakana ァ..ヶ (ゔ -> ヴ); everything else unchanged."""
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
 
 
 def hiragana_to_phones(text: str, small_vowels: bool = True) -> list[str]:

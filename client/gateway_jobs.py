@@ -225,11 +225,20 @@ class JobStore:
             except queue.Empty:
                 continue
             if job is not None and job.state in ACTIVE:
-                self._run(job)
+                try:
+                    self._run(job)
+                except Exception as e:  # noqa: BLE001 - one broken job must not stop the rest
+                    with self._lock:
+                        if job.id in self._jobs and job.state in ACTIVE:
+                            self._fail(job, f"internal error: {type(e).__name__}: {e}")
 
     def _run(self, job: Job) -> None:
         sentences = split_text(job.text)
         tts = self.backend.tts
+        with self._lock:
+            if job.state == "queued":
+                job.state = "running"
+                self._save(job)
         while job.done < job.total:
             if self._stop.is_set() or job.state not in ACTIVE:
                 return  # stopping (resumed at next start) or cancelled
@@ -252,11 +261,11 @@ class JobStore:
             pause = {"sentence": info.limits.get("sentence_pause", 0.2),
                      "paragraph": info.limits.get("paragraph_pause", 1.0)}.get(kind, 0.0)  # fmt: skip
             samples = np.concatenate([audio.samples, silence(float(pause), audio.sample_rate)])
-            tmp = self._part(job, job.done).with_suffix(".tmp")
-            samples.astype("<f4").tofile(tmp)
-            os.replace(tmp, self._part(job, job.done))
             with self._lock:
-                if job.state in ACTIVE:
+                if job.state in ACTIVE:  # not cancelled or purged meanwhile
+                    tmp = self._part(job, job.done).with_suffix(".tmp")
+                    samples.astype("<f4").tofile(tmp)
+                    os.replace(tmp, self._part(job, job.done))
                     job.done, job.sample_rate = job.done + 1, audio.sample_rate
                     job.state, job.error, job.waiting_since = "running", None, None
                     self._save(job)

@@ -146,9 +146,9 @@ def _reference_chain(model, inputs, chained):
             inputs["phones"],
             inputs["tones"],
             inputs["languages"],
-            inputs["bert_zh"],
+            inputs.get("bert_zh"),  # JP-Extra voices have bert_ja only
             inputs["bert_ja"],
-            inputs["bert_en"],
+            inputs.get("bert_en"),
             inputs["sid"],
             inputs["phone_lengths"],
             sdp_ratio=inputs["sdp_ratio"],
@@ -157,6 +157,7 @@ def _reference_chain(model, inputs, chained):
             length_scale=inputs["length_scale"],
             noise_sdp=inputs["noise_sdp"],
             noise_z=torch.from_numpy(chained["noise_z"]),
+            **{k: inputs[k] for k in model.config.parts.extra_inputs},  # emo, emo_id, style_vec
         )
     return res.audio.numpy(), res.audio_lengths.numpy()
 

@@ -245,3 +245,37 @@ def test_style_bert_vits2_flow_depth_is_the_constructor_default_whatever_the_con
     assert parsed.parts.bert_inputs == ("bert_ja",) and parsed.parts.extra_inputs == ("style_vec",)
     with pytest.raises(ConfigError, match="style ids must be integers"):
         VoiceConfig.from_dict({**cfg, "data": {**cfg["data"], "style2id": {"Neutral": 7}}})
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.1", "2.2", "sbv2", "sbv2-jp-extra"])
+def test_random_voices_of_each_release_save_load_and_vary_with_emotion(tmp_path, version):
+    from vits2.random_voice import VERSIONS, full_config, make_random_voice, tiny_config
+
+    assert VoiceConfig.from_dict(full_config(version)).model.hidden_channels == 192
+    style = version.startswith("sbv2")
+    path = make_random_voice(tmp_path, tiny_config(version), seed=1, safetensors=style)
+    loaded = [vits2.load_model(path)]
+    if style:
+        assert (tmp_path / "style_vectors.npy").is_file()
+        loaded.append(vits2.load_model(tmp_path / "model.safetensors"))
+    parts = loaded[0].config.parts
+    assert version in VERSIONS and parts.release == version
+    g = torch.Generator().manual_seed(0)
+    p, b = 11, 4
+    ids = torch.randint(1, 100, (b, p), generator=g)
+    berts = [torch.randn(b, 1024, p, generator=g) for _ in range(3)]
+    args = (
+        ids,
+        torch.zeros_like(ids),
+        torch.ones_like(ids),
+        *berts,
+        torch.zeros(b, dtype=torch.long),
+    )
+    kw = {}
+    if parts.emo_dim:
+        emo = torch.randn(b, parts.emo_dim, generator=g)
+        kw["emo"] = emo / emo.norm(dim=1, keepdim=True)
+    outs = [m.infer(*args, seed=3, return_intermediates=True, **kw) for m in loaded]
+    assert all(torch.equal(outs[0].audio, o.audio) for o in outs)
+    if parts.emo_dim:  # a spread codebook: four random clips do not all pick one code
+        assert len({tuple(c.tolist()) for c in outs[0].emo_codes}) > 1

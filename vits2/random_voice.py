@@ -1,9 +1,11 @@
-"""Random-weight voices with any v2.3 config, saved as upstream checkpoints (tests, demos, benchmarks).
+"""Random-weight voices of every supported release, saved as upstream checkpoints (tests,
+demos, benchmarks): Bert-VITS2 2.0-2.3 and Style-Bert-VITS2 (normal, JP-Extra).
 
 The audio of such a voice is noise, not speech. Durations are steered to about 2-3 frames per
 phone, like a trained voice, so frame counts and timings are realistic; the parts upstream
 initialises to zero (flow outputs, spline projections) get small random weights so that every
-code path is exercised.
+code path is exercised, and emotion codebooks are spread over the inputs they will see so that
+different emotions pick different codes.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from vits2.checkpoint import save_checkpoint
-from vits2.config import VoiceConfig
+from vits2.checkpoint import save_checkpoint, save_safetensors
+from vits2.config import BERT_VITS2_RELEASES, STYLE_DIM, VoiceConfig
 from vits2.model import SynthesizerTrn
 
 FULL_SIZE_V23: dict[str, Any] = {
@@ -62,9 +65,34 @@ FULL_SIZE_V23: dict[str, Any] = {
 """The upstream v2.3 default config (full-size model, 2 demo speakers)."""
 
 
-def tiny_config(**model_overrides: Any) -> dict[str, Any]:
-    """A small v2.3 config (hidden 32, like the tiny fixture) for fast tests."""
+STYLE_RELEASES = {"sbv2": "2.7.0", "sbv2-jp-extra": "2.7.0-JP-Extra"}
+"""Style-Bert-VITS2 families -> the version its current templates write."""
+VERSIONS = (*BERT_VITS2_RELEASES, *STYLE_RELEASES)
+"""What `full_config` / `tiny_config` accept as `version`."""
+DEMO_STYLES = {"Neutral": 0, "Happy": 1, "Sad": 2}
+
+
+def full_config(version: str = "2.3") -> dict[str, Any]:
+    """Upstream's full-size default config of a release (2 demo speakers; 3 demo styles)."""
     cfg = copy.deepcopy(FULL_SIZE_V23)
+    if version in BERT_VITS2_RELEASES:
+        cfg["version"] = version
+        return cfg
+    if version not in STYLE_RELEASES:
+        raise ValueError(f"unknown version {version!r}; choose one of {', '.join(VERSIONS)}")
+    jp_extra = version == "sbv2-jp-extra"
+    cfg["version"] = STYLE_RELEASES[version]
+    cfg["data"].update(use_jp_extra=jp_extra, num_styles=len(DEMO_STYLES), style2id=DEMO_STYLES)
+    # Style-Bert-VITS2's templates: gin 256 (normal) / 512 (JP-Extra, no duration discriminator)
+    cfg["model"].update(gin_channels=512 if jp_extra else 256)
+    if jp_extra:
+        cfg["model"].update(use_duration_discriminator=False, use_wavlm_discriminator=True)
+    return cfg
+
+
+def tiny_config(version: str = "2.3", **model_overrides: Any) -> dict[str, Any]:
+    """A small config of a release (hidden 32, like the tiny fixtures) for fast tests."""
+    cfg = full_config(version)
     cfg["model"].update(
         inter_channels=32,
         hidden_channels=32,
@@ -99,11 +127,52 @@ def make_random_model(
         # sdp reverse ends in ElementwiseAffine: logw = (z - m) * exp(-logs)
         model.sdp.flows[0].logs.data[0] = math.log(4.0)
         model.sdp.flows[0].m.data[0] = -4.0 * math.log(frames_per_phone)
+        _spread_codebooks(model)
     return model
 
 
+def _spread_codebooks(model: SynthesizerTrn) -> None:
+    """Codes = the quantiser's own (projected) inputs for random unit-length embeddings, so
+    that, as in a trained voice, different inputs pick different codes."""
+    block = model.enc_p.conditioning
+    parts = model.config.parts
+    if parts.emotion is None:
+        return
+    vq = block.emo_quantizer if parts.emotion == "2.1" else block.emo_vq
+    heads, codes, dim = vq._codebook.embed.shape
+    x = torch.randn(codes, parts.emo_dim)
+    x = x / x.norm(dim=1, keepdim=True)
+    x = block.emo_proj(x) if parts.emotion == "2.1" else block.in_feature_net(x)
+    projected = vq.project_in(x).reshape(codes, heads, dim)
+    vq._codebook.embed.copy_(projected.transpose(0, 1))
+
+
+def random_style_vectors(num_styles: int, seed: int = 0) -> np.ndarray:
+    """float32 [num_styles, 256]: row 0 the mean of the others (the neutral style), as upstream."""
+    rng = np.random.default_rng(seed)
+    rows = rng.normal(0.0, 0.3, (max(num_styles, 2), STYLE_DIM)).astype(np.float32)
+    rows[0] = rows[1:].mean(axis=0)
+    return rows[:num_styles]
+
+
 def make_random_voice(
-    out_dir: str | Path, config: dict[str, Any] | None = None, seed: int = 0, name: str = "G_0.pth"
+    out_dir: str | Path,
+    config: dict[str, Any] | None = None,
+    seed: int = 0,
+    name: str = "G_0.pth",
+    safetensors: bool = False,
 ) -> Path:
-    """Write an upstream-format `G_*.pth` + `config.json` with random weights; returns the .pth."""
-    return save_checkpoint(make_random_model(config, seed), out_dir, name)
+    """Write an upstream-format `G_*.pth` + `config.json` with random weights; returns the .pth.
+
+    Style-Bert-VITS2 configs also get `style_vectors.npy` (random, row 0 the mean) and, with
+    safetensors=True, the `model.safetensors` such model folders ship.
+    """
+    model = make_random_model(config, seed)
+    path = save_checkpoint(model, out_dir, name)
+    if model.config.parts.style:
+        vectors = random_style_vectors(model.config.data.num_styles, seed)
+        np.save(Path(out_dir) / "style_vectors.npy", vectors)
+        model.neutral_style.copy_(torch.from_numpy(vectors[0]))
+        if safetensors:
+            save_safetensors(model, Path(out_dir) / "model.safetensors")
+    return path

@@ -216,7 +216,7 @@ def start_server(
     repository: Path, log_path: Path, progress: Callable[[str], None], timeout_s: float = 900.0
 ):
     """A tritonserver on 127.0.0.1 with free ports and every model of `repository` loaded."""
-    from tts_client.serve import TritonServer
+    from tts_model_repository.server import TritonServer
 
     server = TritonServer(
         repository, model_control="explicit", load_models=["*"], log_path=log_path

@@ -13,23 +13,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 from tts_client.audio import Audio
-from tts_client.client import OUTPUTS, STREAM_METHODS, ProgressFn
-from tts_client.common import (
-    Chunk,
-    SynthesisParams,
-    VoiceInfo,
+from tts_client.client import STREAM_METHODS, ProgressFn
+from tts_client.contract import OUTPUTS
+from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
+from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
+from tts_client.voices import VoiceInfo, index_entries, load_stages, voice_candidates
+from tts_client.wire import (
     audio_from_result,
-    check_text,
-    index_entries,
-    load_stages,
     make_inputs,
     normalize_url,
-    plan_chunks,
     stream_pause,
-    voice_candidates,
     with_pause,
 )
-from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
 
 __all__ = ["AsyncTTSClient"]
 
@@ -219,18 +214,12 @@ class AsyncTTSClient:
         self,
         text: str,
         voice: str | None = None,
-        speaker: str | int | None = None,
-        language: str | None = "ZH",
-        sdp_ratio: float | None = None,
-        noise_scale: float | None = None,
-        noise_scale_w: float | None = None,
-        length_scale: float | None = None,
-        seed: int | None = None,
+        params: SynthesisParams | None = None,
+        *,
         progress: ProgressFn | None = None,
+        **knobs: Any,
     ) -> Audio:
-        params = SynthesisParams(
-            speaker, language, sdp_ratio, noise_scale, noise_scale_w, length_scale, seed
-        )
+        params = SynthesisParams.merged(params, knobs)
         name, info, chunks = await self._prepare(text, voice, params, per_sentence=False)
         if len(chunks) == 1:
             audio = await self._infer(name, params, chunks[0], info.sample_rate)
@@ -261,22 +250,16 @@ class AsyncTTSClient:
         self,
         text: str,
         voice: str | None = None,
-        speaker: str | int | None = None,
-        language: str | None = "ZH",
-        sdp_ratio: float | None = None,
-        noise_scale: float | None = None,
-        noise_scale_w: float | None = None,
-        length_scale: float | None = None,
-        seed: int | None = None,
+        params: SynthesisParams | None = None,
+        *,
         method: str | None = None,
+        **knobs: Any,
     ) -> AsyncIterator[Audio]:
         """Async generator of per-sentence `Audio` (see `TTSClient.stream`)."""
         method = method or self.stream_method
         if method not in STREAM_METHODS:
             raise ValueError(f"method must be one of {STREAM_METHODS}, got {method!r}")
-        params = SynthesisParams(
-            speaker, language, sdp_ratio, noise_scale, noise_scale_w, length_scale, seed
-        )
+        params = SynthesisParams.merged(params, knobs)
         name, info, chunks = await self._prepare(text, voice, params, per_sentence=True)
         if method == "decoupled":
             if self.protocol != "grpc" or not info.has_stream_model:

@@ -17,7 +17,9 @@ from pathlib import Path
 import typer
 
 from tts_client.audio import Audio
+from tts_client.contract import SCALE_BY_NAME
 from tts_client.errors import InvalidInputError, TTSError
+from tts_client.planner import SynthesisParams, plan_chunks
 
 app = typer.Typer(
     name="tts",
@@ -25,6 +27,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _scale(name: str, extra: str = "") -> typer.models.OptionInfo:
+    """A scale option whose help states the contract's range."""
+    s = SCALE_BY_NAME[name]
+    flag = "--" + name.replace("_", "-")
+    return typer.Option(None, flag, help=f"[{s.low}, {s.high}]; speaker default.{extra}")
+
 
 URL = typer.Option("127.0.0.1:8001", "--url", help="Triton address host:port (gRPC or HTTP).")
 PROTOCOL = typer.Option("grpc", "--protocol", help="grpc or http (match the port of --url).")
@@ -53,10 +63,10 @@ def say(
     voice: str | None = typer.Option(None, "--voice", help="Voice name (default: first loaded)."),
     speaker: str | None = typer.Option(None, "--speaker", help="Speaker name or id."),
     language: str = typer.Option("ZH", "--language", help="ZH, JP, EN, AUTO or MIX."),
-    sdp_ratio: float | None = typer.Option(None, "--sdp-ratio", help="[0, 1]; speaker default."),
-    noise_scale: float | None = typer.Option(None, "--noise-scale", help="[0, 2]."),
-    noise_scale_w: float | None = typer.Option(None, "--noise-scale-w", help="[0, 2]."),
-    length_scale: float | None = typer.Option(None, "--length-scale", help="[0.1, 5]; >1 slower."),
+    sdp_ratio: float | None = _scale("sdp_ratio"),
+    noise_scale: float | None = _scale("noise_scale"),
+    noise_scale_w: float | None = _scale("noise_scale_w"),
+    length_scale: float | None = _scale("length_scale", " >1 slower."),
     seed: int | None = typer.Option(None, "--seed", help="Same seed, same audio (default random)."),
     stream: bool = typer.Option(False, "--stream", help="Request sentence by sentence."),
     url: str = URL,
@@ -68,8 +78,7 @@ def say(
 
     if text == "-":
         text = sys.stdin.read()
-    knobs = dict(
-        voice=voice,
+    params = SynthesisParams(
         speaker=speaker,
         language=language,
         sdp_ratio=sdp_ratio,
@@ -84,13 +93,11 @@ def say(
     with _client(url, protocol, timeout) as client, Progress(*columns, transient=True) as bar:
         try:
             if stream:
-                from tts_client.common import plan_chunks
-
                 info = client.voice_info(voice)
                 total = len(plan_chunks(text, info, per_sentence=True, language=language))
                 task = bar.add_task("streaming", total=total)
                 parts = []
-                for part in client.stream(text, **knobs):
+                for part in client.stream(text, voice, params):
                     if first_audio is None:
                         first_audio = time.perf_counter() - started
                     parts.append(part)
@@ -102,7 +109,7 @@ def say(
                 def progress(done: int, total: int, _: Audio) -> None:
                     bar.update(task, completed=done, total=total)
 
-                audio = client.synthesize(text, progress=progress, **knobs)
+                audio = client.synthesize(text, voice, params, progress=progress)
         except TTSError as err:
             raise _fail(err) from None
     elapsed = time.perf_counter() - started
@@ -190,8 +197,17 @@ def serve(
     model: list[str] | None = typer.Option(None, "--model", help="Load only these (repeat)."),
 ) -> None:
     """Run tritonserver on a model repository until Ctrl-C."""
-    from tts_client.serve import TritonNotFoundError, TritonStartError
-    from tts_client.serve import serve as run_server
+    try:
+        from tts_model_repository.server import TritonNotFoundError, TritonStartError
+        from tts_model_repository.server import serve as run_server
+    except ImportError:
+        typer.echo(
+            "error: `tts serve` runs the server side, which this install lacks (only the thin "
+            "client is installed). Install the full project: `bash scripts/install.sh` in a "
+            "clone, or `pip install ./client .` from one.",
+            err=True,
+        )
+        raise typer.Exit(1) from None
 
     try:
         code = run_server(repository, host, http_port, grpc_port, metrics_port, model or None)

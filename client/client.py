@@ -13,7 +13,6 @@ gRPC UNAVAILABLE) are retried, ``retries`` times with exponential backoff. A ref
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
 import types
@@ -24,26 +23,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from tts_client.audio import Audio
-from tts_client.common import (
-    Chunk,
-    SynthesisParams,
-    VoiceInfo,
-    audio_from_result,
-    check_text,
-    index_entries,
-    load_stages,
-    make_inputs,
-    normalize_url,
-    plan_chunks,
-    stream_pause,
-    voice_candidates,
-    with_pause,
-)
+from tts_client.contract import OUTPUTS
 from tts_client.errors import (
     TTSError,
-    TTSTimeoutError,
     UnknownVoiceError,
     map_error,
+)
+from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
+from tts_client.streaming import stream_decoupled
+from tts_client.voices import VoiceInfo, index_entries, load_stages, voice_candidates
+from tts_client.wire import (
+    ThreadToken,
+    audio_from_result,
+    close_quietly,
+    make_inputs,
+    normalize_url,
+    with_pause,
 )
 
 __all__ = ["STREAM_METHODS", "TTSClient", "VoiceInfo", "normalize_url"]
@@ -52,24 +47,12 @@ STREAM_METHODS = ("auto", "pipelined", "decoupled")
 """How `stream` gets sentence audio: ``pipelined`` = one ensemble request per sentence with
 the next ``stream_lookahead`` in flight while the current one is handed out (works over HTTP
 too); ``decoupled`` = the voice's ``V_stream`` model over one gRPC stream; ``auto`` =
-pipelined. Measured on the tiny voice over gRPC (2-core CPU shared with other work, 5 Chinese
-sentences = 5 s of audio, medians of 15): first audio 0.23 s pipelined, 0.22 s decoupled, vs
-0.56 s for the whole text in one request; the whole stream completes in 0.68 s pipelined vs
-0.79 s decoupled (its sentences run one after another, unbatched). First audio is a tie, so
-the default is the one that finishes sooner and also works over HTTP."""
-OUTPUTS = ("AUDIO", "SAMPLE_RATE")
+pipelined. Tiny voice over gRPC, 5 Chinese sentences (5 s of audio), medians of 15: first audio
+0.23 s pipelined, 0.22 s decoupled (0.56 s for the whole text in one request); the whole
+stream 0.68 s pipelined, 0.79 s decoupled. First audio is a tie, so the default is the one that
+finishes sooner and also works over HTTP."""
 ProgressFn = Callable[[int, int, Audio], None]
 """Called as ``progress(done, total, audio_of_that_chunk)`` after each chunk of long text."""
-
-
-class _ThreadToken:
-    """Lives in one thread's locals; its finalizer closes that thread's HTTP client."""
-
-
-def _close_quietly(client: Any, registry: set[Any]) -> None:
-    registry.discard(client)
-    with contextlib.suppress(Exception):
-        client.close()
 
 
 class TTSClient:
@@ -133,8 +116,8 @@ class TTSClient:
                     client = holder.client = self._new_client()
                     self._clients.add(client)
                     if self.protocol == "http":  # close it with its thread's locals
-                        holder.owner = _ThreadToken()
-                        weakref.finalize(holder.owner, _close_quietly, client, self._clients)
+                        holder.owner = ThreadToken()
+                        weakref.finalize(holder.owner, close_quietly, client, self._clients)
         yield client
 
     def _retry(
@@ -298,19 +281,15 @@ class TTSClient:
         self,
         text: str,
         voice: str | None = None,
-        speaker: str | int | None = None,
-        language: str | None = "ZH",
-        sdp_ratio: float | None = None,
-        noise_scale: float | None = None,
-        noise_scale_w: float | None = None,
-        length_scale: float | None = None,
-        seed: int | None = None,
+        params: SynthesisParams | None = None,
+        *,
         progress: ProgressFn | None = None,
+        **knobs: Any,
     ) -> Audio:
-        """Speak ``text``; None knobs take the speaker's defaults, ``seed=None`` is random."""
-        params = SynthesisParams(
-            speaker, language, sdp_ratio, noise_scale, noise_scale_w, length_scale, seed
-        )
+        """Speak ``text``. ``params`` and/or the `SynthesisParams` fields as keywords (speaker,
+        language, sdp_ratio, noise_scale, noise_scale_w, length_scale, seed; keywords win);
+        None knobs take the speaker's defaults, ``seed=None`` is random."""
+        params = SynthesisParams.merged(params, knobs)
         name, info, chunks = self._prepare(text, voice, params, per_sentence=False)
         if len(chunks) == 1:
             audio = self._infer(name, params, chunks[0], info.sample_rate)
@@ -341,14 +320,10 @@ class TTSClient:
         self,
         text: str,
         voice: str | None = None,
-        speaker: str | int | None = None,
-        language: str | None = "ZH",
-        sdp_ratio: float | None = None,
-        noise_scale: float | None = None,
-        noise_scale_w: float | None = None,
-        length_scale: float | None = None,
-        seed: int | None = None,
+        params: SynthesisParams | None = None,
+        *,
         method: str | None = None,
+        **knobs: Any,
     ) -> Iterator[Audio]:
         """Yield one `Audio` per sentence as soon as it is ready.
 
@@ -359,9 +334,7 @@ class TTSClient:
         method = method or self.stream_method
         if method not in STREAM_METHODS:
             raise ValueError(f"method must be one of {STREAM_METHODS}, got {method!r}")
-        params = SynthesisParams(
-            speaker, language, sdp_ratio, noise_scale, noise_scale_w, length_scale, seed
-        )
+        params = SynthesisParams.merged(params, knobs)
         name, info, chunks = self._prepare(text, voice, params, per_sentence=True)
         if method == "decoupled":
             if self.protocol != "grpc" or not info.has_stream_model:
@@ -369,7 +342,7 @@ class TTSClient:
                     f"decoupled streaming needs protocol 'grpc' and a {name}_stream model "
                     f"(protocol {self.protocol!r}, voice models: {', '.join(info.models)})"
                 )
-            yield from self._stream_decoupled(name, info, params, text, chunks)
+            yield from stream_decoupled(self, info, params, text, chunks)
         else:
             yield from self._stream_pipelined(name, info, params, chunks)
 
@@ -395,52 +368,6 @@ class TTSClient:
             for f in pending:
                 f.cancel()
             pool.shutdown(wait=True)
-
-    def _stream_decoupled(
-        self, name: str, info: VoiceInfo, params: SynthesisParams, text: str, plan: list[Chunk]
-    ) -> Iterator[Audio]:
-        """One request to ``<voice>_stream`` over a gRPC stream; one response per sentence.
-
-        The model appends each sentence's pause to its chunk; ``meta["pause_after"]`` records
-        it from the client's sentence plan (``plan``, which follows the server's rules)."""
-        import tritonclient.grpc as grpcclient
-
-        responses: queue.Queue[tuple[Any, Any]] = queue.Queue()
-        client = grpcclient.InferenceServerClient(self.url)  # one stream per client
-        try:
-            self._retry(
-                client.start_stream, callback=lambda result, error: responses.put((result, error))
-            )
-            inputs = make_inputs(grpcclient, params.arrays(text))
-            self._retry(
-                client.async_stream_infer, info.stream_model, inputs,
-                enable_empty_final_response=True,
-            )  # fmt: skip
-            index = 0
-            while True:
-                try:
-                    result, error = responses.get(timeout=self.timeout)
-                except queue.Empty:
-                    raise TTSTimeoutError(
-                        f"no streamed audio from {name}_stream within {self.timeout:.0f} s"
-                    ) from None
-                if error is not None:
-                    raise map_error(error, info.stream_model)
-                response = result.get_response()
-                final = response.parameters.get("triton_final_response")
-                if response.outputs:
-                    planned = plan[index].pause_after if index < len(plan) else 0.0
-                    chunk = audio_from_result(result, info.sample_rate, {"index": index})
-                    chunk.meta["pause_after"] = stream_pause(result, planned)
-                    index += 1
-                    yield chunk
-                if final is not None and final.bool_param:
-                    break
-        finally:
-            with contextlib.suppress(Exception):
-                client.stop_stream(cancel_requests=True)
-            with contextlib.suppress(Exception):
-                client.close()
 
     # -- lifetime ------------------------------------------------------------------------
     def close(self) -> None:

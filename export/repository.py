@@ -1,8 +1,9 @@
 """`tts-export repository`: a Triton model repository for one voice (or several, side by side).
 
-Per voice V: the ensemble `V` (text -> audio), Python models for the frontend, noise and join
-steps, and graph models for BERT/encoder/decoder in the chosen runtime. Tensor names, dtypes
-and dims are declared once, here, from the graph contract (docs/graphs.md, docs/triton.md).
+Per voice V: the ensemble `V` (text -> audio, its steps from the declared request path
+`vits2.serving.path`), Python models for the frontend, noise and join steps, graph models for
+BERT/encoder/decoder in the chosen runtime, and the decoupled `V_stream`. Config text comes
+from `tts_export.triton_config` (docs/graphs.md, docs/triton.md).
 """
 
 from __future__ import annotations
@@ -10,134 +11,37 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import tts_model_repository
 from tts_export.metadata import VoiceManifest
+from tts_export.triton_config import (
+    PUBLIC_INPUTS,
+    PUBLIC_OUTPUTS,
+    STREAM_OUTPUTS,
+    RepositoryOptions,
+    TensorSpec,
+    batching_block,
+    bert_tensors,
+    decoder_tensors,
+    encoder_tensors,
+    ensemble_steps,
+    frontend_outputs,
+    instances_block,
+    params_block,
+    python_config,
+    tensor_block,
+)
 from tts_model_repository.inprocess import graph_variant
 from tts_model_repository.runtime import OPENVINO_HINTS
-from vits2.pipeline import inside_folder
+from vits2.serving.path import STEPS
+from vits2.serving.pipeline import inside_folder
 
-RUNTIMES = ("python", "onnxruntime", "openvino", "tensorrt")
+REPOSITORY_RUNTIMES = ("python", "onnxruntime", "openvino", "tensorrt")
+"""What `tts-export repository --runtime` takes (runtime.RUNTIMES: what runs a graph in-process)."""
 MODEL_SOURCES = Path(tts_model_repository.__file__).resolve().parent
 """The Triton Python models' sources (installed as the tts_model_repository package)."""
-
-
-@dataclass
-class T:
-    """One tensor of a model config: name, Triton type, dims without the batch axis."""
-
-    name: str
-    dtype: str
-    dims: list[int]
-    optional: bool = False
-    item_scalar: bool = False
-    """[1] per batch item; graphs take it as [B] (reshape [] on native backends)."""
-
-
-@dataclass
-class RepositoryOptions:
-    runtime: str = "python"
-    graph_runtime: str = "onnxruntime"
-    """For runtime python: run graphs with onnxruntime or openvino in-process."""
-    precision: dict[str, str] = field(default_factory=dict)
-    """Graph kind (bert, decoder) -> fp32/bf16/fp16 for the OpenVINO runtimes, or decoder int8
-    (the `tts-export quantize` graph, any runtime but tensorrt); the encoder is always fp32."""
-    max_batch: int = 16
-    queue_delay_us: int = 2000
-    preferred_batch: list[int] | None = None
-    """Triton's preferred batch sizes (default: 4, 8, 16 up to max_batch)."""
-    max_padding: float = 0.0
-    """Runtime python: the decoder runs sentences of similar frame counts together, so that at
-    most this share of a batch's work is padding (1: all in one batch). 0: only equal lengths
-    share a batch; on CPU a batch costs the sum of its padded rows, so padding is pure waste
-    (zh-medium's decoder: 1156 ms as one batch, 903 ms at 0)."""
-    buckets: dict[str, int] = field(default_factory=dict)
-    """Runtime python: the decoder pads these axes up to a multiple of the step, so OpenVINO
-    sees a bounded set of shapes (e.g. SHAPE_BUCKETS). Off by default: 30 synthetic requests of
-    new lengths ran 1.2x faster bucketed, but real sentences in one pass gained nothing and
-    repeated texts pay the padding (benchmarks/RESULTS.md)."""
-    instances: int = 1
-    gpu: bool = False
-    threads: int = 0
-    name: str | None = None
-    engines: Path | None = None
-    """Folder of .plan files from `tts-export trt` (runtime tensorrt)."""
-
-
-def _bert_tensors(has_token_types: bool) -> tuple[list[T], list[T]]:
-    ins = [T("input_ids", "TYPE_INT64", [-1]), T("attention_mask", "TYPE_INT64", [-1])]
-    if has_token_types:
-        ins.append(T("token_type_ids", "TYPE_INT64", [-1]))
-    ins.append(T("phone_to_token", "TYPE_INT64", [-1]))
-    return ins, [T("bert_features", "TYPE_FP32", [1024, -1])]
-
-
-def _encoder_tensors(c: int, gin: int) -> tuple[list[T], list[T]]:
-    ins = [
-        T("phones", "TYPE_INT64", [-1]),
-        T("tones", "TYPE_INT64", [-1]),
-        T("languages", "TYPE_INT64", [-1]),
-        T("phone_lengths", "TYPE_INT64", [1], item_scalar=True),
-    ]
-    ins += [T(n, "TYPE_FP32", [1024, -1]) for n in ("bert_zh", "bert_ja", "bert_en")]
-    ins.append(T("sid", "TYPE_INT64", [1], item_scalar=True))
-    ins += [
-        T(n, "TYPE_FP32", [1], item_scalar=True)
-        for n in ("sdp_ratio", "noise_scale_w", "length_scale")
-    ]
-    ins.append(T("noise_sdp", "TYPE_FP32", [2, -1]))
-    outs = [
-        T("m_p", "TYPE_FP32", [c, -1]),
-        T("logs_p", "TYPE_FP32", [c, -1]),
-        T("g", "TYPE_FP32", [gin, 1]),
-        T("durations", "TYPE_INT64", [-1]),
-        T("frame_lengths", "TYPE_INT64", [1], item_scalar=True),
-    ]
-    return ins, outs
-
-
-def _decoder_tensors(c: int, gin: int) -> tuple[list[T], list[T]]:
-    ins = [
-        T("m_p", "TYPE_FP32", [c, -1]),
-        T("logs_p", "TYPE_FP32", [c, -1]),
-        T("g", "TYPE_FP32", [gin, 1]),
-        T("durations", "TYPE_INT64", [-1]),
-        T("frame_lengths", "TYPE_INT64", [1], item_scalar=True),
-        T("noise_scale", "TYPE_FP32", [1], item_scalar=True),
-        T("noise_z", "TYPE_FP32", [c, -1]),
-    ]
-    outs = [T("audio", "TYPE_FP32", [-1]), T("audio_lengths", "TYPE_INT64", [1], item_scalar=True)]
-    return ins, outs
-
-
-PUBLIC_INPUTS = [
-    T("TEXT", "TYPE_STRING", [1], True),  # optional so that a missing TEXT gets a clear error
-    T("SPEAKER", "TYPE_STRING", [1], True),
-    T("LANGUAGE", "TYPE_STRING", [1], True),
-    T("SDP_RATIO", "TYPE_FP32", [1], True),
-    T("NOISE_SCALE", "TYPE_FP32", [1], True),
-    T("NOISE_SCALE_W", "TYPE_FP32", [1], True),
-    T("LENGTH_SCALE", "TYPE_FP32", [1], True),
-    T("SEED", "TYPE_INT64", [1], True),
-]
-PUBLIC_OUTPUTS = [T("AUDIO", "TYPE_FP32", [-1]), T("SAMPLE_RATE", "TYPE_INT32", [1])]
-
-
-def _frontend_outputs(c: int) -> list[T]:
-    ids = [T(n, "TYPE_INT64", [-1, -1]) for n in ("phones", "tones", "languages")]
-    bert = [T(n, "TYPE_FP32", [-1, 1024, -1]) for n in ("bert_zh", "bert_ja", "bert_en")]
-    per_item = [
-        T("phone_lengths", "TYPE_INT64", [-1, 1]),
-        T("sid", "TYPE_INT64", [-1, 1]),
-        T("seeds", "TYPE_INT64", [-1, 1]),
-    ]
-    per_item += [
-        T(n, "TYPE_FP32", [-1, 1])
-        for n in ("sdp_ratio", "noise_scale_w", "length_scale", "noise_scale", "pause_after")
-    ]
-    return ids + bert + per_item + [T("noise_sdp", "TYPE_FP32", [-1, 2, -1])]
 
 
 def model_name(voice: str) -> str:
@@ -145,45 +49,6 @@ def model_name(voice: str) -> str:
     if not name:
         raise ValueError(f"voice name {voice!r} has no usable characters for a Triton model name")
     return name
-
-
-def _tensor_block(kind: str, tensors: list[T], reshape: bool) -> str:
-    parts = []
-    for t in tensors:
-        lines = [f'  {{\n    name: "{t.name}"\n    data_type: {t.dtype}\n    dims: {t.dims}']
-        if t.item_scalar and reshape:
-            lines.append("    reshape: { shape: [ ] }")
-        if t.optional:
-            lines.append("    optional: true")
-        parts.append("\n".join(lines) + "\n  }")
-    return f"{kind} [\n" + ",\n".join(parts) + "\n]\n"
-
-
-def _params(params: dict[str, str]) -> str:
-    return "".join(
-        f'parameters: {{ key: "{k}" value: {{ string_value: {json.dumps(str(v))} }} }}\n'
-        for k, v in params.items()
-    )
-
-
-def _instances(opts: RepositoryOptions, count: int | None = None) -> str:
-    kind = "KIND_GPU" if opts.gpu else "KIND_CPU"
-    return f"instance_group [ {{ count: {count or opts.instances} kind: {kind} }} ]\n"
-
-
-def _batching(opts: RepositoryOptions) -> str:
-    preferred = opts.preferred_batch or (
-        [b for b in (4, 8, 16) if b <= opts.max_batch] or [opts.max_batch]
-    )
-    if any(b < 1 or b > opts.max_batch for b in preferred):
-        raise ValueError(
-            f"preferred batch sizes must be between 1 and max batch {opts.max_batch}, "
-            f"got {preferred}"
-        )
-    return (
-        f"dynamic_batching {{ preferred_batch_size: {preferred} "
-        f"max_queue_delay_microseconds: {opts.queue_delay_us} }}\n"
-    )
 
 
 def _ranges(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict[str, list]:
@@ -229,8 +94,8 @@ def _bert_config(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict:
 def _graph_config(
     name: str,
     kind: str,
-    ins: list[T],
-    outs: list[T],
+    ins: list[TensorSpec],
+    outs: list[TensorSpec],
     opts: RepositoryOptions,
     manifest: VoiceManifest,
     voice_dir: Path,
@@ -270,50 +135,24 @@ def _graph_config(
             )
         body = (
             'backend: "python"\n'
-            + _tensor_block("input", ins, reshape=False)
-            + _tensor_block("output", outs, reshape=False)
-            + _params(params)
+            + tensor_block("input", ins, reshape=False)
+            + tensor_block("output", outs, reshape=False)
+            + params_block(params)
         )
-        return head + body + _batching(opts) + _instances(opts), "model.onnx"
+        return head + body + batching_block(opts) + instances_block(opts), "model.onnx"
     if opts.runtime == "onnxruntime":
         body = 'platform: "onnxruntime_onnx"\n'
         file = "model.onnx"
     elif opts.runtime == "openvino":
-        body = 'backend: "openvino"\ndefault_model_filename: "model.onnx"\n' + _params(
+        body = 'backend: "openvino"\ndefault_model_filename: "model.onnx"\n' + params_block(
             {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]}
         )
         file = "model.onnx"
     else:
         body = 'platform: "tensorrt_plan"\n'
         file = "model.plan"
-    body += _tensor_block("input", ins, reshape=True) + _tensor_block("output", outs, reshape=True)
-    return head + body + _batching(opts) + _instances(opts), file
-
-
-def _python_config(
-    name: str,
-    ins: list[T],
-    outs: list[T],
-    params: dict[str, str],
-    count: int = 1,
-    decoupled: bool = False,
-) -> str:
-    text = (
-        f'name: "{name}"\nbackend: "python"\nmax_batch_size: 0\n'
-        + _tensor_block("input", ins, reshape=False)
-        + _tensor_block("output", outs, False)
-        + _params(params)
-        + f"instance_group [ {{ count: {count} kind: KIND_CPU }} ]\n"
-    )
-    if decoupled:
-        text += "model_transaction_policy { decoupled: true }\n"
-    return text
-
-
-def _step(model: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
-    imap = "".join(f'      input_map {{ key: "{k}" value: "{v}" }}\n' for k, v in inputs.items())
-    omap = "".join(f'      output_map {{ key: "{k}" value: "{v}" }}\n' for k, v in outputs.items())
-    return f'    {{\n      model_name: "{model}"\n      model_version: -1\n{imap}{omap}    }}'
+    body += tensor_block("input", ins, reshape=True) + tensor_block("output", outs, reshape=True)
+    return head + body + batching_block(opts) + instances_block(opts), file
 
 
 def write_repository(
@@ -321,21 +160,50 @@ def write_repository(
 ) -> list[str]:
     """Write (or overwrite) voice V's models into out_dir; returns the model names."""
     opts = options or RepositoryOptions()
-    if opts.runtime not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {opts.runtime!r}")
-    voice_dir, out_dir = Path(voice_dir), Path(out_dir)
-    manifest = VoiceManifest.load(voice_dir)
-    v = model_name(opts.name or manifest.name)
-    c, gin = manifest.inter_channels, manifest.gin_channels
-    graphs: dict[str, tuple[list[T], list[T]]] = {
-        "encoder": _encoder_tensors(c, gin),
-        "decoder": _decoder_tensors(c, gin),
-    }
-    for lang, info in manifest.bert.items():
-        graphs[f"bert_{lang.lower()}"] = _bert_tensors(info.has_token_type_ids)
+    if opts.runtime not in REPOSITORY_RUNTIMES:
+        raise ValueError(
+            f"runtime must be one of {', '.join(REPOSITORY_RUNTIMES)}, got {opts.runtime!r}"
+        )
     if opts.runtime == "tensorrt" and not opts.engines:
         raise ValueError("runtime tensorrt needs --engines DIR (from `tts-export trt`)")
     _check_precision(opts)
+    voice_dir, out_dir = Path(voice_dir), Path(out_dir)
+    manifest = VoiceManifest.load(voice_dir)
+    v = model_name(opts.name or manifest.name)
+    graph_models = _write_graph_models(v, voice_dir, manifest, out_dir, opts)
+    step_models = _write_python_models(v, voice_dir, manifest, out_dir, opts)
+    bert_first = sorted(graph_models + step_models, key=lambda n: "_bert_" not in n)
+    models = [*bert_first, v, f"{v}_stream"]
+    voice_meta = {
+        "name": v,
+        "sample_rate": manifest.sample_rate,
+        "speakers": manifest.speakers,
+        "languages": manifest.languages,
+        "speaker_defaults": {s: manifest.defaults_for(s) for s in manifest.speakers},
+        "limits": asdict(manifest.request_limits),
+        "models": models,
+        "stream_model": f"{v}_stream",
+        "runtime": opts.runtime,
+    }
+    ensemble = (
+        f'name: "{v}"\nplatform: "ensemble"\nmax_batch_size: 0\n'
+        + tensor_block("input", PUBLIC_INPUTS, False)
+        + tensor_block("output", PUBLIC_OUTPUTS, False)
+        + params_block({"voice": json.dumps(voice_meta, ensure_ascii=False)})
+        + ensemble_steps(v)
+    )
+    _write_model(out_dir / v, ensemble, {}, None)
+    return models
+
+
+def _write_graph_models(
+    v: str, voice_dir: Path, manifest: VoiceManifest, out_dir: Path, opts: RepositoryOptions
+) -> list[str]:
+    """BERT, encoder and decoder: one model per graph in the chosen runtime."""
+    c, gin = manifest.inter_channels, manifest.gin_channels
+    graphs = {"encoder": encoder_tensors(c, gin), "decoder": decoder_tensors(c, gin)}
+    for lang, info in manifest.bert.items():
+        graphs[f"bert_{lang.lower()}"] = bert_tensors(info.has_token_type_ids)
     names = []
     for kind, (ins, outs) in graphs.items():
         name = f"{v}_{kind}"
@@ -348,133 +216,62 @@ def write_repository(
             src = inside_folder(voice_dir, manifest.graphs[kind])
         if not src.is_file():
             raise FileNotFoundError(f"{src} not found for model {name}")
-        _write_model(
-            out_dir / name,
-            config,
-            {file: src},
-            MODEL_SOURCES / "graph" / "model.py" if opts.runtime == "python" else None,
-        )
+        model_py = MODEL_SOURCES / "graph" / "model.py" if opts.runtime == "python" else None
+        _write_model(out_dir / name, config, {file: src}, model_py)
         names.append(name)
+    return names
 
-    bert_models = {lang: f"{v}_bert_{lang.lower()}" for lang in manifest.bert}
-    limits = dict(manifest.limits)
-    frontend = _python_config(
-        f"{v}_frontend",
-        PUBLIC_INPUTS,
-        _frontend_outputs(c),
-        {"bert_models": json.dumps(bert_models)},
-        count=max(1, opts.instances),
-    )
-    _write_model(out_dir / f"{v}_frontend", frontend, {}, MODEL_SOURCES / "frontend" / "model.py")
-    _copy_voice_assets(voice_dir, manifest, out_dir / f"{v}_frontend" / "1" / "voice")
-    noise = _python_config(
-        f"{v}_noise",
-        [T("frame_lengths", "TYPE_INT64", [-1, 1]), T("seeds", "TYPE_INT64", [-1, 1])],
-        [T("noise_z", "TYPE_FP32", [-1, c, -1])],
-        {"inter_channels": str(c), "max_frames": str(limits.get("max_frames", 8192))},
-    )
-    _write_model(out_dir / f"{v}_noise", noise, {}, MODEL_SOURCES / "noise" / "model.py")
-    join = _python_config(
-        f"{v}_join",
-        [
-            T("audio", "TYPE_FP32", [-1, -1]),
-            T("audio_lengths", "TYPE_INT64", [-1, 1]),
-            T("pause_after", "TYPE_FP32", [-1, 1]),
-        ],
-        PUBLIC_OUTPUTS,
-        {"sample_rate": str(manifest.sample_rate)},
-    )
-    _write_model(out_dir / f"{v}_join", join, {}, MODEL_SOURCES / "join" / "model.py")
-    names += [f"{v}_frontend", f"{v}_noise", f"{v}_join"]
-    steps_by_kind = {k: f"{v}_{k}" for k in ("encoder", "noise", "decoder")}
-    stream = _python_config(
-        f"{v}_stream",
-        PUBLIC_INPUTS,
-        PUBLIC_OUTPUTS,
-        {
-            "models": json.dumps(steps_by_kind),
-            "bert_models": json.dumps(bert_models),
-            "max_stream_chars": str(limits.get("max_stream_chars", 100000)),
-        },
-        count=max(1, opts.instances),
-        decoupled=True,
-    )
-    _write_model(out_dir / f"{v}_stream", stream, {}, MODEL_SOURCES / "stream" / "model.py")
-    _copy_voice_assets(voice_dir, manifest, out_dir / f"{v}_stream" / "1" / "voice")
 
-    enc_in = [t.name for t in graphs["encoder"][0]]
-    dec_in = [t.name for t in graphs["decoder"][0]]
-    steps = [
-        _step(
+def _write_python_models(
+    v: str, voice_dir: Path, manifest: VoiceManifest, out_dir: Path, opts: RepositoryOptions
+) -> list[str]:
+    """The frontend, noise and join steps, and the decoupled stream model."""
+    c = manifest.inter_channels
+    limits = manifest.request_limits
+    bert_models = json.dumps({lang: f"{v}_bert_{lang.lower()}" for lang in manifest.bert})
+    instances = max(1, opts.instances)
+    configs = {
+        "frontend": python_config(
             f"{v}_frontend",
-            {t.name: t.name for t in PUBLIC_INPUTS},
-            {t.name: f"f_{t.name}" for t in _frontend_outputs(c)},
+            PUBLIC_INPUTS,
+            frontend_outputs(),
+            {"bert_models": bert_models},
+            count=instances,
         ),
-        _step(
-            f"{v}_encoder",
-            {n: f"f_{n}" for n in enc_in},
-            {t.name: f"e_{t.name}" for t in graphs["encoder"][1]},
-        ),
-        _step(
+        "noise": python_config(
             f"{v}_noise",
-            {"frame_lengths": "e_frame_lengths", "seeds": "f_seeds"},
-            {"noise_z": "n_noise_z"},
+            [TensorSpec(n, "TYPE_INT64", [-1, 1]) for n in STEPS["noise"].inputs],
+            [TensorSpec("noise_z", "TYPE_FP32", [-1, c, -1])],
+            {"inter_channels": str(c), "max_frames": str(limits.max_frames)},
         ),
-        _step(
-            f"{v}_decoder",
-            {
-                n: (
-                    "f_noise_scale"
-                    if n == "noise_scale"
-                    else "n_noise_z"
-                    if n == "noise_z"
-                    else f"e_{n}"
-                )
-                for n in dec_in
-            },
-            {"audio": "d_audio", "audio_lengths": "d_audio_lengths"},
-        ),
-        _step(
+        "join": python_config(
             f"{v}_join",
-            {
-                "audio": "d_audio",
-                "audio_lengths": "d_audio_lengths",
-                "pause_after": "f_pause_after",
-            },
-            {"AUDIO": "AUDIO", "SAMPLE_RATE": "SAMPLE_RATE"},
+            [
+                TensorSpec("audio", "TYPE_FP32", [-1, -1]),
+                TensorSpec("audio_lengths", "TYPE_INT64", [-1, 1]),
+                TensorSpec("pause_after", "TYPE_FP32", [-1, 1]),
+            ],
+            PUBLIC_OUTPUTS,
+            {"sample_rate": str(manifest.sample_rate)},
         ),
-    ]
-    all_models = [n for n in names if "_bert_" in n] + [n for n in names if "_bert_" not in n]
-    voice_meta = {
-        "name": v,
-        "sample_rate": manifest.sample_rate,
-        "speakers": manifest.speakers,
-        "languages": manifest.languages,
-        "speaker_defaults": {s: manifest.defaults_for(s) for s in manifest.speakers},
-        "limits": _limits(limits),
-        "models": all_models + [v, f"{v}_stream"],
-        "stream_model": f"{v}_stream",
-        "runtime": opts.runtime,
+        "stream": python_config(
+            f"{v}_stream",
+            PUBLIC_INPUTS,
+            STREAM_OUTPUTS,
+            {
+                "models": json.dumps({k: f"{v}_{k}" for k in ("encoder", "noise", "decoder")}),
+                "bert_models": bert_models,
+                "max_stream_chars": str(limits.max_stream_chars),
+            },
+            count=instances,
+            decoupled=True,
+        ),
     }
-    ensemble = (
-        f'name: "{v}"\nplatform: "ensemble"\nmax_batch_size: 0\n'
-        + _tensor_block("input", PUBLIC_INPUTS, False)
-        + _tensor_block("output", PUBLIC_OUTPUTS, False)
-        + _params({"voice": json.dumps(voice_meta, ensure_ascii=False)})
-        + "ensemble_scheduling {\n  step [\n"
-        + ",\n".join(steps)
-        + "\n  ]\n}\n"
-    )
-    _write_model(out_dir / v, ensemble, {}, None)
-    return all_models + [v, f"{v}_stream"]
-
-
-def _limits(limits: dict) -> dict:
-    from dataclasses import asdict
-
-    from vits2.pipeline import Limits
-
-    return asdict(Limits.from_dict(limits))
+    for step, config in configs.items():
+        _write_model(out_dir / f"{v}_{step}", config, {}, MODEL_SOURCES / step / "model.py")
+    for step in ("frontend", "stream"):  # they read the voice's manifest and tokenizers
+        _copy_voice_assets(voice_dir, manifest, out_dir / f"{v}_{step}" / "1" / "voice")
+    return [f"{v}_{step}" for step in ("frontend", "noise", "join")]
 
 
 def _write_model(folder: Path, config: str, files: dict[str, Path], model_py: Path | None):

@@ -11,12 +11,8 @@ from pathlib import Path
 
 import vits2
 from tts_export import acoustic
-from tts_export.metadata import (
-    UPSTREAM_SPEAKER_DEFAULTS,
-    BertInfo,
-    VoiceManifest,
-    write_metadata,
-)
+from tts_client.contract import DEFAULT_SCALES
+from tts_export.metadata import BertInfo, VoiceManifest, write_metadata
 from vits2.text.symbols import LANGUAGES
 
 Progress = Callable[[str], None]
@@ -81,7 +77,7 @@ def export_voice(
         gin_channels=cfg.model.gin_channels,
         speakers=cfg.speakers,
         languages=[lang for lang in LANGUAGES if lang in bert_dirs],
-        speaker_defaults={s: dict(UPSTREAM_SPEAKER_DEFAULTS) for s in cfg.speakers},
+        speaker_defaults={s: dict(DEFAULT_SCALES) for s in cfg.speakers},
         version=cfg.version,
     )
     (out_dir / "config.json").write_text(

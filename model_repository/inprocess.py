@@ -1,7 +1,7 @@
 """A voice's whole ensemble in one process, without Triton.
 
 `VoiceGraphs` runs what the Triton models run, in the same order and with the same code: the
-text frontend (`vits2.pipeline`), the BERT graphs, the encoder, the seeded frame noise, the
+text frontend (`vits2.serving.pipeline`), the BERT graphs, the encoder, the seeded frame noise, the
 decoder (rows grouped by length, as the decoder model does) and the join. It is the
 in-process subject of the benchmarks and the source of real decoder inputs for calibrating
 the int8 decoder.
@@ -10,7 +10,6 @@ the int8 decoder.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,23 +40,23 @@ class VoiceGraphs:
         max_padding: float = 0.0,
         buckets: dict[str, int] | None = None,
     ) -> None:
-        from vits2.pipeline import FrontendPipeline
+        from vits2.serving.pipeline import FrontendPipeline
 
         self.voice_dir = Path(voice_dir)
         precision = precision or {}
         self.pipeline = FrontendPipeline.from_voice_dir(self.voice_dir)
-        meta = json.loads((self.voice_dir / "voice.json").read_text(encoding="utf-8"))
-        self.channels = int(meta["inter_channels"])
-        self.hop = int(meta["hop_length"])
-        self.sample_rate = self.pipeline.voice.sample_rate
+        manifest = self.pipeline.voice
+        self.channels = manifest.inter_channels
+        self.hop = manifest.hop_length
+        self.sample_rate = manifest.sample_rate
         self.max_padding = max_padding
         self.buckets = buckets or {}
         self.sessions: dict[str, GraphSession] = {}
-        for kind, file in meta["graphs"].items():
+        for kind, file in manifest.graphs.items():
             family = kind.split("_")[0]
             prec = "fp32" if family == "encoder" else precision.get(family, "fp32")
             if prec == "int8":
-                file = graph_variant(meta.get("variants", {}), kind, "int8")
+                file = graph_variant(manifest.variants, kind, "int8")
             self.sessions[kind] = GraphSession(self.voice_dir / file, runtime, prec, threads)
         self.precision = {k: s.precision for k, s in self.sessions.items()}
         self.decoder_axes = graph_axes(self.sessions["decoder"].path)
@@ -87,12 +86,13 @@ class VoiceGraphs:
         capture: dict | None = None,
         timer: StageTimer = _no_timer,
     ) -> np.ndarray:
-        """Audio for one request. `timer(stage)` wraps each stage (frontend, which holds the
-        bert calls, encoder, noise, decoder, join); `capture`, when given, receives every graph's inputs (`bert_<lang>`: a
-        list of feeds, `encoder`, `decoder`, `noise`), the outputs and the `batch`."""
-        from vits2 import noise
-        from vits2.assemble import trim_and_join
-        from vits2.pipeline import encoder_inputs, parse_request
+        """Audio for one request, along the declared request path (`vits2.serving.path`).
+
+        `timer(stage)` wraps each step (frontend, which holds the bert calls, encoder, noise,
+        decoder, join); `capture`, when given, receives every graph's inputs (`bert_<lang>`:
+        a list of feeds, `encoder`, `decoder`, `noise`), the outputs and the `batch`."""
+        from vits2.serving.path import join_step, noise_step, run_steps
+        from vits2.serving.pipeline import frontend_outputs, parse_request
 
         def bert(language, feeds):
             if capture is not None:
@@ -100,35 +100,35 @@ class VoiceGraphs:
             with timer("bert"):
                 return self.run(f"bert_{language.lower()}", feeds)["bert_features"]
 
+        seen: dict[str, tuple[dict, dict]] = {}
+
+        def step(name: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            with timer(name):
+                if name == "noise":
+                    out = noise_step(feeds, self.channels, self.pipeline.limits.max_frames)
+                elif name == "join":
+                    out = join_step(feeds, self.sample_rate)
+                elif name == "decoder":
+                    out = self.decode(feeds)
+                else:
+                    out = self.run(name, feeds)
+            seen[name] = (feeds, out)
+            return out
+
         req = parse_request(self.pipeline.voice, text, speaker, language, scales or {}, seed)
         with timer("frontend"):  # includes the BERT calls it makes
             batch = self.pipeline.prepare(req, bert)
-        encoder_feeds = encoder_inputs(batch, req)
-        with timer("encoder"):
-            enc = self.run("encoder", encoder_feeds)
-        with timer("noise"):
-            frames = int(enc["frame_lengths"].max())
-            noise_z = np.stack(
-                [noise.frame_noise(int(x), self.channels, frames) for x in batch.seeds]
-            )
-        noise_scale = np.full((len(batch),), req.noise_scale, np.float32)
-        decoder_feeds = {**enc, "noise_scale": noise_scale, "noise_z": noise_z}
-        with timer("decoder"):
-            dec = self.decode(decoder_feeds)
-        with timer("join"):
-            audio = trim_and_join(
-                dec["audio"], dec["audio_lengths"], batch.pause_after, self.sample_rate
-            )
+        values = run_steps(frontend_outputs(batch, req), step)
         if capture is not None:
             capture.update(
                 batch=batch,
-                encoder=encoder_feeds,
-                encoder_out=enc,
-                decoder=decoder_feeds,
-                decoder_out=dec,
-                noise={"frame_lengths": enc["frame_lengths"], "seeds": batch.seeds},
+                encoder=seen["encoder"][0],
+                encoder_out=seen["encoder"][1],
+                decoder=seen["decoder"][0],
+                decoder_out=seen["decoder"][1],
+                noise=seen["noise"][0],
             )
-        return audio
+        return values["AUDIO"]
 
 
 def decode_rows(

@@ -1,13 +1,49 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install the project with its dev extras. Idempotent.
+# Create .venv (if missing) and install the project with its dev extras. Idempotent: a stamp in
+# .venv records the install script and pyproject files it installed from; while they are
+# unchanged (and the packages import) a re-run skips pip. Progress lines go to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# Every editable install of a project with a package-dir mapping makes setuptools print a
+# multi-line "Editable installation ... be careful with folders" note (pypa/packaging-problems#558):
+# information, not a problem with this project, and newcomers read it as an error.
+export PYTHONWARNINGS="ignore:Editable installation"
+say() { printf '[install %s] %s\n' "$(date +%T)" "$*" >&2; }
+pip_step() { # pip_step WHAT ARGS...: one quiet pip run with a line before and after
+  local what=$1 t0=$SECONDS
+  shift
+  say "$what ..."
+  python -m pip install -q "$@"
+  say "$what: done in $((SECONDS - t0)) s"
+}
+
 if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $("$PY" --version 2>&1)"
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-python -m pip install -q --upgrade pip
+STAMP=.venv/.bertvits2-triton-installed
+shopt -s nullglob
+WANT=$(cat scripts/install.sh pyproject.toml ./*/pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat "$STAMP" 2>/dev/null)" = "$WANT" ] && [ -x .venv/bin/tts ] &&
+  [ -x .venv/bin/tts-export ] &&
+  python -c "import tts_export, tts_client, tts_model_repository" 2>/dev/null; then
+  say ".venv is up to date (rm $STAMP to reinstall)"
+  exit 0
+fi
+rm -f "$STAMP"
+pip_step "upgrading pip" --upgrade pip
+# Until the client became its own distribution, this project installed the `tts` script; an
+# upgrade over such an install would delete the client's `tts`, so the old one goes first.
+if python -m pip show -f bertvits2-triton 2>/dev/null | grep "/bin/tts$" >/dev/null; then
+  say "removing the old install that owned the tts script"
+  python -m pip uninstall -q -y bertvits2-triton
+fi
 # CPU build of PyTorch first: a bare "torch" requirement would pull a multi-GB CUDA build.
-python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[dev]"
+pip_step "PyTorch 2.13 (CPU build; about 200 MB to download on a fresh machine)" "torch==2.13.0"
+pip_step "the thin client (./client: TTSClient, tts CLI)" -e ./client
+pip_step "the project and its dependencies (about 1 GB to download on a fresh machine)" \
+  -e ".[dev]"
+echo "$WANT" >"$STAMP"
+say "installed into .venv"

@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 . .venv/bin/activate
 set +e
-python -m pytest -q -p no:cacheprovider "$@"
+# every test, the slow ones (soak, benchmarks, bare clone) included
+python -m pytest -q -p no:cacheprovider -m "slow or not slow" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+from tests.fixtures import FIXTURES as FIXTURES_DIR
+from tests.fixtures import require as require_fixture
+
 BERT_CONFIGS = FIXTURES_DIR / "bert-configs"
 TINY_VOICE = FIXTURES_DIR / "bert-vits2-v2.3-tiny"
 JP_TOKENIZER_DIR = BERT_CONFIGS / "deberta-v2-large-japanese-char-wwm"
 
-
-def require_fixture(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"fixture {path} is absent (expected ../shared/fixtures beside the repo)")
-    return path
+# The tiny voice and its tritonserver are built once per session and shared by every module.
+pytest_plugins = ["tests.triton_fixtures"]
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +54,3 @@ def frontend(tiny_bert_dirs):
 
     return Frontend({k: str(v) for k, v in tiny_bert_dirs.items()})
 
-
-# The tiny voice and its tritonserver are built once per session and shared by every module:
-# imported here (not in each module) so pytest registers a single session fixture.
-from tests.triton_fixtures import tiny_voice_dir, triton_voice  # noqa: E402, F401

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+from tests.fixtures import FIXTURES, require
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 
@@ -22,14 +22,7 @@ STAT_FIELDS = ("queue_ms", "compute_input_ms", "compute_infer_ms", "compute_outp
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory) -> Path:
-    if not (FIXTURES / "bert-configs").is_dir():
-        pytest.skip(f"fixture {FIXTURES / 'bert-configs'} is absent (needed for random BERTs)")
-    from tts_client.serve import TritonNotFoundError, find_tritonserver
-
-    try:
-        find_tritonserver()
-    except TritonNotFoundError as e:
-        pytest.skip(f"no tritonserver: {e}")
+    require(FIXTURES / "bert-configs")  # random BERTs are built from its configs
     from typer.testing import CliRunner
 
     from tts_benchmarks.run import app

@@ -17,7 +17,7 @@ from tts_client.errors import (
     UnknownSpeakerError,
     UnknownVoiceError,
 )
-from tts_client.serve import free_port
+from tts_model_repository.server import free_port
 
 pytestmark = pytest.mark.triton
 
@@ -46,7 +46,7 @@ async def _async_synth(url: str, protocol: str, voice: str, **kw) -> Audio:
         return await client.synthesize(TEXT, voice=voice, **kw)
 
 
-def test_sync_async_grpc_http_give_identical_audio(triton_voice):  # noqa: F811
+def test_sync_async_grpc_http_give_identical_audio(triton_voice):
     tv = triton_voice
     results = {}
     for protocol in ("grpc", "http"):
@@ -63,7 +63,7 @@ def test_sync_async_grpc_http_give_identical_audio(triton_voice):  # noqa: F811
     assert len(raw) == len(first) and np.abs(raw - first.samples).max() <= 1e-6
 
 
-def test_defaults_speaker_and_knobs_reach_the_server(triton_voice):  # noqa: F811
+def test_defaults_speaker_and_knobs_reach_the_server(triton_voice):
     with TTSClient(triton_voice.grpc_url) as client:  # no voice given: the loaded one
         plain = client.synthesize(TEXT, seed=3)
         same = client.synthesize(TEXT, seed=3, speaker="spk0", sdp_ratio=0.2, length_scale=1.0)
@@ -79,7 +79,7 @@ def test_defaults_speaker_and_knobs_reach_the_server(triton_voice):  # noqa: F81
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-def test_pipelined_stream_joins_to_the_whole_result(triton_voice, protocol):  # noqa: F811
+def test_pipelined_stream_joins_to_the_whole_result(triton_voice, protocol):
     with TTSClient(_url(triton_voice, protocol), protocol=protocol) as client:
         whole = client.synthesize(MULTI, voice=triton_voice.voice, seed=11)
         chunks = list(client.stream(MULTI, voice=triton_voice.voice, seed=11, method="pipelined"))
@@ -92,7 +92,7 @@ def test_pipelined_stream_joins_to_the_whole_result(triton_voice, protocol):  # 
     assert _close(_joined(chunks), whole)
 
 
-def test_decoupled_stream_joins_to_the_whole_result(triton_voice):  # noqa: F811
+def test_decoupled_stream_joins_to_the_whole_result(triton_voice):
     with TTSClient(triton_voice.grpc_url) as client:
         info = client.voice_info(triton_voice.voice)
         if not info.has_stream_model:
@@ -106,7 +106,7 @@ def test_decoupled_stream_joins_to_the_whole_result(triton_voice):  # noqa: F811
     assert _close(_joined(chunks), whole)
 
 
-def test_async_stream_and_many(triton_voice):  # noqa: F811
+def test_async_stream_and_many(triton_voice):
     async def run():
         async with AsyncTTSClient(triton_voice.http_url, protocol="http") as client:
             whole = await client.synthesize(MULTI, seed=11)
@@ -122,7 +122,7 @@ def test_async_stream_and_many(triton_voice):  # noqa: F811
     assert len(many) == 2 and _close(many[1], one)
 
 
-def test_synthesize_many_threads_match_single_requests(triton_voice):  # noqa: F811
+def test_synthesize_many_threads_match_single_requests(triton_voice):
     texts = [{"text": t, "seed": i} for i, t in enumerate(["你好。", "世界真大。", "谢谢你。"])]
     with TTSClient(triton_voice.grpc_url) as client:
         together = client.synthesize_many(texts, concurrency=3)
@@ -130,7 +130,7 @@ def test_synthesize_many_threads_match_single_requests(triton_voice):  # noqa: F
     assert all(_close(a, b) for a, b in zip(together, alone, strict=True))
 
 
-def test_text_over_the_sentence_limit_is_split_and_joined(triton_voice):  # noqa: F811
+def test_text_over_the_sentence_limit_is_split_and_joined(triton_voice):
     with TTSClient(triton_voice.grpc_url) as client:
         info = client.voice_info(triton_voice.voice)
         n = int(info.limits["max_sentences"]) + 2
@@ -147,18 +147,18 @@ def test_text_over_the_sentence_limit_is_split_and_joined(triton_voice):  # noqa
 
 
 def _params(**kw):
-    from tts_client.common import SynthesisParams
+    from tts_client.planner import SynthesisParams
 
     return SynthesisParams(**kw)
 
 
 def _chunk(text: str):
-    from tts_client.common import Chunk
+    from tts_client.planner import Chunk
 
     return Chunk(text, 0, 0.0)
 
 
-def test_wav_file_reads_back_at_the_right_rate_and_length(triton_voice, tmp_path):  # noqa: F811
+def test_wav_file_reads_back_at_the_right_rate_and_length(triton_voice, tmp_path):
     sf = pytest.importorskip("soundfile")
     with TTSClient(triton_voice.grpc_url) as client:
         audio = client.synthesize(TEXT, seed=1)
@@ -170,7 +170,7 @@ def test_wav_file_reads_back_at_the_right_rate_and_length(triton_voice, tmp_path
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-def test_errors_map_to_exceptions_with_the_server_message(triton_voice, protocol):  # noqa: F811
+def test_errors_map_to_exceptions_with_the_server_message(triton_voice, protocol):
     with TTSClient(_url(triton_voice, protocol), protocol=protocol, retries=0) as client:
         with pytest.raises(InvalidInputError, match="TEXT is empty") as err:
             client.synthesize("  ", voice=triton_voice.voice)
@@ -192,7 +192,7 @@ def test_errors_map_to_exceptions_with_the_server_message(triton_voice, protocol
         assert client.synthesize("好。", seed=1).duration > 0  # the server still serves
 
 
-def test_async_errors(triton_voice):  # noqa: F811
+def test_async_errors(triton_voice):
     async def run():
         async with AsyncTTSClient(triton_voice.grpc_url, retries=0) as client:
             with pytest.raises(UnknownSpeakerError, match="bob"):
@@ -222,7 +222,7 @@ async def _async_load(url: str, name: str):
         return await client.load_voice(name)
 
 
-def test_voices_load_and_unload(triton_voice):  # noqa: F811
+def test_voices_load_and_unload(triton_voice):
     name = triton_voice.voice
     with TTSClient(triton_voice.grpc_url, timeout=300) as client:
         voices = {v.name: v for v in client.voices()}

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from tts_client.common import SynthesisParams, VoiceInfo, plan_chunks, split_sentences
 from tts_client.errors import (
     InvalidInputError,
     ServerUnavailableError,
@@ -17,6 +16,9 @@ from tts_client.errors import (
     UnknownVoiceError,
     map_error,
 )
+from tts_client.planner import SynthesisParams, plan_chunks
+from tts_client.sentences import split_sentences
+from tts_client.voices import VoiceInfo
 
 TEXTS = [
     "你好。今天天气很好！\n\n第二段？ 好的；再见…",
@@ -30,7 +32,7 @@ TEXTS = [
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_sentences_match_the_server_frontend(text):
-    sentences = pytest.importorskip("vits2.text.sentences")
+    from vits2.text import sentences
     server = sentences.split_sentences([(c, "ZH") for c in text])
     mine = split_sentences(text)
     assert [s.text for s in mine] == ["".join(c for c, _ in chars) for chars, _ in server]
@@ -69,14 +71,20 @@ def test_plan_carries_mix_language_tags():
     assert [c.text for c in chunks] == ["[ZH]你好。", "[ZH]再见。", "[EN]Hello there.", "[EN] Bye."]
 
 
-def test_params_sentinels_and_validation():
+def test_params_leave_defaults_out_and_refuse_nan():
     arrays = SynthesisParams(speaker=2, seed=10).validate().arrays("你好", seed_offset=3)
     assert arrays["SEED"].tolist() == [13] and arrays["SPEAKER"].tolist() == [b"2"]
-    assert np.isnan(arrays["SDP_RATIO"][0]) and arrays["TEXT"].tolist() == ["你好".encode()]
-    assert SynthesisParams().arrays("x")["SEED"].tolist() == [-1]
-    with pytest.raises(InvalidInputError, match="LENGTH_SCALE must be a number, got nan"):
+    # a knob left as None is left out of the request: the server uses the speaker's default
+    assert "SDP_RATIO" not in arrays and arrays["TEXT"].tolist() == ["你好".encode()]
+    assert "SEED" not in SynthesisParams().arrays("x")  # no seed: the server draws one
+    given = SynthesisParams(length_scale=1.5).validate().arrays("x")
+    assert given["LENGTH_SCALE"].dtype == np.float32 and given["LENGTH_SCALE"].tolist() == [1.5]
+    with pytest.raises(InvalidInputError, match=r"LENGTH_SCALE must be a number, got nan"):
         SynthesisParams(length_scale=float("nan")).validate()
-    with pytest.raises(InvalidInputError, match="SEED must be an integer"):
+    for bad in (float("inf"), -0.5, 7.0):
+        with pytest.raises(InvalidInputError, match=r"LENGTH_SCALE must be in \[0.1, 5.0\]"):
+            SynthesisParams(length_scale=bad).validate()
+    with pytest.raises(InvalidInputError, match=r"SEED must be in \[0, \d+\] \(an integer\)"):
         SynthesisParams(seed=1.5).validate()
 
 

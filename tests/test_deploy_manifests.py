@@ -11,8 +11,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-
-yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse deploy/k8s")
+import yaml
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 MANIFESTS = sorted((DEPLOY / "k8s").glob("*.yaml"))
@@ -208,12 +207,9 @@ def _run_flags(flags: list[str], tmp_path: Path) -> None:
     import time
     import urllib.request
 
-    from tts_client.serve import TritonNotFoundError, find_tritonserver, free_port
+    from tts_model_repository.server import find_tritonserver, free_port
 
-    try:
-        binary = find_tritonserver()
-    except TritonNotFoundError as e:
-        pytest.skip(f"no tritonserver: {e}")
+    binary = find_tritonserver()
     ports = {name: free_port() for name in PORTS}
     (tmp_path / "models").mkdir()
     args = []

@@ -17,10 +17,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from tests.fixtures import FIXTURES, require
 from tts_export.bert import BertGraphInfo, export_bert
 from tts_export.checks import check_graph, simplify
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 BERT_CONFIGS = FIXTURES / "bert-configs"
 KINDS = {
     "ZH": "chinese-roberta-wwm-ext-large",
@@ -57,8 +57,7 @@ def _build_tiny(kind: str, out: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def bert_dirs(tmp_path_factory) -> dict[str, Path]:
-    if not BERT_CONFIGS.is_dir():
-        pytest.skip(f"BERT config fixtures absent at {BERT_CONFIGS} (expected ../shared/fixtures)")
+    require(BERT_CONFIGS)
     root = tmp_path_factory.mktemp("bert-models")
     return {kind: _build_tiny(kind, root) for kind in KINDS}
 

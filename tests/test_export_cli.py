@@ -19,7 +19,7 @@ from tts_export.metadata import CONTRACT_VERSION, VoiceManifest, read_metadata
 runner = CliRunner()
 
 
-def test_export_writes_graphs_sidecar_and_metadata(tiny_voice_dir):  # noqa: F811
+def test_export_writes_graphs_sidecar_and_metadata(tiny_voice_dir):
     voice_dir, _ = tiny_voice_dir
     manifest = VoiceManifest.load(voice_dir)
     assert set(manifest.graphs) == {"encoder", "decoder", "bert_zh", "bert_jp", "bert_en"}
@@ -34,14 +34,14 @@ def test_export_writes_graphs_sidecar_and_metadata(tiny_voice_dir):  # noqa: F81
         assert (voice_dir / info.tokenizer / "tokenizer_config.json").is_file(), lang
 
 
-def test_verify_passes_on_the_export(tiny_voice_dir):  # noqa: F811
+def test_verify_passes_on_the_export(tiny_voice_dir):
     voice_dir, _ = tiny_voice_dir
     result = runner.invoke(app, ["verify", str(voice_dir), "--phones", "3", "--phones", "60"])
     assert result.exit_code == 0, result.output
     assert "OK" in result.output and "durations identical" in result.output
 
 
-def test_verify_fails_on_a_corrupted_graph(tmp_path, tiny_voice_dir):  # noqa: F811
+def test_verify_fails_on_a_corrupted_graph(tmp_path, tiny_voice_dir):
     voice_dir, _ = tiny_voice_dir
     bad = tmp_path / "bad"
     shutil.copytree(voice_dir, bad)
@@ -73,7 +73,7 @@ def test_onnx_command_refuses_bad_bert_argument(tmp_path):
     assert "LANG=DIR with LANG one of ZH, JP, EN" in result.output
 
 
-def test_trt_command_says_why_it_cannot_build(tiny_voice_dir, tmp_path):  # noqa: F811
+def test_trt_command_says_why_it_cannot_build(tiny_voice_dir, tmp_path):
     from tts_export.tensorrt import tensorrt_available
 
     ok, why = tensorrt_available()

@@ -30,7 +30,7 @@ def _write_engines(voice_dir, manifest, folder):
 
 
 @pytest.mark.parametrize("runtime", ["python", "onnxruntime", "openvino", "tensorrt"])
-def test_repository_configs_agree_with_graphs(tmp_path, tiny_voice_dir, runtime):  # noqa: F811
+def test_repository_configs_agree_with_graphs(tmp_path, tiny_voice_dir, runtime):
     voice_dir, _ = tiny_voice_dir
     manifest = VoiceManifest.load(voice_dir)
     engines = (
@@ -79,17 +79,17 @@ def test_repository_configs_agree_with_graphs(tmp_path, tiny_voice_dir, runtime)
     assert meta["models"] == models and meta["runtime"] == runtime
 
 
-def test_tensorrt_repository_needs_engines(tmp_path, tiny_voice_dir):  # noqa: F811
+def test_tensorrt_repository_needs_engines(tmp_path, tiny_voice_dir):
     with pytest.raises(ValueError, match="needs --engines"):
         write_repository(tiny_voice_dir[0], tmp_path, RepositoryOptions(runtime="tensorrt"))
 
 
-def test_unknown_runtime_is_refused(tmp_path, tiny_voice_dir):  # noqa: F811
+def test_unknown_runtime_is_refused(tmp_path, tiny_voice_dir):
     with pytest.raises(ValueError, match="runtime must be one of python, onnxruntime"):
         write_repository(tiny_voice_dir[0], tmp_path, RepositoryOptions(runtime="tflite"))
 
 
-def test_batching_options_reach_the_configs(tmp_path, tiny_voice_dir):  # noqa: F811
+def test_batching_options_reach_the_configs(tmp_path, tiny_voice_dir):
     voice_dir, _ = tiny_voice_dir
     opts = RepositoryOptions(max_batch=8, preferred_batch=[2, 8], max_padding=0.1)
     write_repository(voice_dir, tmp_path, opts)
@@ -108,12 +108,12 @@ def test_batching_options_reach_the_configs(tmp_path, tiny_voice_dir):  # noqa: 
         (RepositoryOptions(max_padding=1.5), "max padding"),
     ],
 )
-def test_bad_batching_options_are_refused(tmp_path, tiny_voice_dir, opts, message):  # noqa: F811
+def test_bad_batching_options_are_refused(tmp_path, tiny_voice_dir, opts, message):
     with pytest.raises(ValueError, match=message):
         write_repository(tiny_voice_dir[0], tmp_path, opts)
 
 
-def test_decoder_buckets_reach_the_config_and_bad_ones_are_refused(tmp_path, tiny_voice_dir):  # noqa: F811
+def test_decoder_buckets_reach_the_config_and_bad_ones_are_refused(tmp_path, tiny_voice_dir):
     voice_dir, _ = tiny_voice_dir
     write_repository(voice_dir, tmp_path / "a", RepositoryOptions(buckets={"frames": 64}))
     decoder = _config(tmp_path / "a" / "tiny_decoder" / "config.pbtxt")
@@ -125,7 +125,7 @@ def test_decoder_buckets_reach_the_config_and_bad_ones_are_refused(tmp_path, tin
         write_repository(voice_dir, tmp_path / "b", RepositoryOptions(buckets={"tokens": 8}))
 
 
-def test_repository_cli_passes_batching_options(tmp_path, tiny_voice_dir):  # noqa: F811
+def test_repository_cli_passes_batching_options(tmp_path, tiny_voice_dir):
     from typer.testing import CliRunner
 
     from tts_export.cli import app

@@ -27,12 +27,9 @@ LOOPBACK = "127.0.0.1"
 
 # -- loopback by default -----------------------------------------------------------------------
 def test_triton_server_command_binds_loopback_by_default(tmp_path):
-    from tts_client.serve import TritonNotFoundError, TritonServer
+    from tts_model_repository.server import TritonServer
 
-    try:
-        server = TritonServer(tmp_path)  # only builds the command; nothing is started
-    except TritonNotFoundError as e:
-        pytest.skip(f"no tritonserver: {e}")
+    server = TritonServer(tmp_path)  # only builds the command; nothing is started
     args = server.command()
     for flag in ("--http-address", "--grpc-address", "--metrics-address"):
         assert f"{flag}={LOOPBACK}" in args, f"{flag} is not {LOOPBACK}: {args}"
@@ -40,7 +37,8 @@ def test_triton_server_command_binds_loopback_by_default(tmp_path):
 
 
 def test_serve_entry_points_default_to_loopback():
-    from tts_client import cli, serve
+    from tts_client import cli
+    from tts_model_repository import server as serve
 
     assert inspect.signature(serve.serve).parameters["host"].default == LOOPBACK
     assert inspect.signature(serve.TritonServer).parameters["host"].default == LOOPBACK
@@ -188,17 +186,14 @@ def test_server_refuses_to_load_a_graph_model_pointing_outside(tmp_path):
     import tritonclient.http as http
     from tritonclient.utils import InferenceServerException
 
-    from tts_client.serve import TritonNotFoundError, TritonServer
+    from tts_model_repository.server import TritonServer
 
     repo = tmp_path / "repo"
     (repo / "evil_encoder" / "1").mkdir(parents=True)
     (repo / "evil_encoder" / "config.pbtxt").write_text(EVIL_CONFIG)
     shutil.copy2(REPO_ROOT / "model_repository" / "graph" / "model.py", repo / "evil_encoder" / "1")
     (tmp_path / "x.onnx").write_bytes(b"exists, so only the path check stops it")
-    try:
-        server = TritonServer(repo, load_models=[], log_path=tmp_path / "tritonserver.log")
-    except TritonNotFoundError as e:
-        pytest.skip(f"no tritonserver: {e}")
+    server = TritonServer(repo, load_models=[], log_path=tmp_path / "tritonserver.log")
     with server, contextlib.closing(http.InferenceServerClient(server.http_address)) as client:
         with pytest.raises(InferenceServerException, match="escapes") as err:
             client.load_model("evil_encoder")
@@ -219,7 +214,7 @@ def test_server_refuses_to_load_a_graph_model_pointing_outside(tmp_path):
     ],
 )
 def test_inside_refuses_paths_escaping_the_voice_folder(tmp_path, relative, ok):
-    from vits2.pipeline import inside_folder as _inside
+    from vits2.serving.pipeline import inside_folder as _inside
 
     root = tmp_path / "voice"
     (root / "tokenizers" / "ZH").mkdir(parents=True)
@@ -231,7 +226,7 @@ def test_inside_refuses_paths_escaping_the_voice_folder(tmp_path, relative, ok):
 
 
 def test_inside_refuses_a_symlink_out_of_the_voice_folder(tmp_path):
-    from vits2.pipeline import inside_folder as _inside
+    from vits2.serving.pipeline import inside_folder as _inside
 
     root = tmp_path / "voice"
     root.mkdir()
@@ -243,7 +238,7 @@ def test_inside_refuses_a_symlink_out_of_the_voice_folder(tmp_path):
 
 def test_frontend_pipeline_refuses_a_tokenizer_outside_the_voice(tmp_path):
     """A voice.json naming `../..` as its tokenizer is refused before anything is loaded."""
-    from vits2.pipeline import FrontendPipeline
+    from vits2.serving.pipeline import FrontendPipeline
 
     voice = tmp_path / "voice"
     voice.mkdir()
@@ -288,10 +283,6 @@ def test_repository_writer_refuses_voice_paths_outside_the_voice(tmp_path, tiny_
 # -- gateway API key ---------------------------------------------------------------------------
 @pytest.fixture
 def keyed_gateway():
-    gateway = REPO_ROOT / "client" / "gateway.py"
-    if not gateway.is_file():
-        pytest.skip("client/gateway.py does not exist")
-    pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
     from tts_client.gateway import create_app

@@ -25,7 +25,7 @@ import pytest
 import tritonclient.http as http
 from tritonclient.utils import InferenceServerException
 
-pytestmark = pytest.mark.triton
+pytestmark = [pytest.mark.triton, pytest.mark.slow]
 
 TEXTS = ["你好。", "谢谢你。", "好的。", "明天见。", "我们走吧。"]
 KEYS = 10  # request i asks for TEXTS[i % 5] with seed i % 10: ten distinct answers
@@ -210,13 +210,8 @@ class OwnServer:
 
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory, tiny_voice_dir):
-    from tts_client.serve import TritonNotFoundError, TritonServer, find_tritonserver
     from tts_export.repository import write_repository
-
-    try:
-        find_tritonserver()
-    except TritonNotFoundError as e:
-        pytest.skip(f"no tritonserver: {e}")
+    from tts_model_repository.server import TritonServer
     root = tmp_path_factory.mktemp("own-server")
     models = write_repository(tiny_voice_dir[0], root / "repo")
     server = TritonServer(root / "repo", load_models=["*"], log_path=root / "tritonserver.log")
@@ -288,8 +283,9 @@ def test_unload_and_reload_while_requests_run(own_server, unload):
         if unload == "draining":
             unload_voice_draining(client, voice, own_server.models)
         else:
-            tts_client = pytest.importorskip("tts_client.client")
-            with tts_client.TTSClient(url, protocol="http") as tts:
+            from tts_client.client import TTSClient
+
+            with TTSClient(url, protocol="http") as tts:
                 tts.unload_voice(voice)
         wait_until(lambda: not client.is_model_ready(voice), 60)
         time.sleep(1.0)  # requests keep arriving while the voice is gone
@@ -334,15 +330,14 @@ def wait_until(predicate, timeout_s: float, poll_s: float = 0.1, fail: bool = Tr
 
 
 def test_sigkill_gives_a_clear_error_and_a_restart_recovers(own_server):
-    from tts_client.serve import TritonServer, _group_members
-
-    tts_client = pytest.importorskip("tts_client.client", reason="TTSClient not written yet")
+    from tts_client.client import TTSClient
     from tts_client.errors import ServerUnavailableError
+    from tts_model_repository.server import TritonServer, _group_members
 
     old = own_server.server
     voice = own_server.voice
     refs = references(old.http_address, voice)
-    with tts_client.TTSClient(old.grpc_url, protocol="grpc", timeout=30, retries=2, backoff=0.2) as tts:  # fmt: skip
+    with TTSClient(old.grpc_url, protocol="grpc", timeout=30, retries=2, backoff=0.2) as tts:  # fmt: skip
         first = tts.synthesize(TEXTS[0], voice=voice, seed=0, language="ZH")
         assert np.abs(first.samples - refs[0]).max() <= PARITY
         failures: list[BaseException] = []

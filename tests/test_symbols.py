@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.fixtures import TINY, require
 from vits2.text import (
     LANGUAGE_ID,
     NUM_LANGUAGES,
@@ -19,20 +19,12 @@ from vits2.text import (
     intersperse,
 )
 
-SYMBOLS_JSON = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "fixtures"
-    / "bert-vits2-v2.3-tiny"
-    / "symbols.json"
-)
+SYMBOLS_JSON = TINY / "symbols.json"
 
 
 @pytest.fixture(scope="module")
 def upstream() -> dict:
-    if not SYMBOLS_JSON.exists():
-        pytest.skip(f"fixture {SYMBOLS_JSON} is absent (expected ../shared/fixtures)")
-    return json.loads(SYMBOLS_JSON.read_text(encoding="utf-8"))
+    return json.loads(require(SYMBOLS_JSON).read_text(encoding="utf-8"))
 
 
 def test_symbol_table_equals_upstream_in_order(upstream):

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.fixtures import TINY as TINY_VOICE
+from tests.fixtures import require
 from vits2.synthesize import Synthesizer, synthesize
-
-TINY_VOICE = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "bert-vits2-v2.3-tiny"
-)
 
 
 @pytest.fixture(scope="module")
 def checkpoint():
-    path = TINY_VOICE / "G_tiny.pth"
-    if not path.is_file():
-        pytest.skip(f"fixture {path} is absent (expected ../shared/fixtures beside the repo)")
-    return path
+    return require(TINY_VOICE / "G_tiny.pth")
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +100,9 @@ def test_frontend_warm_up_loads_every_language_of_the_voice(tiny_voice_dir):
     load jieba's dictionary and the g2p models."""
     import jieba
 
-    from vits2.pipeline import FrontendPipeline
+    from vits2.serving.pipeline import FrontendPipeline
 
     pipeline = FrontendPipeline.from_voice_dir(tiny_voice_dir[0])
-    assert pipeline.warm_up() >= 0
+    assert pipeline.warmup() >= 0
     assert jieba.dt.initialized
     assert set(pipeline.voice.languages) >= {"ZH"}

@@ -87,13 +87,8 @@ def tiny_voice_dir(tmp_path_factory, tiny_bert_dirs) -> tuple[Path, dict[str, Pa
 
 @pytest.fixture(scope="session")
 def triton_voice(tmp_path_factory, tiny_voice_dir):
-    from tts_client.serve import TritonNotFoundError, TritonServer, find_tritonserver
     from tts_export.repository import write_repository
-
-    try:
-        find_tritonserver()
-    except TritonNotFoundError as e:
-        pytest.skip(f"no tritonserver: {e}")
+    from tts_model_repository.server import TritonServer
     voice_dir, berts = tiny_voice_dir
     repo = tmp_path_factory.mktemp("repo")
     write_repository(voice_dir, repo)

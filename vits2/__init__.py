@@ -1,6 +1,6 @@
 """Bert-VITS2 v2.3 in PyTorch: config, model, checkpoint loading (the parity reference).
 
-The PyTorch parts load lazily, so `vits2.text` and `vits2.noise` (used by Triton models,
+The PyTorch parts load lazily, so `vits2.text` and `vits2.serving.noise` (used by Triton models,
 which must not import torch) stay light.
 """
 

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from vits2 import noise
 from vits2.attentions import Encoder, LayerNorm
 from vits2.conditioning import conditioning_inputs
 from vits2.config import STYLE_DIM, VoiceConfig
@@ -28,6 +27,7 @@ from vits2.flows import (
     TransformerCouplingLayer,
 )
 from vits2.generator import Generator
+from vits2.serving import noise
 from vits2.text_encoder import TextEncoder
 
 
@@ -327,7 +327,7 @@ class SynthesizerTrn(nn.Module):
         """Synthesize a padded batch. Shapes: ids [B,P] int64, BERT [B,1024,P], sid [B].
 
         noise_sdp [B,2,P] and noise_z [B,C,F>=max frames] are standard normal draws; when absent
-        they are drawn from `seed` with `vits2.noise` (an int for every item, a list of
+        they are drawn from `seed` with `vits2.serving.noise` (an int for every item, a list of
         B ints, or None for a fresh random seed), so the same seed gives the same audio.
         Release inputs (see `conditioning_inputs` for the defaults when absent): `emo` [B,1024]
         and/or `emo_id` [B] (2.1), `emo` [B,512] (2.2), `style_vec` [B,256] (Style-Bert-VITS2).

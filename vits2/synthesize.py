@@ -1,8 +1,9 @@
 """Text -> audio with the PyTorch reference: the parity oracle of the server, and a CPU fallback.
 
-It runs exactly the server's request path (`vits2.pipeline`: validation, frontend, BERT slot
-filling, seeded noise, padding) with PyTorch BERT and the PyTorch model in place of the
-exported graphs, so a server response can be compared with it sample for sample. Sentence i
+It runs exactly the server's request path (`vits2.serving.path`: validation, frontend, BERT
+slot filling, encoder, seeded noise, decoder, join) with PyTorch BERT and the PyTorch model's
+`encode` / `decode` in place of the exported graphs, so a server response can be compared with
+it sample for sample. Sentence i
 of a request uses seed + i; sentences are joined with the frontend's pauses (0.2 s between
 sentences, 1 s between paragraphs by default).
 """
@@ -18,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vits2.assemble import trim_and_join
+from tts_client.contract import sentence_seed
+from tts_client.manifest import VoiceManifest
 from vits2.bert import BertFeatureExtractor
-from vits2.pipeline import FrontendPipeline, Limits, VoiceInfo, parse_request
+from vits2.serving.path import join_step, noise_step, run_steps
+from vits2.serving.pipeline import FrontendPipeline, frontend_outputs, parse_request
 from vits2.text.frontend import Sentence
 from vits2.text.symbols import LANGUAGES
 
@@ -73,13 +76,15 @@ class Synthesizer:
             self.pipeline = FrontendPipeline.from_voice_dir(voice_dir)
         else:
             cfg = self.model.config
-            voice = VoiceInfo(
-                Path(checkpoint).stem,
-                cfg.data.sampling_rate,
-                cfg.speakers,
-                [lang for lang in LANGUAGES if lang in dirs],
-                {},
-                Limits(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause),
+            voice = VoiceManifest(
+                name=Path(checkpoint).stem,
+                sample_rate=cfg.data.sampling_rate,
+                hop_length=self.model.hop_length,
+                inter_channels=self.model.inter_channels,
+                gin_channels=cfg.model.gin_channels,
+                speakers=cfg.speakers,
+                languages=[lang for lang in LANGUAGES if lang in dirs],
+                limits={"sentence_pause": sentence_pause, "paragraph_pause": paragraph_pause},
             )
             types = {
                 lang: json.loads((d / "config.json").read_text()).get("type_vocab_size", 0) > 0
@@ -135,16 +140,20 @@ class Synthesizer:
         )
         req = parse_request(self.pipeline.voice, text, str(speaker), language, scales, seed)
         sentences = self.pipeline.sentences(req)
-        limit = self.pipeline.voice.limits.max_sentences
+        limits = self.pipeline.limits
         pieces, durations = [], []
         with self._lock:
-            for first in range(0, len(sentences), limit):  # batched == unbatched: chunks are exact
-                chunk = sentences[first : first + limit]
-                batch = self.pipeline.assemble(chunk, self._bert, req.seed + first)
-                audio, lengths, durs = self._infer(batch, req)
-                pieces.append(trim_and_join(audio, lengths, batch.pause_after, self.sample_rate))
-                durations += durs
-                if first + limit < len(sentences) and chunk[-1].pause_after > 0:
+            # batched == unbatched, so requests over max_sentences run in exact chunks
+            for first in range(0, len(sentences), limits.max_sentences):
+                chunk = sentences[first : first + limits.max_sentences]
+                seed = sentence_seed(req.seed, first)
+                batch = self.pipeline.assemble(chunk, self._bert, seed)
+                values = run_steps(frontend_outputs(batch, req), self._step)
+                pieces.append(values["AUDIO"])
+                durations += [
+                    values["durations"][i, : int(batch.phone_lengths[i])] for i in range(len(batch))
+                ]
+                if first + limits.max_sentences < len(sentences) and chunk[-1].pause_after > 0:
                     pieces.append(
                         np.zeros(int(round(chunk[-1].pause_after * self.sample_rate)), np.float32)
                     )
@@ -156,28 +165,26 @@ class Synthesizer:
             time.perf_counter() - start,
         )
 
-    def _infer(self, batch, req):
-        t = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
-        s = len(batch)
-        res = self.model.infer(
-            t(batch.phones),
-            t(batch.tones),
-            t(batch.languages),
-            t(batch.bert_zh),
-            t(batch.bert_ja),
-            t(batch.bert_en),
-            torch.full((s,), req.sid, dtype=torch.long, device=self.device),
-            t(batch.phone_lengths),
-            sdp_ratio=req.sdp_ratio,
-            noise_scale=req.noise_scale,
-            noise_scale_w=req.noise_scale_w,
-            length_scale=req.length_scale,
-            noise_sdp=t(batch.noise_sdp),
-            seed=[int(x) for x in batch.seeds],
-        )
-        lengths = res.audio_lengths.cpu().numpy()
-        durs = [res.durations[i, : int(batch.phone_lengths[i])].cpu().numpy() for i in range(s)]
-        return res.audio.float().cpu().numpy(), lengths, durs
+    def _step(self, name: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`vits2.serving.path.StepRunner` with the PyTorch model in place of the graphs."""
+        if name == "noise":
+            return noise_step(feeds, self.model.inter_channels, self.pipeline.limits.max_frames)
+        if name == "join":
+            return join_step(feeds, self.sample_rate)
+        t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in feeds.items()}
+        if name == "encoder":
+            enc = self.model.encode(**t)
+            out = {
+                "m_p": enc.m_p,
+                "logs_p": enc.logs_p,
+                "g": enc.g,
+                "durations": enc.durations,
+                "frame_lengths": enc.frame_lengths,
+            }
+        else:
+            res = self.model.decode(**t)
+            out = {"audio": res.audio, "audio_lengths": res.audio_lengths}
+        return {k: v.cpu().numpy() for k, v in out.items()}
 
 
 _cache: dict[tuple, Synthesizer] = {}

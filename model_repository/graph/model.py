@@ -14,12 +14,13 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tts_model_repository.runtime import GraphSession, InputError, graph_axes, run_padded
+from tts_model_repository.triton_io import error_for, model_parameters
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        params = model_parameters(args)
+        self.name = args["model_name"]
         version_dir = (Path(args["model_repository"]) / args["model_version"]).resolve()
         path = (version_dir / params.get("graph", "model.onnx")).resolve()
         if version_dir not in path.parents:
@@ -60,14 +61,7 @@ class TritonPythonModel:
         for k in range(len(requests)):
             res = by_request[k]
             if isinstance(res, Exception):
-                code = (
-                    pb_utils.TritonError.INVALID_ARG
-                    if isinstance(res, InputError)
-                    else pb_utils.TritonError.INTERNAL
-                )
-                responses.append(
-                    pb_utils.InferenceResponse(error=pb_utils.TritonError(str(res), code))
-                )
+                responses.append(pb_utils.InferenceResponse(error=error_for(self.name, res)))
                 continue
             tensors = [
                 pb_utils.Tensor(n, v[:, None] if n in self.unsqueeze else v) for n, v in res.items()
@@ -90,7 +84,7 @@ class TritonPythonModel:
             )
         except Exception as e:
             if len(feeds) == 1:
-                return [RuntimeError(f"graph failed: {e}")]
+                return [e]
             # isolate the request that broke the batch; the others still get their results
             return [self._run([f])[0] for f in feeds]
 
@@ -105,3 +99,6 @@ class TritonPythonModel:
                 value = value[:, 0]
             feeds[name] = value
         return feeds
+
+    def finalize(self):
+        pb_utils.Logger.log_info(f"{self.name}: unloaded")

@@ -1,56 +1,31 @@
-"""Triton Python model `<voice>_noise`: the decoder's prior noise, drawn from each sentence's
-seed once the encoder has fixed the frame counts (vits2.noise, same as the reference)."""
+"""Triton Python model `<voice>_noise`: the request path's noise step
+(`vits2.serving.path.noise_step`): each sentence's prior noise from its seed, once the encoder
+has fixed the frame counts (the same numbers as the reference)."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from vits2 import noise
+from tts_model_repository.triton_io import model_parameters, respond
+from vits2.serving.path import STEPS, noise_step
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        params = model_parameters(args)
+        self.name = args["model_name"]
         self.channels = int(params["inter_channels"])
-        self.max_frames = int(params.get("max_frames", "8192"))
+        self.max_frames = int(params["max_frames"])
 
     def execute(self, requests):
-        responses = []
-        for request in requests:
-            frames = pb_utils.get_input_tensor_by_name(request, "frame_lengths").as_numpy()
-            seeds = pb_utils.get_input_tensor_by_name(request, "seeds").as_numpy()
-            try:
-                z = self._noise(frames.reshape(-1), seeds.reshape(-1))
-            except ValueError as e:
-                responses.append(
-                    pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)
-                    )
-                )
-                continue
-            responses.append(
-                pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("noise_z", z)])
-            )
-        return responses
+        return respond(self.name, requests, self._one)
 
-    def _noise(self, frames: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-        if frames.size == 0 or frames.size != seeds.size:
-            raise ValueError(
-                f"frame_lengths and seeds must have the same number of rows (>= 1), "
-                f"got {frames.size} and {seeds.size}"
-            )
-        if frames.min() < 1:
-            raise ValueError(f"frame_lengths must be >= 1, got {frames.min()}")
-        if seeds.min() < 0:
-            raise ValueError(f"seeds must be in [0, {noise.MAX_SEED}], got {seeds.min()}")
-        f = int(frames.max())
-        if f > self.max_frames:
-            raise ValueError(
-                f"a sentence needs {f} frames; at most {self.max_frames} per sentence "
-                "(lower LENGTH_SCALE or split the text)"
-            )
-        return np.stack([noise.frame_noise(int(s), self.channels, f) for s in seeds])
+    def _one(self, request):
+        feeds = {
+            n: pb_utils.get_input_tensor_by_name(request, n).as_numpy()
+            for n in STEPS["noise"].inputs
+        }
+        return noise_step(feeds, self.channels, self.max_frames)
+
+    def finalize(self):
+        pb_utils.Logger.log_info(f"{self.name}: unloaded")

@@ -10,22 +10,16 @@
 
 from __future__ import annotations
 
-import re
 import threading
 
-from vits2.text.en_normalize import ABBREVIATIONS
+from tts_client.sentences import ASCII_END, CJK_END, CLAUSE_MARKS, LANGUAGE_TAG_RE, spans
 
 __all__ = ["Chars", "detect_runs", "parse_mix", "pieces", "split_point", "split_sentences"]
 
 Chars = list[tuple[str, str]]
 """A text as (character, language) pairs; language may be "AUTO" until detected."""
 
-_TAG_RE = re.compile(r"\[(ZH|JP|JA|EN)\]|<(zh|jp|ja|en)>", re.IGNORECASE)
-_CJK_END = set("。！？；")
-_ASCII_END = set(".!?;…")
-_CLOSERS = set("”’」』）)]\"'")
-_CLAUSE = set(",，、:：;；—-")
-_ABBREV = {short for short, _ in ABBREVIATIONS}
+_CLAUSE = CLAUSE_MARKS | {"-"}  # a hyphen is a fair place to halve an over-long utterance
 
 
 def parse_mix(text: str) -> list[tuple[str, str]]:
@@ -33,7 +27,7 @@ def parse_mix(text: str) -> list[tuple[str, str]]:
     its text closes it (VITS style `[ZH]你好[ZH]`); untagged text is detected (AUTO)."""
     runs: list[tuple[str, str]] = []
     lang, pos = "AUTO", 0
-    for m in _TAG_RE.finditer(text):
+    for m in LANGUAGE_TAG_RE.finditer(text):
         piece = text[pos : m.start()]
         tag = (m.group(1) or m.group(2)).upper().replace("JA", "JP")
         if piece.strip():
@@ -125,55 +119,10 @@ def detect_runs(text: str, languages: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _boundaries(s: str) -> list[tuple[int, str]]:
-    """(end index, "sentence" | "paragraph") where the text should be cut."""
-    cuts: list[tuple[int, str]] = []
-    i, n = 0, len(s)
-    while i < n:
-        c = s[i]
-        if c in "\r\n":
-            cuts.append((i, "paragraph"))
-        elif c in _CJK_END or c in _ASCII_END:
-            j = i
-            while j + 1 < n and (s[j + 1] in _CJK_END or s[j + 1] in _ASCII_END):
-                j += 1
-            while j + 1 < n and s[j + 1] in _CLOSERS:
-                j += 1
-            ascii_only = all(ch in _ASCII_END for ch in s[i : j + 1] if ch not in _CLOSERS)
-            nxt = s[j + 1] if j + 1 < n else " "
-            if ascii_only:
-                ok = nxt.isspace() or not (nxt.isascii() and nxt.isalnum())
-                if ok and s[i : j + 1] == ".":
-                    word = re.search(r"([A-Za-z]+)$", s[:i])
-                    ok = not (word and word.group(1).lower() in _ABBREV)
-            else:
-                ok = True
-            if ok:
-                cuts.append((j + 1, "sentence"))
-            i = j
-        i += 1
-    return cuts
-
-
 def split_sentences(chars: Chars) -> list[tuple[Chars, str]]:
-    """Cut a text into sentences: [(chars, "sentence" | "paragraph" | "end")]."""
-    s = "".join(c for c, _ in chars)
-    out: list[tuple[Chars, str]] = []
-    start = 0
-    for end, kind in _boundaries(s) + [(len(s), "end")]:
-        piece = chars[start:end]
-        if kind == "paragraph":
-            start = end + 1  # drop the newline itself
-        else:
-            start = end
-        if "".join(c for c, _ in piece).strip():
-            out.append((piece, kind))
-        elif out and _RANK[kind] > _RANK[out[-1][1]]:
-            out[-1] = (out[-1][0], kind)  # the cut after the last sentence is the stronger one
-    return out
-
-
-_RANK = {"sentence": 0, "paragraph": 1, "end": 2}
+    """Cut a text into sentences by the shared rules (`tts_client.sentences`):
+    [(chars, "sentence" | "paragraph" | "end")]."""
+    return [(chars[a:b], kind) for a, b, kind in spans("".join(c for c, _ in chars))]
 
 
 def pieces(chars: Chars) -> list[tuple[str, str]]:
@@ -198,7 +147,7 @@ def split_point(chars: Chars) -> int:
     n = len(s)
     mid = n / 2
     classes = [
-        [i + 1 for i, c in enumerate(s[:-1]) if c in _CLAUSE or c in _CJK_END or c in _ASCII_END],
+        [i + 1 for i, c in enumerate(s[:-1]) if c in _CLAUSE or c in CJK_END or c in ASCII_END],
         [i for i, c in enumerate(s) if c.isspace() and 0 < i < n],
         [i for i in range(1, n) if chars[i][1] != chars[i - 1][1]],
         [i for i in range(1, n) if not (_latin_alnum(s[i - 1]) and _latin_alnum(s[i]))],

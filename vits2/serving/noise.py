@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from tts_client.contract import MAX_SEED
+
 STREAM_SDP = 0
 STREAM_FRAMES = 1
 STREAM_BERT = 2
-
-MAX_SEED = 2**63 - 1
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:

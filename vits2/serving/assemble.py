@@ -3,7 +3,7 @@
 Both sides call `assemble` with their own way of computing BERT features (PyTorch, or BERT
 models behind Triton), so phones, slot filling, noise and padding are identical by
 construction. v2.3 semantics: each phone's own-language slot holds BERT features, the other
-two slots hold N(0, 1) noise drawn from the sentence's seed (`vits2.noise`).
+two slots hold N(0, 1) noise drawn from the sentence's seed (`vits2.serving.noise`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vits2 import noise
+from tts_client.contract import sentence_seed
+from vits2.serving import noise
 from vits2.text.frontend import Segment, Sentence
 from vits2.text.symbols import LANGUAGES
 
@@ -40,10 +41,6 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.phone_lengths)
-
-
-def sentence_seed(seed: int, index: int) -> int:
-    return (int(seed) + index) % (noise.MAX_SEED + 1)
 
 
 def assemble(sentences: Sequence[Sentence], features: SegmentFeatures, seed: int) -> Batch:

@@ -1,71 +1,32 @@
-"""Request handling shared by the Triton frontend and the PyTorch reference (no Triton, no torch).
+"""The frontend step of the request path (no Triton, no torch).
 
-`parse_request` validates one request's fields against the voice and fills per-speaker
-defaults; `FrontendPipeline` turns it into the encoder's padded inputs. Every bad input raises
-`RequestError` with a message naming the field and what is allowed; model.py files turn that
+`parse_request` validates one request's fields against the contract (`tts_client.contract`)
+and the voice manifest, and fills per-speaker defaults; `FrontendPipeline` turns it into the
+frontend step's outputs (`vits2.serving.path.FRONTEND_OUTPUTS`). Every bad input raises
+`RequestError` with a message naming the field and what is allowed; the Triton models turn that
 into a per-request INVALID_ARG error.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vits2 import noise
-from vits2.assemble import Batch, assemble
+from tts_client.contract import SCALES, RequestError, check_seed
+from tts_client.manifest import VoiceManifest
+from vits2.serving import noise
+from vits2.serving.assemble import Batch, assemble
 from vits2.text.frontend import FRONTEND_LANGUAGES, Frontend, Segment, Sentence
-
-
-class RequestError(ValueError):
-    """Bad input in one request: the message names the field and what is allowed."""
-
-
-@dataclass
-class Limits:
-    max_text_chars: int = 5000
-    """Characters per request; longer text must be split by the caller (or streamed)."""
-    max_sentences: int = 16
-    """Sentences per request (each sentence is one batch row of the acoustic models)."""
-    max_phones: int = 800
-    """Ids per sentence after add_blank; longer sentences are split by the frontend."""
-    max_tokens: int = 510
-    """BERT tokens per segment ([CLS]/[SEP] excluded); BERT takes at most 512."""
-    max_frames: int = 8192
-    """Acoustic frames per sentence (8192 x 512 / 44100 = 95 s); bounds memory per request."""
-    sentence_pause: float = 0.2
-    paragraph_pause: float = 1.0
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> Limits:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d or {}) - known)
-        if unknown:
-            raise ValueError(f"unknown limits {unknown}; known: {', '.join(sorted(known))}")
-        return cls(**(d or {}))
-
-
-SCALE_RANGES = {
-    "sdp_ratio": (0.0, 1.0),
-    "noise_scale": (0.0, 2.0),
-    "noise_scale_w": (0.0, 2.0),
-    "length_scale": (0.1, 5.0),
-}
-FIELD_NAMES = {
-    "sdp_ratio": "SDP_RATIO",
-    "noise_scale": "NOISE_SCALE",
-    "noise_scale_w": "NOISE_SCALE_W",
-    "length_scale": "LENGTH_SCALE",
-}
 
 
 @dataclass
 class SynthesisRequest:
+    """One request after validation: every field filled (defaults applied, seed drawn)."""
+
     text: str
     speaker: str
     sid: int
@@ -75,30 +36,6 @@ class SynthesisRequest:
     noise_scale_w: float
     length_scale: float
     seed: int
-
-
-@dataclass
-class VoiceInfo:
-    """The parts of voice.json the frontend needs."""
-
-    name: str
-    sample_rate: int
-    speakers: dict[str, int]
-    languages: list[str]
-    speaker_defaults: dict[str, dict[str, float]]
-    limits: Limits
-
-    @classmethod
-    def load(cls, voice_json: Path) -> VoiceInfo:
-        d = json.loads(Path(voice_json).read_text(encoding="utf-8"))
-        return cls(
-            d["name"],
-            int(d["sample_rate"]),
-            dict(d["speakers"]),
-            list(d["languages"]),
-            dict(d.get("speaker_defaults", {})),
-            Limits.from_dict(d.get("limits")),
-        )
 
 
 def _text(value, name: str) -> str:
@@ -113,7 +50,7 @@ def _text(value, name: str) -> str:
 
 
 def parse_request(
-    voice: VoiceInfo,
+    voice: VoiceManifest,
     text,
     speaker=None,
     language=None,
@@ -121,13 +58,14 @@ def parse_request(
     seed=None,
     max_text_chars: int | None = None,
 ) -> SynthesisRequest:
-    """Raw values (bytes/str, floats with NaN = default, seed -1 = random) -> request."""
+    """Raw values (bytes/str; a scale left out (None) takes the speaker's default; seed None or
+    -1 is random) -> request. NaN, infinity and out-of-range values are refused."""
     text = _text(text, "TEXT")
     if "\x00" in text:
         raise RequestError("TEXT contains NUL characters")
     if not text.strip():
         raise RequestError("TEXT is empty; give some text to speak")
-    limit = max_text_chars or voice.limits.max_text_chars
+    limit = max_text_chars or voice.request_limits.max_text_chars
     if len(text) > limit:
         raise RequestError(
             f"TEXT has {len(text)} characters; at most {limit} per request "
@@ -157,28 +95,15 @@ def parse_request(
             f"LANGUAGE {lang} is not available: this voice has BERT models for "
             f"{', '.join(voice.languages)}"
         )
-    defaults = {
-        **{"sdp_ratio": 0.2, "noise_scale": 0.6, "noise_scale_w": 0.8, "length_scale": 1.0},
-        **voice.speaker_defaults.get(speaker_name, {}),
+    defaults = voice.defaults_for(speaker_name)
+    given = scales or {}
+    values = {
+        s.name: defaults[s.name] if given.get(s.name) is None else s.check(given[s.name])
+        for s in SCALES
     }
-    values = {}
-    for key, (lo, hi) in SCALE_RANGES.items():
-        raw = (scales or {}).get(key)
-        value = (
-            defaults[key] if raw is None or (isinstance(raw, float) and math.isnan(raw)) else raw
-        )
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise RequestError(f"{FIELD_NAMES[key]} must be a number, got {raw!r}") from None
-        if not math.isfinite(value) or not lo <= value <= hi:
-            raise RequestError(f"{FIELD_NAMES[key]} must be in [{lo}, {hi}], got {value}")
-        values[key] = value
-    if seed is None or int(seed) == -1:
+    seed = check_seed(seed)
+    if seed is None:
         seed = noise.random_seed()
-    seed = int(seed)
-    if not 0 <= seed <= noise.MAX_SEED:
-        raise RequestError(f"SEED must be in [0, {noise.MAX_SEED}] or -1 for random, got {seed}")
     return SynthesisRequest(text, speaker_name, sid, lang, seed=seed, **values)
 
 
@@ -195,14 +120,14 @@ class FrontendPipeline:
 
     def __init__(
         self,
-        voice: VoiceInfo,
+        voice: VoiceManifest,
         tokenizers: dict,
         has_token_types: dict | None = None,
         bert_batch: int = 16,
     ):
         self.voice = voice
+        self.limits = lim = voice.request_limits
         self.has_token_types = dict(has_token_types or {})
-        lim = voice.limits
         self.frontend = Frontend(
             tokenizers,
             sentence_pause=lim.sentence_pause,
@@ -216,16 +141,16 @@ class FrontendPipeline:
     def from_voice_dir(cls, voice_dir: str | Path, bert_batch: int = 16) -> FrontendPipeline:
         """A folder written by `tts-export onnx` (voice.json + tokenizers/)."""
         voice_dir = Path(voice_dir)
-        data = json.loads((voice_dir / "voice.json").read_text(encoding="utf-8"))
-        bert = data.get("bert", {})
+        manifest = VoiceManifest.load(voice_dir)
+        bert = manifest.bert
         return cls(
-            VoiceInfo.load(voice_dir / "voice.json"),
-            {lang: inside_folder(voice_dir, info["tokenizer"]) for lang, info in bert.items()},
-            {lang: bool(info.get("has_token_type_ids")) for lang, info in bert.items()},
+            manifest,
+            {lang: inside_folder(voice_dir, info.tokenizer) for lang, info in bert.items()},
+            {lang: info.has_token_type_ids for lang, info in bert.items()},
             bert_batch,
         )
 
-    def warm_up(self) -> float:
+    def warmup(self) -> float:
         """Run each of the voice's languages through the text frontend once; returns seconds.
 
         jieba's dictionary, pypinyin, the English g2p and OpenJTalk load on first use: without
@@ -252,9 +177,9 @@ class FrontendPipeline:
     def prepare(self, req: SynthesisRequest, bert: BertFn) -> Batch:
         """All sentences of a request as one padded batch (sentence i uses seed + i)."""
         sentences = self.sentences(req)
-        if len(sentences) > self.voice.limits.max_sentences:
+        if len(sentences) > self.limits.max_sentences:
             raise RequestError(
-                f"TEXT has {len(sentences)} sentences; at most {self.voice.limits.max_sentences} "
+                f"TEXT has {len(sentences)} sentences; at most {self.limits.max_sentences} "
                 "per request (split it, or use the streaming model / client)"
             )
         return self.assemble(sentences, bert, req.seed)
@@ -277,9 +202,11 @@ class FrontendPipeline:
         return out  # type: ignore[return-value]
 
 
-def encoder_inputs(batch: Batch, req: SynthesisRequest) -> dict[str, np.ndarray]:
-    """The encoder graph's inputs for a prepared batch; the request's scales repeat per
-    sentence ([S]). Triton models send per-sentence scalars as [S, 1]: see `item_columns`."""
+def frontend_outputs(batch: Batch, req: SynthesisRequest) -> dict[str, np.ndarray]:
+    """The frontend step's outputs (`vits2.serving.path.FRONTEND_OUTPUTS`) for a prepared
+    batch: the encoder's inputs, the request's scales repeated per sentence ([S]), each
+    sentence's seed and the pause after it. Triton carries [S] values as [S, 1]
+    (`item_columns`)."""
     s = len(batch)
     return {
         "phones": batch.phones,
@@ -294,6 +221,9 @@ def encoder_inputs(batch: Batch, req: SynthesisRequest) -> dict[str, np.ndarray]
         "noise_scale_w": np.full((s,), req.noise_scale_w, np.float32),
         "length_scale": np.full((s,), req.length_scale, np.float32),
         "noise_sdp": batch.noise_sdp,
+        "noise_scale": np.full((s,), req.noise_scale, np.float32),
+        "seeds": batch.seeds,
+        "pause_after": batch.pause_after,
     }
 
 

@@ -1,0 +1,174 @@
+"""The request contract: every name, range, default and limit that client and server share.
+
+This module is the one definition. The clients, the gateway, the CLI, the Triton models, the
+in-process runner, the PyTorch reference, the exporters and the benchmarks all import it;
+nothing restates it. It imports only the standard library (no numpy, torch, onnx or Triton),
+so it ships with the thin client distribution.
+
+On the wire (the ensemble ``V`` and the decoupled ``V_stream``, docs/triton.md) every request
+input is optional: a missing input takes the voice's default. A present value is checked here
+and refused with a `RequestError` naming the input and what is allowed; NaN and infinity are
+never defaults, they are refused like any other bad number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+__all__ = [
+    "DEFAULT_SCALES",
+    "MAX_SEED",
+    "OUTPUTS",
+    "RANDOM_SEED",
+    "REQUEST_INPUTS",
+    "SCALES",
+    "Limits",
+    "RequestError",
+    "Scale",
+    "WireInput",
+    "check_scale",
+    "check_seed",
+    "sentence_seed",
+]
+
+
+class RequestError(ValueError):
+    """Bad input in one request: the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One synthesis knob of upstream's ``infer``."""
+
+    name: str
+    """Upstream's keyword (``sdp_ratio``); also the client's and the graphs' name."""
+    input: str
+    """The Triton request input that carries it (``SDP_RATIO``)."""
+    low: float
+    high: float
+    """Allowed closed range."""
+    default: float
+    """Upstream's per-speaker server default; a voice's voice.json may override it."""
+
+    def check(self, value: object) -> float:
+        """``value`` as a float inside the range, or a `RequestError` naming the input."""
+        if isinstance(value, bool):
+            raise RequestError(f"{self.input} must be a number, got {value!r}")
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise RequestError(f"{self.input} must be a number, got {value!r}") from None
+        if math.isnan(number):
+            raise RequestError(
+                f"{self.input} must be a number, got nan (allowed: [{self.low}, {self.high}]; "
+                "leave it out for the speaker's default)"
+            )
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            raise RequestError(f"{self.input} must be in [{self.low}, {self.high}], got {number}")
+        return number
+
+
+SCALES: tuple[Scale, ...] = (
+    Scale("sdp_ratio", "SDP_RATIO", 0.0, 1.0, 0.2),
+    Scale("noise_scale", "NOISE_SCALE", 0.0, 2.0, 0.6),
+    Scale("noise_scale_w", "NOISE_SCALE_W", 0.0, 2.0, 0.8),
+    Scale("length_scale", "LENGTH_SCALE", 0.1, 5.0, 1.0),
+)
+SCALE_BY_NAME = {s.name: s for s in SCALES}
+DEFAULT_SCALES = {s.name: s.default for s in SCALES}
+"""Upstream server's per-speaker defaults (its config.yml), used where voice.json has none."""
+
+
+def check_scale(name: str, value: object) -> float:
+    """Check one scale by its upstream name (``length_scale``)."""
+    return SCALE_BY_NAME[name].check(value)
+
+
+MAX_SEED = 2**63 - 1
+"""The largest SEED (INT64 on the wire); sentence i of a request uses (SEED + i) mod 2**63."""
+RANDOM_SEED = -1
+"""SEED value (and a missing SEED) meaning "draw a fresh seed"."""
+
+
+def check_seed(value: object) -> int | None:
+    """An integer seed in [0, MAX_SEED], or None for random (None or -1)."""
+    if value is None:
+        return None
+    try:
+        ok = not isinstance(value, bool) and float(value).is_integer()  # type: ignore[arg-type]
+        seed = int(value) if ok else None  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        seed = None
+    if seed == RANDOM_SEED:
+        return None
+    if seed is None or not 0 <= seed <= MAX_SEED:
+        raise RequestError(
+            f"SEED must be in [0, {MAX_SEED}] (an integer), or {RANDOM_SEED} / left out for a "
+            f"random one; got {value!r}"
+        )
+    return seed
+
+
+def sentence_seed(seed: int, index: int) -> int:
+    """The seed of sentence ``index`` of a request whose SEED is ``seed``."""
+    return (int(seed) + index) % (MAX_SEED + 1)
+
+
+@dataclass(frozen=True)
+class WireInput:
+    """One input of the public request (ensemble and stream model alike)."""
+
+    name: str
+    dtype: str
+    """Triton type without the TYPE_ prefix (BYTES, FP32, INT64)."""
+    field: str
+    """The client's / SynthesisParams' name for it."""
+
+
+REQUEST_INPUTS: tuple[WireInput, ...] = (
+    WireInput("TEXT", "BYTES", "text"),
+    WireInput("SPEAKER", "BYTES", "speaker"),
+    WireInput("LANGUAGE", "BYTES", "language"),
+    *(WireInput(s.input, "FP32", s.name) for s in SCALES),
+    WireInput("SEED", "INT64", "seed"),
+)
+OUTPUTS = ("AUDIO", "SAMPLE_RATE")
+"""What the ensemble returns: FP32 samples [N], INT32 sample rate [1]."""
+STREAM_OUTPUTS = (*OUTPUTS, "PAUSE_AFTER")
+"""What each response of the decoupled stream model carries (PAUSE_AFTER: FP32 [1] seconds of
+silence at the end of that chunk)."""
+
+
+@dataclass
+class Limits:
+    """Per-request limits and pauses of a voice (voice.json ``limits``; defaults here)."""
+
+    max_text_chars: int = 5000
+    """Characters per request; longer text must be split by the caller (or streamed)."""
+    max_sentences: int = 16
+    """Sentences per request (each sentence is one batch row of the acoustic models)."""
+    max_phones: int = 800
+    """Ids per sentence after add_blank; longer sentences are split by the frontend."""
+    max_tokens: int = 510
+    """BERT tokens per segment ([CLS]/[SEP] excluded); BERT takes at most 512."""
+    max_frames: int = 8192
+    """Acoustic frames per sentence (8192 x 512 / 44100 = 95 s); bounds memory per request."""
+    max_stream_chars: int = 100000
+    """Characters per request to the decoupled stream model (it speaks sentence by sentence)."""
+    sentence_pause: float = 0.2
+    """Seconds of silence after a sentence."""
+    paragraph_pause: float = 1.0
+    """Seconds of silence after a paragraph (a newline)."""
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Limits:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d or {}) - known)
+        if unknown:
+            raise ValueError(f"unknown limits {unknown}; known: {', '.join(sorted(known))}")
+        return cls(**(d or {}))
+
+    def pause(self, kind: str) -> float:
+        """Silence after a sentence that ends with ``kind`` (sentence, paragraph, end)."""
+        return {"sentence": self.sentence_pause, "paragraph": self.paragraph_pause}.get(kind, 0.0)

@@ -1,0 +1,132 @@
+"""The voice manifest: `voice.json`, the one reader and writer of the file that travels with a
+voice's graphs (and the graph I/O names it describes). Stdlib only.
+
+`tts-export onnx` writes it; `tts-export repository` copies it into the Triton models and puts
+its public part into the ensemble's ``voice`` parameter (what `tts_client.voices.VoiceInfo`
+reads); the Triton models, the in-process runner and the reference read it through here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tts_client.contract import DEFAULT_SCALES, Limits
+
+CONTRACT_VERSION = 1
+"""Version of the graph I/O contract in docs/graphs.md; bumped on any incompatible change."""
+
+SIDECAR = "voice.json"
+
+# Graph I/O names in graph order (docs/graphs.md)
+ENCODER_INPUTS = [
+    "phones",
+    "tones",
+    "languages",
+    "phone_lengths",
+    "bert_zh",
+    "bert_ja",
+    "bert_en",
+    "sid",
+    "sdp_ratio",
+    "noise_scale_w",
+    "length_scale",
+    "noise_sdp",
+]
+ENCODER_OUTPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths"]
+DECODER_INPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths", "noise_scale", "noise_z"]
+DECODER_OUTPUTS = ["audio", "audio_lengths"]
+
+
+@dataclass
+class BertInfo:
+    language: str
+    """ZH, JP or EN."""
+    model_name: str
+    """Folder name of the BERT it was exported from (e.g. chinese-roberta-wwm-ext-large)."""
+    graph: str
+    """File name of the graph in the voice folder."""
+    tokenizer: str
+    """Folder (relative to the voice folder) holding the tokenizer files the frontend loads."""
+    has_token_type_ids: bool = False
+
+
+@dataclass
+class VoiceManifest:
+    name: str
+    sample_rate: int
+    hop_length: int
+    inter_channels: int
+    gin_channels: int
+    speakers: dict[str, int]
+    languages: list[str]
+    bert: dict[str, BertInfo] = field(default_factory=dict)
+    graphs: dict[str, str] = field(default_factory=dict)
+    """Graph kind -> file name (encoder, decoder, bert_zh, ...)."""
+    speaker_defaults: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Speaker name -> sdp_ratio, noise_scale, noise_scale_w, length_scale used when a request
+    leaves them out (upstream server style); edit freely."""
+    precision: dict[str, str] = field(default_factory=dict)
+    """Graph kind -> fp32 / fp16."""
+    variants: dict[str, dict[str, dict]] = field(default_factory=dict)
+    """Graph kind -> precision -> {"graph": file, ...}: extra graphs such as the int8 decoder
+    from `tts-export quantize` (with its measured SNR)."""
+    limits: dict[str, float] = field(default_factory=dict)
+    """Per-request limits the server enforces (`tts_client.contract.Limits`); missing keys take
+    the defaults."""
+    version: str = "2.3"
+    contract: int = CONTRACT_VERSION
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VoiceManifest:
+        d = dict(d)
+        d["bert"] = {k: BertInfo(**v) for k, v in d.get("bert", {}).items()}
+        return cls(**d)
+
+    @classmethod
+    def load(cls, voice_dir: str | Path) -> VoiceManifest:
+        path = Path(voice_dir) / SIDECAR
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: is {voice_dir} a folder written by `tts-export onnx`?"
+            )
+        manifest = cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if manifest.contract != CONTRACT_VERSION:
+            raise ValueError(
+                f"{path} uses graph contract {manifest.contract}; this version reads "
+                f"{CONTRACT_VERSION}. Re-export the voice with this version of tts-export."
+            )
+        return manifest
+
+    def save(self, voice_dir: str | Path) -> Path:
+        path = Path(voice_dir) / SIDECAR
+        path.write_text(
+            json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        return path
+
+    @property
+    def request_limits(self) -> Limits:
+        return Limits.from_dict(self.limits)
+
+    def defaults_for(self, speaker: str) -> dict[str, float]:
+        """The scales a request for ``speaker`` gets when it leaves them out."""
+        return {**DEFAULT_SCALES, **self.speaker_defaults.get(speaker, {})}
+
+    def graph_metadata(self, kind: str, **extra: str) -> dict[str, str]:
+        meta = {
+            "contract": str(self.contract),
+            "graph": kind,
+            "voice_version": self.version,
+            "voice_name": self.name,
+            "sample_rate": str(self.sample_rate),
+            "hop_length": str(self.hop_length),
+            "inter_channels": str(self.inter_channels),
+            "gin_channels": str(self.gin_channels),
+            "speakers": json.dumps(self.speakers, ensure_ascii=False),
+            "languages": json.dumps(self.languages),
+            "bert_models": json.dumps({k: v.model_name for k, v in self.bert.items()}),
+        }
+        meta.update(extra)
+        return meta

@@ -1,0 +1,189 @@
+"""One request's knobs (`SynthesisParams`) and how a text is cut into requests (`plan_chunks`).
+
+Both clients (sync and asyncio), the CLI and the gateway build a `SynthesisParams` and call
+`plan_chunks`; the checks come from the request contract (`tts_client.contract`) and the cuts
+from the shared sentence rules (`tts_client.sentences`). No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from tts_client.contract import (
+    SCALES,
+    Limits,
+    RequestError,
+    check_seed,
+    sentence_seed,
+)
+from tts_client.errors import InvalidInputError
+from tts_client.sentences import CLAUSE_MARKS, LANGUAGE_TAG_RE, split_sentences
+from tts_client.voices import VoiceInfo
+
+__all__ = ["Chunk", "SynthesisParams", "check_text", "plan_chunks"]
+
+
+def check_text(text: object) -> str:
+    """The text a request may carry: a str that encodes as UTF-8."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidInputError(
+            f"TEXT is not encodable as UTF-8 ({e.reason} at character {e.start})"
+        ) from None
+    return text
+
+
+@dataclass
+class SynthesisParams:
+    """One request's knobs, as the user gave them; None means "the voice's default"."""
+
+    speaker: str | int | None = None
+    language: str | None = "ZH"
+    sdp_ratio: float | None = None
+    noise_scale: float | None = None
+    noise_scale_w: float | None = None
+    length_scale: float | None = None
+    seed: int | None = None
+
+    @classmethod
+    def from_kwargs(cls, **knobs: object) -> SynthesisParams:
+        """From keyword arguments named as the fields; anything else is a TypeError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(knobs) - known)
+        if unknown:
+            raise TypeError(f"unknown synthesis options {unknown}; known: {sorted(known)}")
+        return cls(**knobs)  # type: ignore[arg-type]
+
+    @classmethod
+    def merged(cls, params: SynthesisParams | None, knobs: dict[str, object]) -> SynthesisParams:
+        """A copy of ``params`` (or the defaults) with the keyword ``knobs`` applied; unknown
+        keywords are a TypeError naming the known ones."""
+        base = {f.name: getattr(params, f.name) for f in fields(cls)} if params else {}
+        return cls.from_kwargs(**{**base, **knobs})
+
+    def validate(self) -> SynthesisParams:
+        """Check every given value against the contract (ranges, NaN, infinity, seed)."""
+        try:
+            for scale in SCALES:
+                value = getattr(self, scale.name)
+                if value is not None:
+                    setattr(self, scale.name, scale.check(value))
+            self.seed = check_seed(self.seed)
+        except RequestError as e:
+            raise InvalidInputError(str(e)) from None
+        return self
+
+    def arrays(self, text: str, seed_offset: int = 0) -> dict[str, np.ndarray]:
+        """Request input name -> numpy array; knobs left as None are left out (the server
+        then uses the speaker's default; a missing SEED is a random one)."""
+        out = {
+            "TEXT": np.array([text.encode("utf-8")], dtype=np.object_),
+            "SPEAKER": np.array(
+                [b"" if self.speaker is None else str(self.speaker).encode("utf-8")],
+                dtype=np.object_,
+            ),
+            "LANGUAGE": np.array([(self.language or "").encode("utf-8")], dtype=np.object_),
+        }
+        if self.seed is not None:  # sentence i of a request uses SEED + i, as the server does
+            out["SEED"] = np.array([sentence_seed(self.seed, seed_offset)], dtype=np.int64)
+        for scale in SCALES:
+            value = getattr(self, scale.name)
+            if value is not None:
+                out[scale.input] = np.array([value], dtype=np.float32)
+        return out
+
+
+@dataclass
+class Chunk:
+    """Text sent in one request, with where it sits among the sentences."""
+
+    text: str
+    first_sentence: int
+    """Index of its first utterance in the whole text (its seed is SEED + this)."""
+    pause_after: float
+    """Seconds of silence to put after its audio (0 after the last chunk)."""
+    sentences: int = 1
+
+
+def _hard_split(text: str, limit: int) -> list[str]:
+    """Cut one over-long sentence into pieces of at most ``limit`` characters, preferring
+    clause marks, then spaces."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max((i + 1 for i, c in enumerate(window) if c in CLAUSE_MARKS), default=0)
+        if cut < limit // 2:
+            cut = max(cut, window.rfind(" ") + 1)
+        if cut < limit // 4:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:]
+    if text.strip():
+        pieces.append(text)
+    return [p for p in pieces if p.strip()]
+
+
+def _mix_prefix(text: str, upto: int) -> str:
+    """The language tag in force at ``upto`` in MIX markup ("" if none)."""
+    tag = ""
+    for m in LANGUAGE_TAG_RE.finditer(text, 0, upto):
+        tag = m.group(0)
+    return tag
+
+
+def plan_chunks(
+    text: str,
+    voice: VoiceInfo | None,
+    per_sentence: bool = False,
+    language: str = "",
+) -> list[Chunk]:
+    """Cut ``text`` into requests that fit the voice's ``limits``, at sentence ends.
+
+    ``per_sentence`` gives one chunk per sentence (for pipelined streaming). Otherwise the
+    whole text is one chunk when it fits; if not, sentences are packed greedily up to
+    ``max_text_chars`` and ``max_sentences``, and a sentence longer than ``max_text_chars``
+    on its own is cut at clauses/spaces with no pause between its pieces. With MIX markup,
+    a chunk starts with the language tag in force where it starts.
+    """
+    limits = voice.request_limits if voice else Limits()
+    max_chars, max_sents = int(limits.max_text_chars), int(limits.max_sentences)
+    sentences = split_sentences(text)
+    if not sentences or (
+        len(text) <= max_chars and len(sentences) <= max_sents and not per_sentence
+    ):
+        return [Chunk(text, 0, 0.0, max(1, len(sentences)))]
+    mix = language.upper() == "MIX"
+    chunks: list[Chunk] = []
+    glue = False  # may the next piece join the last chunk?
+    index = 0  # utterance number on the server: chunk seeds are SEED + this
+    for k, s in enumerate(sentences):
+        over = len(s.text) > max_chars
+        parts = _hard_split(s.text, max_chars - 4 if mix else max_chars) if over else [s.text]
+        for p, part in enumerate(parts):
+            last = chunks[-1] if chunks else None
+            sep = "\n" if k and p == 0 and sentences[k - 1].kind == "paragraph" else ""
+            if (
+                glue
+                and last is not None
+                and p == 0
+                and not per_sentence
+                and len(last.text) + len(sep) + len(part) <= max_chars
+                and last.sentences < max_sents
+            ):
+                last.text += sep + part
+                last.sentences += 1
+            else:
+                if mix and not LANGUAGE_TAG_RE.match(part.lstrip()):
+                    part = _mix_prefix(text, s.start) + part
+                chunks.append(Chunk(part, index, 0.0))
+            index += 1
+            is_last_part = p == len(parts) - 1
+            chunks[-1].pause_after = limits.pause(s.kind) if is_last_part else 0.0
+            glue = is_last_part and not over
+    chunks[-1].pause_after = 0.0
+    return chunks

@@ -1,0 +1,63 @@
+"""Decoupled streaming: one request to a voice's ``V_stream`` model over a gRPC stream, one
+`Audio` per sentence as the server sends it (`TTSClient.stream(method="decoupled")`)."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+from collections.abc import Iterator
+from typing import Any
+
+from tts_client.audio import Audio
+from tts_client.errors import TTSTimeoutError, map_error
+from tts_client.planner import Chunk, SynthesisParams
+from tts_client.voices import VoiceInfo
+from tts_client.wire import audio_from_result, make_inputs, stream_pause
+
+
+def stream_decoupled(
+    tts: Any, info: VoiceInfo, params: SynthesisParams, text: str, plan: list[Chunk]
+) -> Iterator[Audio]:
+    """Sentence audio from ``info.stream_model`` for ``text``; ``tts`` is the `TTSClient`
+    (its address, timeout and retry rule).
+
+    The model appends each sentence's pause to its chunk and says how long it is
+    (PAUSE_AFTER); ``meta["pause_after"]`` records it, falling back to the client's sentence
+    plan (``plan``, which follows the server's rules)."""
+    import tritonclient.grpc as grpcclient
+
+    responses: queue.Queue[tuple[Any, Any]] = queue.Queue()
+    client = grpcclient.InferenceServerClient(tts.url)  # one stream per client
+    try:
+        tts._retry(
+            client.start_stream, callback=lambda result, error: responses.put((result, error))
+        )
+        inputs = make_inputs(grpcclient, params.arrays(text))
+        tts._retry(
+            client.async_stream_infer, info.stream_model, inputs, enable_empty_final_response=True
+        )
+        index = 0
+        while True:
+            try:
+                result, error = responses.get(timeout=tts.timeout)
+            except queue.Empty:
+                raise TTSTimeoutError(
+                    f"no streamed audio from {info.stream_model} within {tts.timeout:.0f} s"
+                ) from None
+            if error is not None:
+                raise map_error(error, info.stream_model)
+            response = result.get_response()
+            final = response.parameters.get("triton_final_response")
+            if response.outputs:
+                planned = plan[index].pause_after if index < len(plan) else 0.0
+                chunk = audio_from_result(result, info.sample_rate, {"index": index})
+                chunk.meta["pause_after"] = stream_pause(result, planned)
+                index += 1
+                yield chunk
+            if final is not None and final.bool_param:
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            client.stop_stream(cancel_requests=True)
+        with contextlib.suppress(Exception):
+            client.close()

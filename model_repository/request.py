@@ -1,0 +1,72 @@
+"""Triton-side request plumbing shared by the frontend and stream models: reading a public
+request by the contract's input names, and running the path's graph steps over BLS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from tts_client.contract import REQUEST_INPUTS, SCALES, RequestError
+from tts_model_repository.triton_io import optional_scalar
+from vits2.serving.path import STEPS
+from vits2.serving.pipeline import FrontendPipeline, SynthesisRequest, parse_request
+
+
+def read_request(
+    pipeline: FrontendPipeline, request, max_text_chars: int | None = None
+) -> SynthesisRequest:
+    """The public inputs of ``request`` (docs/triton.md), checked by `parse_request`; inputs
+    left out take the speaker's defaults."""
+    raw = {i.name: optional_scalar(request, i.name) for i in REQUEST_INPUTS}
+    scales = {}
+    for s in SCALES:
+        value = raw[s.input]
+        if value is not None and not isinstance(value, np.float32):
+            raise RequestError(f"{s.input} must be FP32, got {type(value).__name__}")
+        scales[s.name] = value
+    seed = raw["SEED"]
+    return parse_request(
+        pipeline.voice,
+        raw["TEXT"],
+        raw["SPEAKER"],
+        raw["LANGUAGE"],
+        scales,
+        None if seed is None else int(seed),
+        max_text_chars=max_text_chars,
+    )
+
+
+class StepError(RuntimeError):
+    """A step model called over BLS answered with an error."""
+
+
+class BlsSteps:
+    """The path's graph steps as BLS calls to the voice's step models (they keep batching
+    with the ensemble's traffic)."""
+
+    def __init__(self, models: Mapping[str, str], bert_models: Mapping[str, str]) -> None:
+        self.models = dict(models)
+        """Step name -> Triton model name."""
+        self.bert_models = dict(bert_models)
+        """Language -> Triton model name."""
+
+    def call(self, model: str, inputs: Mapping[str, np.ndarray], outputs) -> dict:
+        request = pb_utils.InferenceRequest(
+            model_name=model,
+            requested_output_names=list(outputs),
+            inputs=[pb_utils.Tensor(k, np.ascontiguousarray(v)) for k, v in inputs.items()],
+        )
+        response = request.exec()
+        if response.has_error():
+            raise StepError(f"{model}: {response.error().message()}")
+        return {n: pb_utils.get_output_tensor_by_name(response, n).as_numpy() for n in outputs}
+
+    def bert(self, language: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """`vits2.serving.pipeline.BertFn` over the voice's BERT model for ``language``."""
+        return self.call(self.bert_models[language], feeds, ["bert_features"])["bert_features"]
+
+    def run(self, step: str, feeds: Mapping[str, np.ndarray]) -> dict:
+        """`vits2.serving.path.StepRunner` over the step's model."""
+        return self.call(self.models[step], feeds, STEPS[step].outputs)

@@ -1,0 +1,132 @@
+"""The request path, declared once: the steps from a request to its audio and the tensors
+that flow between them.
+
+Values live in one flat namespace per request: the request inputs (TEXT, ...), then what each
+step adds (the frontend's encoder inputs, the encoder's ``durations``, ...). Every name is
+produced by exactly one step. From this declaration:
+- `tts-export repository` writes the ensemble's steps (input_map/output_map by these names),
+- the decoupled stream model, the in-process runner and the PyTorch reference call
+  `run_steps` with their own way of running a graph step (BLS, onnxruntime/OpenVINO, torch),
+- the noise and join steps are the functions below, wherever they run.
+Adding a request input means: the contract (`tts_client.contract`), the step that uses it
+(here and in its implementation), and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from tts_client.contract import OUTPUTS, REQUEST_INPUTS, RequestError
+from tts_client.manifest import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
+from vits2.serving import noise
+from vits2.serving.assemble import trim_and_join
+
+Values = dict[str, np.ndarray]
+StepRunner = Callable[[str, Values], Mapping[str, np.ndarray]]
+"""(step name, its inputs by name) -> its outputs by name."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    """Also the suffix of its Triton model (``V_encoder``)."""
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    per_sentence: tuple[str, ...] = ()
+    """Outputs holding one value per sentence ([S]; Triton carries them as [S, 1])."""
+
+
+FRONTEND_OUTPUTS = (*ENCODER_INPUTS, "noise_scale", "seeds", "pause_after")
+"""The encoder's inputs for every sentence of the request, plus what later steps need."""
+
+REQUEST_PATH: tuple[Step, ...] = (
+    Step(
+        "frontend",
+        tuple(i.name for i in REQUEST_INPUTS),
+        FRONTEND_OUTPUTS,
+        per_sentence=(
+            "phone_lengths",
+            "sid",
+            "sdp_ratio",
+            "noise_scale_w",
+            "length_scale",
+            "noise_scale",
+            "seeds",
+            "pause_after",
+        ),
+    ),
+    Step("encoder", tuple(ENCODER_INPUTS), tuple(ENCODER_OUTPUTS), per_sentence=("frame_lengths",)),
+    Step("noise", ("frame_lengths", "seeds"), ("noise_z",)),
+    Step("decoder", tuple(DECODER_INPUTS), tuple(DECODER_OUTPUTS), per_sentence=("audio_lengths",)),
+    Step("join", ("audio", "audio_lengths", "pause_after"), OUTPUTS),
+)
+STEPS = {s.name: s for s in REQUEST_PATH}
+
+
+def run_steps(
+    values: Values, run: StepRunner, start: str = "encoder", stop: str = "join"
+) -> Values:
+    """Run the path's steps from ``start`` to ``stop`` (inclusive) on ``values`` (which must
+    hold what those steps take); returns ``values`` with every step's outputs added."""
+    names = [s.name for s in REQUEST_PATH]
+    for step in REQUEST_PATH[names.index(start) : names.index(stop) + 1]:
+        out = run(step.name, {n: values[n] for n in step.inputs})
+        values.update({n: np.asarray(out[n]) for n in step.outputs})
+    return values
+
+
+def per_sentence(values: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    """A per-sentence value as [S], whether it came as [S] or Triton's [S, 1]."""
+    return np.asarray(values[name]).reshape(-1)
+
+
+# -- the two steps that are not graphs ----------------------------------------------------
+def noise_step(feeds: Mapping[str, np.ndarray], channels: int, max_frames: int) -> Values:
+    """frame_lengths [S], seeds [S] -> noise_z [S, C, F]: each sentence's prior noise from its
+    seed (`vits2.serving.noise`), drawn once the encoder has fixed the frame counts."""
+    frames, seeds = per_sentence(feeds, "frame_lengths"), per_sentence(feeds, "seeds")
+    if frames.size == 0 or frames.size != seeds.size:
+        raise RequestError(
+            f"frame_lengths and seeds must have the same number of rows (>= 1), "
+            f"got {frames.size} and {seeds.size}"
+        )
+    if frames.min() < 1:
+        raise RequestError(f"frame_lengths must be >= 1, got {frames.min()}")
+    if seeds.min() < 0:
+        raise RequestError(f"seeds must be in [0, {noise.MAX_SEED}], got {seeds.min()}")
+    f = int(frames.max())
+    if f > max_frames:
+        raise RequestError(
+            f"a sentence needs {f} frames; at most {max_frames} per sentence "
+            "(lower LENGTH_SCALE or split the text)"
+        )
+    return {"noise_z": np.stack([noise.frame_noise(int(s), channels, f) for s in seeds])}
+
+
+MAX_PAUSE_S = 10.0
+
+
+def join_step(feeds: Mapping[str, np.ndarray], sample_rate: int) -> Values:
+    """audio [S, N], audio_lengths [S], pause_after [S] -> AUDIO [N'] (sentences with their
+    pauses, none after the last) and SAMPLE_RATE [1]."""
+    audio = np.asarray(feeds["audio"])
+    lengths = per_sentence(feeds, "audio_lengths")
+    pauses = per_sentence(feeds, "pause_after")
+    if audio.ndim != 2 or audio.shape[0] < 1 or not (audio.shape[0] == lengths.size == pauses.size):
+        raise RequestError(
+            f"audio [S, N], audio_lengths [S] and pause_after [S] must agree, got "
+            f"{list(audio.shape)}, {lengths.size}, {pauses.size}"
+        )
+    if lengths.min() < 0 or lengths.max() > audio.shape[1]:
+        raise RequestError(f"audio_lengths must be in [0, {audio.shape[1]}]")
+    if not np.isfinite(pauses).all() or pauses.min() < 0 or pauses.max() > MAX_PAUSE_S:
+        raise RequestError(f"pause_after must be in [0, {MAX_PAUSE_S}] seconds")
+    if not np.isfinite(audio).all():
+        raise RequestError("audio holds NaN or inf")
+    return {
+        "AUDIO": trim_and_join(audio, lengths, pauses, sample_rate),
+        "SAMPLE_RATE": np.array([sample_rate], np.int32),
+    }

@@ -100,6 +100,70 @@ CASES = [
         "upstream spells D R and reads the period as a pause; St. is a saint before a name",
     ),
     (
+        "ja-date",
+        "JP",
+        "2024/05/01に会いましょう",
+        "二千二十四百五十一に会いましょう",
+        "二千二十四年五月一日に会いましょう",
+        "the slashes vanish and OpenJTalk reads the run-together numerals as one amount",
+    ),
+    (
+        "ja-date",
+        "JP",
+        "2024-05-01です",
+        "二千二十四-五-一です",
+        "二千二十四年五月一日です",
+        "hyphens are read as pauses between three bare numbers",
+    ),
+    (
+        "ja-clock",
+        "JP",
+        "会議は15:30からです",
+        "会議は十五十三十からです",
+        "会議は十五時三十分からです",
+        "the colon is dropped and 15 30 run together",
+    ),
+    (
+        "ja-clock",
+        "JP",
+        "12:00に",
+        "十二十に",
+        "十二時に",
+        "on the hour: no minutes are spoken",
+    ),
+    (
+        "ja-percent",
+        "JP",
+        "50%の確率",
+        "五十の確率",
+        "五十パーセントの確率",
+        "the percent sign is dropped: 'fifty' for 'fifty percent'",
+    ),
+    (
+        "ja-range",
+        "JP",
+        "約1〜2時間",
+        "約十二時間",
+        "約一から二時間",
+        "the wave dash is dropped: 'about twelve hours' for 'one to two hours'",
+    ),
+    (
+        "ja-negative",
+        "JP",
+        "気温は-5度です",
+        "気温は-五度です",
+        "気温はマイナス五度です",
+        "the minus sign is read as a pause; a hyphen after a letter or digit stays one",
+    ),
+    (
+        "ja-fraction",
+        "JP",
+        "3/4の人が賛成した",
+        "三四の人が賛成した",
+        "四分の三の人が賛成した",
+        "the slash is dropped: 'three four' for 'three quarters'",
+    ),
+    (
         "ja-decimals-as-written",
         "JP",
         "バージョン1.0です",
@@ -155,3 +219,57 @@ def test_small_vowel_kana_in_a_sentence(jp_tokenizer):
 
 def test_every_rule_is_tested():
     assert {c[0] for c in CASES} | {"ja-small-vowel-kana"} == set(IMPROVED_RULES)
+
+
+@pytest.mark.parametrize("text", ["A-5", "10-5", "03-1234-5678", "99/100/3"])
+def test_japanese_rules_leave_other_patterns_as_upstream(text, jp_tokenizer):
+    """A hyphen after a letter or digit is no minus sign; three slashed numbers that are not a
+    valid date are no fraction: both read as upstream reads them."""
+    up = clean_text(text, "JP", tokenizer=jp_tokenizer, profile="upstream-master")
+    assert clean_text(text, "JP", tokenizer=jp_tokenizer, profile="improved") == up
+
+
+# Golden sentences where improved differs from upstream-master, and the rule responsible.
+DEVIATIONS = {
+    "Dr. Smith lives on Baker St. near the park.": "en-abbreviations",
+    "Capt. Jones and Lt. Brown met Mr. Green.": "en-abbreviations",
+    "シィッと静かにして。": "ja-small-vowel-kana",
+    "価格は12.30ドルです。": "ja-decimals-as-written",
+    "バージョン1.0をリリースしました。": "ja-decimals-as-written",
+    "気温は-5度です。": "ja-negative",
+    "3/4の人が賛成した。": "ja-fraction",
+    "会议在15:30开始。": "zh-clock",
+    "日期是2024/05/01。": "zh-iso-date",
+    "3-5人一组。": "zh-range",
+    "一共1,200元。": "zh-thousands",
+}
+
+
+def test_improved_deviates_from_upstream_master_only_by_its_rules(en_tokenizer, jp_tokenizer):
+    """On every golden line improved gives upstream-master's output, except the lines above,
+    where switching off the one responsible rule gives upstream-master's output again."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from vits2.text.profiles import PROFILES
+
+    improved = PROFILES["improved"]
+    toks = {"EN": en_tokenizer, "JP": jp_tokenizer, "ZH": None}
+    path = Path(__file__).parent / "data" / "frontend-upstream-master.jsonl"
+    seen = set()
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        case = json.loads(line)
+        for seg in case["segments"] if case["language"] == "MIX" else [case]:
+            lang = seg["language"]
+            expected = (seg["norm_text"], seg["phones"], seg["tones"], seg["word2ph"])
+            got = clean_text(seg["text"], lang, tokenizer=toks[lang], profile=improved)
+            if seg["text"] not in DEVIATIONS:
+                assert got == expected, seg["text"]
+                continue
+            seen.add(seg["text"])
+            assert got != expected, seg["text"]
+            rule = DEVIATIONS[seg["text"]]
+            without = dataclasses.replace(improved, name="test", rules=improved.rules - {rule})
+            assert clean_text(seg["text"], lang, tokenizer=toks[lang], profile=without) == expected
+    assert seen == set(DEVIATIONS)

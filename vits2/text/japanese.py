@@ -21,11 +21,12 @@ import unicodedata
 from functools import lru_cache
 
 from vits2.text.english import distribute_phone
+from vits2.text.ja_normalize import convert_numbers_to_words, number_to_kanji
 from vits2.text.profiles import Profile, get_profile
 from vits2.text.punctuation import REPLACE_MAP, replace_marks
 from vits2.text.symbols import PUNCTUATION, SYMBOL_TO_ID
 
-__all__ = ["g2p", "text_normalize", "text2sep_kata"]
+__all__ = ["g2p", "number_to_kanji", "text_normalize", "text2sep_kata"]
 
 # pyopenjtalk's C frontend is not re-entrant: one call at a time in a process.
 _OJT_LOCK = threading.Lock()
@@ -92,13 +93,19 @@ _KANA_MAP_MASTER = {**_KANA_MAP, **_MASTER_ENTRIES}
 
 
 def kata_to_hira(text: str) -> str:
-    """Katakana ァ..ヶ -> hiragana ぁ..ゖ (ヴ -> ゔ); everything else unchanged."""
-    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
+    """Katakana ァ..ヶ ヽ ヾ -> hiragana ぁ..ゖ ゝ ゞ (ヴ -> ゔ), as jaconv.kata2hira; everything
+    else unchanged."""
+    return "".join(
+        chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" or c in "ヽヾ" else c for c in text
+    )
 
 
 def hira_to_kata(text: str) -> str:
-    """Hiragana ぁ..ゖ -> katakana ァ..ヶ (ゔ -> ヴ); everything else unchanged."""
-    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+    """Hiragana ぁ..ゖ ゝ ゞ -> katakana ァ..ヶ ヽ ヾ (ゔ -> ヴ), as jaconv.hira2kata; everything
+    else unchanged."""
+    return "".join(
+        chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" or c in "ゝゞ" else c for c in text
+    )
 
 
 def hiragana_to_phones(text: str, small_vowels: bool = True) -> list[str]:
@@ -121,40 +128,6 @@ def hiragana_to_phones(text: str, small_vowels: bool = True) -> list[str]:
     joined = "".join(out).strip()
     joined = _LONG_RE.sub(lambda m: m.group(1) + (" " + m.group(1)) * len(m.group(2)), joined)
     return [p for p in joined.replace("N", "n").split(" ") if p]
-
-
-_DIGITS = "零一二三四五六七八九"
-_NUMBER_WITH_SEPARATOR_RE = re.compile("[0-9]{1,3}(,[0-9]{3})+")
-_CURRENCY_MAP = {"$": "ドル", "¥": "円", "£": "ポンド", "€": "ユーロ"}
-_CURRENCY_RE = re.compile(r"([$¥£€])([0-9.]*[0-9])")
-_NUMBER_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
-
-
-def _num2words(number: str) -> str:
-    from num2words import num2words
-
-    try:
-        return num2words(number, lang="ja")
-    except (OverflowError, ValueError, NotImplementedError):  # upstream raises; read digits
-        return "".join(_DIGITS[int(c)] for c in number if c.isdigit())
-
-
-def number_to_kanji(number: str, profile: str | Profile | None = None) -> str:
-    """ "123" -> "百二十三", "10000000" -> "千万": num2words(lang="ja"), as upstream.
-
-    num2words reads a decimal as a float ("1.0" -> 一, "12.30" -> 十二点三); rule
-    `ja-decimals-as-written` reads the digits after the point as written (一点零, 十二点三零).
-    """
-    whole, point, frac = number.partition(".")
-    if point and get_profile(profile).has("ja-decimals-as-written"):
-        return _num2words(whole) + "点" + "".join(_DIGITS[int(c)] for c in frac)
-    return _num2words(number)
-
-
-def convert_numbers_to_words(text: str, profile: str | Profile | None = None) -> str:
-    text = _NUMBER_WITH_SEPARATOR_RE.sub(lambda m: m[0].replace(",", ""), text)
-    text = _CURRENCY_RE.sub(lambda m: m[2] + _CURRENCY_MAP.get(m[1], m[1]), text)
-    return _NUMBER_RE.sub(lambda m: number_to_kanji(m[0], profile), text)
 
 
 def replace_punctuation(text: str) -> str:

@@ -38,6 +38,12 @@ IMPROVED_RULES: dict[str, str] = {
     "zh-long-digits": "digit runs over 16 digits read digit by digit (upstream deletes them)",
     "zh-range": '"3-5人" read as 三到五人 (upstream: 三负五人, "three minus five")',
     "en-abbreviations": '"Dr." "St." "Capt." ... expanded (upstream spells the letters)',
+    "ja-date": '"2024/05/01" read 二千二十四年五月一日 (upstream: three numbers run together)',
+    "ja-clock": '"15:30" read 十五時三十分 (upstream: 十五 三十, the colon lost)',
+    "ja-percent": '"50%" read 五十パーセント (upstream drops the sign: 五十)',
+    "ja-range": '"1〜2時間" read 一から二時間 (upstream: 十二時間, twelve hours)',
+    "ja-negative": '"-5度" read マイナス五度 (upstream reads the minus as a pause)',
+    "ja-fraction": '"3/4" read 四分の三 (upstream: 三四)',
     "ja-decimals-as-written": '"1.0" read 一点零 and "12.30" 十二点三零 (upstream: 一, 十二点三)',
     "ja-small-vowel-kana": "しぃ ちぃ つぅ lengthen and ずぁ どぁ keep their vowel "
     "(upstream-master drops the small vowel)",

@@ -279,3 +279,16 @@ def test_random_voices_of_each_release_save_load_and_vary_with_emotion(tmp_path,
     assert all(torch.equal(outs[0].audio, o.audio) for o in outs)
     if parts.emo_dim:  # a spread codebook: four random clips do not all pick one code
         assert len({tuple(c.tolist()) for c in outs[0].emo_codes}) > 1
+
+
+def test_version_and_style_helpers_import_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vits2.config, vits2.styles; "
+        "assert 'torch' not in sys.modules, 'torch was imported'; "
+        "print(vits2.config.model_parts('2.7.0-JP-Extra', True).extra_inputs)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "('style_vec',)"

@@ -4,7 +4,9 @@ Numbers, ordinals, currency and decimals are spelled out with `inflect`; punctua
 onto the 7 marks the model knows. Upstream v2.3 and master normalise English the same way.
 Rule `en-abbreviations` (the `improved` profile) expands common abbreviations ("Mr.", "Dr.",
 ...), so that they are read as words and their period is not read as a pause or a sentence
-end; upstream defines the same table but never applies it. Imports no torch.
+end; upstream defines the same table but never applies it. Rules `en-clock`, `en-percent` and
+`en-negative` read "3:30", "100%" and "-5", which upstream leaves as "three:thirty",
+"one hundred%" (the sign is silent) and "-five" (the minus a pause). Imports no torch.
 """
 
 from __future__ import annotations
@@ -116,11 +118,33 @@ def replace_punctuation(text: str) -> str:
     return replace_marks(text)
 
 
+_CLOCK_RE = re.compile(r"(?<![\d:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
+_PERCENT_RE = re.compile(r"(\d)\s?%")
+_NEGATIVE_RE = re.compile(r"(?<![\w)])-(?=\d)")
+
+
+def _clock(m: re.Match) -> str:
+    hour, minute = int(m.group(1)), m.group(2)
+    if minute == "00":
+        return f"{hour} o'clock" if hour <= 12 else f"{hour} hundred"
+    return f"{hour} oh {int(minute)}" if minute[0] == "0" else f"{hour} {minute}"
+
+
+_RULES = (
+    ("en-abbreviations", expand_abbreviations),
+    ("en-clock", lambda t: _CLOCK_RE.sub(_clock, t)),
+    ("en-percent", lambda t: _PERCENT_RE.sub(r"\1 percent", t)),
+    ("en-negative", lambda t: _NEGATIVE_RE.sub("minus ", t)),
+)
+"""The `improved` rules, applied in this order before numbers are spelled out."""
+
+
 def text_normalize(text: str, profile: str | Profile | None = None) -> str:
-    """Upstream's English `text_normalize`; abbreviations expanded first where the profile has
-    rule `en-abbreviations` (the default, `improved`, does)."""
-    if get_profile(profile).has("en-abbreviations"):
-        text = expand_abbreviations(text)
+    """Upstream's English `text_normalize`, after the profile's rules (`_RULES`)."""
+    profile = get_profile(profile)
+    for rule, rewrite in _RULES:
+        if profile.has(rule):
+            text = rewrite(text)
     text = normalize_numbers(text)
     text = replace_punctuation(text)
     text = _PUNCT_SPACE_RE.sub(r"\1 \2", text)

@@ -122,6 +122,11 @@ class GatewayConfig:
     """Where jobs keep their state and finished audio (jobs are off without it)."""
     job_retry_s: float = 60.0
     """How long a job waits for an unreachable Triton before it fails."""
+    job_group: int = 5
+    """Sentences per Triton request of a job (the server batches a request's sentences;
+    progress moves in these steps)."""
+    job_inflight: int = 2
+    """Requests of a job in flight at once (1: one after another)."""
     voice_aliases: dict[str, str] = field(default_factory=dict)
     """OpenAI voice names (alloy, nova, ...) -> speaker names, for tools that hard-code them."""
 
@@ -323,3 +328,35 @@ def resolve_inside(path: str, roots: list[Path], what: str = "path") -> Path:
         allowed = ", ".join(str(r) for r in roots)
         raise ApiError(403, 31, f"{what}={path} is outside the allowed roots ({allowed})", what)
     return real
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tts_client.gateway``: every GatewayConfig option on the command line."""
+    import argparse
+    import os
+
+    import uvicorn
+
+    p = argparse.ArgumentParser(description="Bert-VITS2 HTTP gateway (upstream, OpenAI, jobs)")
+    p.add_argument("--triton-url", default="127.0.0.1:8001")
+    p.add_argument("--protocol", default="grpc", choices=("grpc", "http"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--api-key", default=os.environ.get("TTS_API_KEY"))
+    p.add_argument("--models-root", action="append", default=[], dest="roots",
+                   help="folder /models/add and /models/get_* may read (repeatable)")  # fmt: skip
+    p.add_argument("--repository", help="Triton's model repository (for /models/add)")
+    p.add_argument("--jobs-dir", help="where jobs keep state and audio (enables /jobs)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    args = p.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+        print(f"warning: binding {args.host} without --api-key: anyone who reaches it can use it")
+    app = create_app(
+        args.triton_url, args.protocol, args.api_key, roots=args.roots,
+        repository=args.repository, jobs_dir=args.jobs_dir, max_body_bytes=args.max_body_bytes,
+    )  # fmt: skip
+    uvicorn.run(app, host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

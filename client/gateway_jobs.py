@@ -8,18 +8,19 @@ default the voice's first), ``language``, ``sdp_ratio``, ``noise_scale``, ``nois
 ``purge=true`` also deletes its files), ``POST /jobs/{id}/resume`` (a failed or cancelled job
 goes on from where it stopped).
 
-One worker runs the jobs in order, one sentence per Triton request: sentence i is sent with
-seed + i and followed by the voice's pause for how it ends (sentence, paragraph, last), which
-is what one request for the whole text gives, so a job's audio equals one-shot synthesis with
-the same seed. A job without a seed gets a random one at submission, kept in its state.
+One worker runs the jobs in order, ``job_group`` sentences per Triton request and
+``job_inflight`` requests in flight, parts kept in order. A group starting at sentence i is
+sent as its stretch of the text with seed + i (the server seeds its sentences seed + i,
+seed + i + 1, ...), followed by the voice's pause for how its last sentence ends: what one
+request for the whole text gives, so a job's audio equals one-shot synthesis with the same
+seed. A job without a seed gets a random one at submission, kept in its state.
 
-Everything is on disk under ``jobs_dir/<id>/``: ``job.json`` (request and progress, replaced
-atomically) and ``parts/NNNNN.f32`` (each finished sentence, float32 with its pause). At
-start the gateway requeues every job that was queued, running or waiting, so a restart loses
-no accepted job: it continues at its first missing sentence. When Triton cannot be reached
-the job is ``waiting`` and retries for ``job_retry_s`` seconds, then ``failed`` with the
-reason and how to resume; a voice that is no longer loaded fails it at once, as does a
-refused input.
+On disk under ``jobs_dir/<id>/``: ``job.json`` (request and progress, replaced atomically) and
+``parts/FFFFF+CCCC.f32`` (each finished group: first sentence, count; float32 with its pause).
+At start the gateway requeues every queued, running or waiting job, so a restart loses no
+accepted job: it continues at its first missing sentence. When Triton cannot be reached the
+job is ``waiting`` and retries for ``job_retry_s`` seconds, then ``failed`` with the reason and
+how to resume; a voice no longer loaded, or a refused input, fails it at once.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import shutil
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,13 +57,13 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 _TAG = re.compile(r"\[(ZH|JP|JA|EN)\]|<(zh|jp|ja|en)>", re.IGNORECASE)
 
 
-def split_text(text: str) -> list[tuple[str, int, str]]:
-    """(sentence, start offset, how it ends) by the rules the server speaks a text with."""
+def split_text(text: str) -> list[tuple[str, int, int, str]]:
+    """(sentence, start, end offset, how it ends) by the rules the server speaks a text with."""
     try:
         from tts_client.sentences import split_sentences
     except ImportError:  # before the client's sentence rules had their own module
         from tts_client.common import split_sentences  # type: ignore[no-redef]
-    return [(s.text, s.start, s.kind) for s in split_sentences(text)]
+    return [(s.text, s.start, s.end, s.kind) for s in split_sentences(text)]
 
 
 @dataclass
@@ -114,8 +116,21 @@ class JobStore:
         tmp.write_text(json.dumps(asdict(job), ensure_ascii=False))
         os.replace(tmp, folder / "job.json")
 
-    def _part(self, job: Job, index: int) -> Path:
-        return self.root / job.id / "parts" / f"{index:05d}.f32"
+    def _part(self, job: Job, first: int, count: int) -> Path:
+        return self.root / job.id / "parts" / f"{first:05d}+{count:04d}.f32"
+
+    def _parts(self, job: Job, upto: int | None = None) -> list[tuple[Path, int]]:
+        """The chain of parts from sentence 0 (each: path, sentences in it), up to ``upto``
+        sentences; a gap ends it."""
+        found = {}
+        for path in (self.root / job.id / "parts").glob("*+*.f32"):
+            first, count = path.stem.split("+")
+            found[int(first)] = (path, int(count))
+        chain, done = [], 0
+        while done in found and (upto is None or done < upto):
+            chain.append(found[done])
+            done += found[done][1]
+        return chain
 
     def start(self) -> None:
         """Load the jobs on disk, requeue the unfinished ones, start the worker."""
@@ -127,8 +142,7 @@ class JobStore:
                 continue
             # parts written after the last job.json save count (the write order is part, then
             # state): the job continues at its first missing sentence
-            while job.done < job.total and self._part(job, job.done).is_file():
-                job.done += 1
+            job.done = min(job.total, sum(count for _, count in self._parts(job)))
             self._jobs[job.id] = job
         for job in sorted(self._jobs.values(), key=lambda j: j.created):
             if job.state in ACTIVE:
@@ -213,7 +227,7 @@ class JobStore:
                 409, 34, f"job {job.id} is {job.state} ({job.done}/{job.total} sentences); "
                 "poll GET /jobs/{id} until done, or ask with partial=true", "id",
             )  # fmt: skip
-        parts = [np.fromfile(self._part(job, i), "<f4") for i in range(job.done)]
+        parts = [np.fromfile(path, "<f4") for path, _ in self._parts(job, job.done)]
         samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         return Audio(samples, job.sample_rate or 44100)
 
@@ -232,46 +246,76 @@ class JobStore:
                         if job.id in self._jobs and job.state in ACTIVE:
                             self._fail(job, f"internal error: {type(e).__name__}: {e}")
 
-    def _run(self, job: Job) -> None:
-        sentences = split_text(job.text)
+    def _synth(
+        self, job: Job, sentences: list[tuple[str, int, int, str]], first: int, count: int
+    ) -> np.ndarray:
+        """Sentences first..first+count-1 as one request (seed + first) plus the pause after
+        the last, as float32."""
+        start, (_, _, end, kind) = sentences[first][1], sentences[first + count - 1]
+        text = job.text[start:end]
+        if job.knobs.get("language") == "MIX" and not _TAG.match(text.lstrip()):
+            text = _mix_tag(job.text, start) + text
         tts = self.backend.tts
+        info = tts.voice_info(job.voice)
+        seed = (job.seed + first) % SEED_SPACE
+        audio = tts.synthesize(text, voice=job.voice, seed=seed, **job.knobs)
+        pause = {"sentence": info.limits.get("sentence_pause", 0.2),
+                 "paragraph": info.limits.get("paragraph_pause", 1.0)}.get(kind, 0.0)  # fmt: skip
+        job.sample_rate = audio.sample_rate
+        return np.concatenate([audio.samples, silence(float(pause), audio.sample_rate)])
+
+    def _run(self, job: Job) -> None:
+        """Run ``job`` from its first missing sentence; parts are written in order, so
+        ``done`` always counts a complete prefix."""
+        sentences = split_text(job.text)
+        group = max(1, self.backend.cfg.job_group)
+        inflight = max(1, self.backend.cfg.job_inflight)
         with self._lock:
             if job.state == "queued":
                 job.state = "running"
                 self._save(job)
-        while job.done < job.total:
-            if self._stop.is_set() or job.state not in ACTIVE:
-                return  # stopping (resumed at next start) or cancelled
-            text, start, kind = sentences[job.done]
-            if job.knobs.get("language") == "MIX" and not _TAG.match(text.lstrip()):
-                text = _mix_tag(job.text, start) + text
-            try:
-                info = tts.voice_info(job.voice)
-                audio = tts.synthesize(
-                    text, voice=job.voice, seed=(job.seed + job.done) % SEED_SPACE, **job.knobs
-                )
-            except (ServerUnavailableError, TTSTimeoutError) as err:
-                self._wait(job, err)
-                continue
-            except UnknownVoiceError as err:
-                return self._fail(job, f"voice {job.voice} is not loaded on Triton ({err.message})"
-                                  f"; load it, then POST /jobs/{job.id}/resume")  # fmt: skip
-            except TTSError as err:
-                return self._fail(job, f"sentence {job.done + 1}/{job.total}: {err.message}")
-            pause = {"sentence": info.limits.get("sentence_pause", 0.2),
-                     "paragraph": info.limits.get("paragraph_pause", 1.0)}.get(kind, 0.0)  # fmt: skip
-            samples = np.concatenate([audio.samples, silence(float(pause), audio.sample_rate)])
-            with self._lock:
-                if job.state in ACTIVE:  # not cancelled or purged meanwhile
-                    tmp = self._part(job, job.done).with_suffix(".tmp")
-                    samples.astype("<f4").tofile(tmp)
-                    os.replace(tmp, self._part(job, job.done))
-                    job.done, job.sample_rate = job.done + 1, audio.sample_rate
-                    job.state, job.error, job.waiting_since = "running", None, None
-                    self._save(job)
+        pending: dict[int, tuple[int, Future[np.ndarray]]] = {}
+        with ThreadPoolExecutor(inflight, thread_name_prefix="gateway-job") as pool:
+            while job.done < job.total:
+                if self._stop.is_set() or job.state not in ACTIVE:
+                    break  # stopping (resumed at next start) or cancelled
+                nxt = max([job.done, *(f + c for f, (c, _) in pending.items())])
+                while len(pending) < inflight and nxt < job.total:
+                    count = min(group, job.total - nxt)
+                    pending[nxt] = (count, pool.submit(self._synth, job, sentences, nxt, count))
+                    nxt += count
+                count, future = pending.pop(job.done)
+                try:
+                    samples = future.result()
+                except (ServerUnavailableError, TTSTimeoutError) as err:
+                    _drop(pending)
+                    self._wait(job, err)
+                    continue
+                except UnknownVoiceError as err:
+                    self._fail(job, f"voice {job.voice} is not loaded on Triton ({err.message})"
+                               f"; load it, then POST /jobs/{job.id}/resume")  # fmt: skip
+                    break
+                except TTSError as err:
+                    self._fail(job, f"sentences {job.done + 1}-{job.done + count}/{job.total}: "
+                               f"{err.message}")  # fmt: skip
+                    break
+                self._keep(job, samples, count)
+            _drop(pending)
         with self._lock:
-            if job.state in ACTIVE:
+            if job.state in ACTIVE and job.done == job.total:
                 job.state = "done"
+                self._save(job)
+
+    def _keep(self, job: Job, samples: np.ndarray, count: int) -> None:
+        """Write the next part (atomically), then count its sentences."""
+        with self._lock:
+            if job.state in ACTIVE:  # not cancelled or purged meanwhile
+                part = self._part(job, job.done, count)
+                tmp = part.with_suffix(".tmp")
+                samples.astype("<f4").tofile(tmp)
+                os.replace(tmp, part)
+                job.done += count
+                job.state, job.error, job.waiting_since = "running", None, None
                 self._save(job)
 
     def _wait(self, job: Job, err: TTSError) -> None:
@@ -297,6 +341,13 @@ class JobStore:
     def _fail(self, job: Job, reason: str) -> None:
         job.state, job.error = "failed", reason
         self._save(job)
+
+
+def _drop(pending: dict[int, tuple[int, Future[np.ndarray]]]) -> None:
+    """Forget requests not yet needed (those already running finish unseen)."""
+    for _, future in pending.values():
+        future.cancel()
+    pending.clear()
 
 
 def _speaker(voice: Any, given: Any) -> str:

@@ -13,15 +13,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 from tts_client.audio import Audio
-from tts_client.client import STREAM_METHODS, ProgressFn
+from tts_client.client import ProgressFn
 from tts_client.contract import OUTPUTS
 from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
 from tts_client.voices import VoiceInfo, index_entries, load_stages, voice_candidates
 from tts_client.wire import (
+    STREAM_METHODS,
+    ClientSettings,
     audio_from_result,
     make_inputs,
-    normalize_url,
     stream_pause,
     with_pause,
 )
@@ -29,34 +30,13 @@ from tts_client.wire import (
 __all__ = ["AsyncTTSClient"]
 
 
-class AsyncTTSClient:
-    """Asyncio client (gRPC or HTTP); use from one event loop."""
+class AsyncTTSClient(ClientSettings):
+    """Asyncio client (gRPC or HTTP); use from one event loop. Options as `TTSClient`'s."""
 
-    def __init__(
-        self,
-        url: str = "127.0.0.1:8001",
-        protocol: str = "grpc",
-        timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-        default_voice: str | None = None,
-        stream_method: str = "auto",
-        stream_lookahead: int = 1,
-    ) -> None:
-        self.url, self.protocol = normalize_url(url, protocol)
-        if stream_method not in STREAM_METHODS:
-            raise ValueError(
-                f"stream_method must be one of {STREAM_METHODS}, got {stream_method!r}"
-            )
-        self.timeout = float(timeout)
-        self.retries = max(0, int(retries))
-        self.backoff = float(backoff)
-        self.default_voice = default_voice
-        self.stream_method = stream_method
-        self.stream_lookahead = max(0, int(stream_lookahead))
+    def _init_transport(self) -> None:
         self._infos: dict[str, VoiceInfo] = {}
         self._c: Any = None
-        if protocol == "grpc":
+        if self.protocol == "grpc":
             import tritonclient.grpc as module
             import tritonclient.grpc.aio as aio
         else:

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 
 from tts_client.audio import Audio
-from tts_client.contract import SCALE_BY_NAME
+from tts_client.contract import SCALE_BY_NAME, STYLE_TEXT_WEIGHT
 from tts_client.errors import InvalidInputError, TTSError
 from tts_client.planner import SynthesisParams, plan_chunks
 
@@ -68,6 +68,18 @@ def say(
     noise_scale_w: float | None = _scale("noise_scale_w"),
     length_scale: float | None = _scale("length_scale", " >1 slower."),
     seed: int | None = typer.Option(None, "--seed", help="Same seed, same audio (default random)."),
+    profile: str | None = typer.Option(
+        None, "--profile", help="Text frontend profile (default: the voice's own)."
+    ),
+    style_text: str | None = typer.Option(
+        None, "--style-text", help="Style text whose BERT features are mixed in (v2.3)."
+    ),
+    style_text_weight: float | None = typer.Option(
+        None,
+        "--style-text-weight",
+        help=f"[{STYLE_TEXT_WEIGHT.low}, {STYLE_TEXT_WEIGHT.high}]; "
+        f"default {STYLE_TEXT_WEIGHT.default}.",
+    ),
     stream: bool = typer.Option(False, "--stream", help="Request sentence by sentence."),
     url: str = URL,
     protocol: str = PROTOCOL,
@@ -86,6 +98,9 @@ def say(
         noise_scale_w=noise_scale_w,
         length_scale=length_scale,
         seed=seed,
+        profile=profile,
+        style_text=style_text,
+        style_text_weight=style_text_weight,
     )
     started = time.perf_counter()
     first_audio: float | None = None

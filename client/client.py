@@ -33,6 +33,8 @@ from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
 from tts_client.streaming import stream_decoupled
 from tts_client.voices import VoiceInfo, index_entries, load_stages, voice_candidates
 from tts_client.wire import (
+    STREAM_METHODS,
+    ClientSettings,
     ThreadToken,
     audio_from_result,
     close_quietly,
@@ -43,50 +45,25 @@ from tts_client.wire import (
 
 __all__ = ["STREAM_METHODS", "TTSClient", "VoiceInfo", "normalize_url"]
 
-STREAM_METHODS = ("auto", "pipelined", "decoupled")
-"""How `stream` gets sentence audio: ``pipelined`` = one ensemble request per sentence with
-the next ``stream_lookahead`` in flight while the current one is handed out (works over HTTP
-too); ``decoupled`` = the voice's ``V_stream`` model over one gRPC stream; ``auto`` =
-pipelined. Tiny voice over gRPC, 5 Chinese sentences (5 s of audio), medians of 15: first audio
-0.23 s pipelined, 0.22 s decoupled (0.56 s for the whole text in one request); the whole
-stream 0.68 s pipelined, 0.79 s decoupled. First audio is a tie, so the default is the one that
-finishes sooner and also works over HTTP."""
 ProgressFn = Callable[[int, int, Audio], None]
 """Called as ``progress(done, total, audio_of_that_chunk)`` after each chunk of long text."""
 
 
-class TTSClient:
-    """Synchronous client (gRPC or HTTP). Safe to share between threads."""
+class TTSClient(ClientSettings):
+    """Synchronous client (gRPC or HTTP). Safe to share between threads.
 
-    def __init__(
-        self,
-        url: str = "127.0.0.1:8001",
-        protocol: str = "grpc",
-        timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-        default_voice: str | None = None,
-        stream_method: str = "auto",
-        stream_lookahead: int = 1,
-    ) -> None:
-        self.url, self.protocol = normalize_url(url, protocol)
-        if stream_method not in STREAM_METHODS:
-            raise ValueError(
-                f"stream_method must be one of {STREAM_METHODS}, got {stream_method!r}"
-            )
-        self.timeout = float(timeout)
-        self.retries = max(0, int(retries))
-        self.backoff = float(backoff)
-        self.default_voice = default_voice
-        self.stream_method = stream_method
-        self.stream_lookahead = max(0, int(stream_lookahead))
+    Options (`ClientSettings`): url, protocol ("grpc" or "http"), timeout (seconds per call),
+    retries and backoff (only for calls that never reached the server), default_voice,
+    stream_method (`STREAM_METHODS`) and stream_lookahead."""
+
+    def _init_transport(self) -> None:
         self._clients: set[Any] = set()
         self._shared = types.SimpleNamespace()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._infos: dict[str, VoiceInfo] = {}
         self._closed = False
-        if protocol == "grpc":
+        if self.protocol == "grpc":
             import tritonclient.grpc as module
         else:
             import tritonclient.http as module

@@ -23,6 +23,7 @@ __all__ = [
     "RANDOM_SEED",
     "REQUEST_INPUTS",
     "SCALES",
+    "STYLE_TEXT_WEIGHT",
     "Limits",
     "RequestError",
     "Scale",
@@ -80,6 +81,12 @@ DEFAULT_SCALES = {s.name: s.default for s in SCALES}
 """Upstream server's per-speaker defaults (its config.yml), used where voice.json has none."""
 
 
+STYLE_TEXT_WEIGHT = Scale("style_text_weight", "STYLE_TEXT_WEIGHT", 0.0, 1.0, 0.7)
+"""How much of the style text's mean BERT feature is mixed into the text's (upstream v2.3's
+``style_weight``, default 0.7 as in its infer; Style-Bert-VITS2 calls it assist_text_weight).
+Only used with STYLE_TEXT."""
+
+
 def check_scale(name: str, value: object) -> float:
     """Check one scale by its upstream name (``length_scale``)."""
     return SCALE_BY_NAME[name].check(value)
@@ -132,7 +139,13 @@ REQUEST_INPUTS: tuple[WireInput, ...] = (
     WireInput("LANGUAGE", "BYTES", "language"),
     *(WireInput(s.input, "FP32", s.name) for s in SCALES),
     WireInput("SEED", "INT64", "seed"),
+    WireInput("PROFILE", "BYTES", "profile"),
+    WireInput("STYLE_TEXT", "BYTES", "style_text"),
+    WireInput(STYLE_TEXT_WEIGHT.input, "FP32", STYLE_TEXT_WEIGHT.name),
 )
+"""Every input of a synthesis request. PROFILE names the text frontend profile for this request
+(left out: the voice's own, voice.json ``frontend_profile``); STYLE_TEXT is upstream v2.3's
+style text, whose BERT features are mixed in with STYLE_TEXT_WEIGHT."""
 OUTPUTS = ("AUDIO", "SAMPLE_RATE")
 """What the ensemble returns: FP32 samples [N], INT32 sample rate [1]."""
 STREAM_OUTPUTS = (*OUTPUTS, "PAUSE_AFTER")
@@ -154,6 +167,8 @@ class Limits:
     """BERT tokens per segment ([CLS]/[SEP] excluded); BERT takes at most 512."""
     max_frames: int = 8192
     """Acoustic frames per sentence (8192 x 512 / 44100 = 95 s); bounds memory per request."""
+    max_style_text_chars: int = 500
+    """Characters of STYLE_TEXT (one BERT call; BERT takes at most 512 tokens)."""
     max_stream_chars: int = 100000
     """Characters per request to the decoupled stream model (it speaks sentence by sentence)."""
     sentence_pause: float = 0.2

@@ -11,6 +11,8 @@ import asyncio
 import re
 import socket
 
+from tts_client.contract import REQUEST_INPUTS
+
 __all__ = [
     "InvalidInputError",
     "ServerUnavailableError",
@@ -62,8 +64,10 @@ class TTSTimeoutError(TTSError, TimeoutError):
     """The request did not finish within the client's timeout."""
 
 
-_FIELD_RE = re.compile(
-    r"\b(TEXT|SPEAKER|LANGUAGE|SDP_RATIO|NOISE_SCALE_W|NOISE_SCALE|LENGTH_SCALE|SEED)\b"
+_FIELD_RE = (
+    re.compile(  # the contract's input names, longest first (NOISE_SCALE_W before NOISE_SCALE)
+        r"\b(" + "|".join(sorted((i.name for i in REQUEST_INPUTS), key=len, reverse=True)) + r")\b"
+    )
 )
 _UNKNOWN_MODEL = (
     "unknown model",

@@ -76,13 +76,23 @@ class VoiceManifest:
     """Per-request limits the server enforces (`tts_client.contract.Limits`); missing keys take
     the defaults."""
     version: str = "2.3"
+    frontend_profile: str = ""
+    """The text frontend profile the voice was trained with (`vits2.text.profiles`; set at
+    export with --frontend-profile); "" = the frontend's default ("improved"). A request may
+    name another (PROFILE)."""
     contract: int = CONTRACT_VERSION
 
     @classmethod
     def from_dict(cls, d: dict) -> VoiceManifest:
+        """From voice.json's content; missing or unknown keys are a ValueError naming them."""
         d = dict(d)
-        d["bert"] = {k: BertInfo(**v) for k, v in d.get("bert", {}).items()}
-        return cls(**d)
+        try:
+            d["bert"] = {k: BertInfo(**v) for k, v in d.get("bert", {}).items()}
+            return cls(**d)
+        except TypeError as e:
+            raise ValueError(
+                f"not a voice manifest ({e}); voice.json is written by `tts-export onnx`"
+            ) from None
 
     @classmethod
     def load(cls, voice_dir: str | Path) -> VoiceManifest:

@@ -13,6 +13,7 @@ import numpy as np
 
 from tts_client.contract import (
     SCALES,
+    STYLE_TEXT_WEIGHT,
     Limits,
     RequestError,
     check_seed,
@@ -25,15 +26,15 @@ from tts_client.voices import VoiceInfo
 __all__ = ["Chunk", "SynthesisParams", "check_text", "plan_chunks"]
 
 
-def check_text(text: object) -> str:
+def check_text(text: object, field: str = "TEXT") -> str:
     """The text a request may carry: a str that encodes as UTF-8."""
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+        raise TypeError(f"{field.lower()} must be a str, got {type(text).__name__}")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
         raise InvalidInputError(
-            f"TEXT is not encodable as UTF-8 ({e.reason} at character {e.start})"
+            f"{field} is not encodable as UTF-8 ({e.reason} at character {e.start})"
         ) from None
     return text
 
@@ -49,6 +50,12 @@ class SynthesisParams:
     noise_scale_w: float | None = None
     length_scale: float | None = None
     seed: int | None = None
+    profile: str | None = None
+    """Text frontend profile for this request (None: the voice's own)."""
+    style_text: str | None = None
+    """Upstream v2.3's style text: its BERT features are mixed into the text's."""
+    style_text_weight: float | None = None
+    """How much of the style text to mix in (None: the contract's default)."""
 
     @classmethod
     def from_kwargs(cls, **knobs: object) -> SynthesisParams:
@@ -69,11 +76,17 @@ class SynthesisParams:
     def validate(self) -> SynthesisParams:
         """Check every given value against the contract (ranges, NaN, infinity, seed)."""
         try:
-            for scale in SCALES:
+            for scale in (*SCALES, STYLE_TEXT_WEIGHT):
                 value = getattr(self, scale.name)
                 if value is not None:
                     setattr(self, scale.name, scale.check(value))
             self.seed = check_seed(self.seed)
+            for name in ("profile", "style_text"):
+                value = getattr(self, name)
+                if value is not None and not isinstance(value, str):
+                    raise RequestError(f"{name.upper()} must be a str, got {value!r}")
+            if self.style_text is not None:
+                check_text(self.style_text, "STYLE_TEXT")
         except RequestError as e:
             raise InvalidInputError(str(e)) from None
         return self
@@ -91,7 +104,11 @@ class SynthesisParams:
         }
         if self.seed is not None:  # sentence i of a request uses SEED + i, as the server does
             out["SEED"] = np.array([sentence_seed(self.seed, seed_offset)], dtype=np.int64)
-        for scale in SCALES:
+        for name in ("profile", "style_text"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name.upper()] = np.array([value.encode("utf-8")], dtype=np.object_)
+        for scale in (*SCALES, STYLE_TEXT_WEIGHT):
             value = getattr(self, scale.name)
             if value is not None:
                 out[scale.input] = np.array([value], dtype=np.float32)

@@ -46,6 +46,12 @@ def onnx(
         help="onnxslim each graph (measured: no onnxruntime speed-up; run verify after)",
     ),
     name: str | None = typer.Option(None, "--name", help="voice name (default: folder name)"),
+    frontend_profile: str = typer.Option(
+        "",
+        "--frontend-profile",
+        help="text frontend the voice was trained with: improved (default), upstream-2.3, "
+        "upstream-master, ... (docs/frontend.md); requests may override it (PROFILE)",
+    ),
 ) -> None:
     """Export all graphs of a voice (BERT per language, encoder, decoder) plus voice.json."""
     from tts_export.voice import ExportOptions, export_voice, parse_bert_args
@@ -57,7 +63,13 @@ def onnx(
             out,
             berts,
             config,
-            ExportOptions(opset=opset, fp16=fp16, simplify=simplify, name=name),
+            ExportOptions(
+                opset=opset,
+                fp16=fp16,
+                simplify=simplify,
+                name=name,
+                frontend_profile=frontend_profile,
+            ),
             progress=_progress,
         )
     except (ValueError, FileNotFoundError) as e:

@@ -1,4 +1,5 @@
-"""Export a whole voice: encoder, decoder, one BERT per language, tokenizers, sidecar."""
+"""Export a whole voice: encoder, decoder (and its flow/vocoder halves), one BERT per language,
+tokenizers, sidecar."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import vits2
-from tts_export import acoustic
 from tts_client.contract import DEFAULT_SCALES
+from tts_export import acoustic
 from tts_export.metadata import BertInfo, VoiceManifest, write_metadata
+from vits2.text.profiles import get_profile
 from vits2.text.symbols import LANGUAGES
 
 Progress = Callable[[str], None]
@@ -28,6 +30,9 @@ class ExportOptions:
     BERT: same latency) and can move fp16 outputs by ~2e-3; `tts-export verify` checks parity."""
     name: str | None = None
     """Voice name (default: the output folder's name)."""
+    frontend_profile: str = ""
+    """The text frontend profile the voice was trained with (voice.json `frontend_profile`;
+    "" = the frontend's default). Checked against `vits2.text.profiles` before exporting."""
 
 
 def parse_bert_args(values: list[str]) -> dict[str, Path]:
@@ -65,6 +70,8 @@ def export_voice(
             "give at least one BERT folder (--bert ZH=DIR); a voice speaks only the "
             "languages whose BERT it has"
         )
+    # checked before anything heavy is loaded
+    profile = get_profile(options.frontend_profile).name if options.frontend_profile else ""
     t0 = time.perf_counter()
     progress(f"loading {checkpoint}")
     model = vits2.load_model(checkpoint, config)
@@ -79,6 +86,7 @@ def export_voice(
         languages=[lang for lang in LANGUAGES if lang in bert_dirs],
         speaker_defaults={s: dict(DEFAULT_SCALES) for s in cfg.speakers},
         version=cfg.version,
+        frontend_profile=profile,
     )
     (out_dir / "config.json").write_text(
         json.dumps(cfg.raw or {}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -93,6 +101,16 @@ def export_voice(
         _to_fp16(out_dir / "decoder.onnx")
     manifest.graphs["decoder"] = "decoder.onnx"
     manifest.precision["decoder"] = "fp16" if options.fp16 else "fp32"
+    # the decoder's two halves, for sub-sentence streaming (docs/graphs.md: flow, vocoder);
+    # the flow stays fp32 (cheap, and z sets every sample), the vocoder follows the decoder
+    progress("exporting flow and vocoder (the decoder in two halves, for streaming)")
+    acoustic.export_flow(model, out_dir / "flow.onnx", options.opset)
+    acoustic.export_vocoder(model, out_dir / "vocoder.onnx", options.opset)
+    if options.fp16:
+        _to_fp16(out_dir / "vocoder.onnx")
+    manifest.graphs["flow"], manifest.precision["flow"] = "flow.onnx", "fp32"
+    manifest.graphs["vocoder"] = "vocoder.onnx"
+    manifest.precision["vocoder"] = manifest.precision["decoder"]
 
     from tts_export.bert import export_bert
 

@@ -85,14 +85,17 @@ class VoiceGraphs:
         scales: dict[str, float] | None = None,
         capture: dict | None = None,
         timer: StageTimer = _no_timer,
+        **request_fields: object,
     ) -> np.ndarray:
         """Audio for one request, along the declared request path (`vits2.serving.path`).
 
-        `timer(stage)` wraps each step (frontend, which holds the bert calls, encoder, noise,
+        `request_fields`: the other request inputs by `parse_request`'s names (profile,
+        style_text, style_text_weight). `timer(stage)` wraps each step (frontend, which holds the bert calls, encoder, noise,
         decoder, join); `capture`, when given, receives every graph's inputs (`bert_<lang>`:
         a list of feeds, `encoder`, `decoder`, `noise`), the outputs and the `batch`."""
         from vits2.serving.path import join_step, noise_step, run_steps
-        from vits2.serving.pipeline import frontend_outputs, parse_request
+        from vits2.serving.pipeline import frontend_outputs
+        from vits2.serving.request import parse_request
 
         def bert(language, feeds):
             if capture is not None:
@@ -115,7 +118,9 @@ class VoiceGraphs:
             seen[name] = (feeds, out)
             return out
 
-        req = parse_request(self.pipeline.voice, text, speaker, language, scales or {}, seed)
+        req = parse_request(
+            self.pipeline.voice, text, speaker, language, scales or {}, seed, **request_fields
+        )
         with timer("frontend"):  # includes the BERT calls it makes
             batch = self.pipeline.prepare(req, bert)
         values = run_steps(frontend_outputs(batch, req), step)

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from tts_client.contract import REQUEST_INPUTS, SCALES, RequestError
+from tts_client.contract import REQUEST_INPUTS, SCALES, STYLE_TEXT_WEIGHT, RequestError
 from tts_model_repository.triton_io import optional_scalar
 from vits2.serving.path import STEPS
-from vits2.serving.pipeline import FrontendPipeline, SynthesisRequest, parse_request
+from vits2.serving.pipeline import FrontendPipeline
+from vits2.serving.request import SynthesisRequest, parse_request
 
 
 def read_request(
@@ -20,12 +21,14 @@ def read_request(
     """The public inputs of ``request`` (docs/triton.md), checked by `parse_request`; inputs
     left out take the speaker's defaults."""
     raw = {i.name: optional_scalar(request, i.name) for i in REQUEST_INPUTS}
-    scales = {}
-    for s in SCALES:
-        value = raw[s.input]
-        if value is not None and not isinstance(value, np.float32):
-            raise RequestError(f"{s.input} must be FP32, got {type(value).__name__}")
-        scales[s.name] = value
+    for i in REQUEST_INPUTS:
+        if (
+            i.dtype == "FP32"
+            and raw[i.name] is not None
+            and not isinstance(raw[i.name], np.float32)
+        ):
+            raise RequestError(f"{i.name} must be FP32, got {type(raw[i.name]).__name__}")
+    scales = {s.name: raw[s.input] for s in SCALES}
     seed = raw["SEED"]
     return parse_request(
         pipeline.voice,
@@ -35,6 +38,9 @@ def read_request(
         scales,
         None if seed is None else int(seed),
         max_text_chars=max_text_chars,
+        profile=raw["PROFILE"],
+        style_text=raw["STYLE_TEXT"],
+        style_text_weight=raw[STYLE_TEXT_WEIGHT.input],
     )
 
 

@@ -246,9 +246,20 @@ def test_frontend_pipeline_refuses_a_tokenizer_outside_the_voice(tmp_path):
     meta = {
         "name": "evil",
         "sample_rate": 44100,
+        "hop_length": 512,
+        "inter_channels": 32,
+        "gin_channels": 32,
         "speakers": {"a": 0},
         "languages": ["ZH"],
-        "bert": {"ZH": {"tokenizer": "../elsewhere", "has_token_type_ids": True}},
+        "bert": {
+            "ZH": {
+                "language": "ZH",
+                "model_name": "x",
+                "graph": "bert_zh.onnx",
+                "tokenizer": "../elsewhere",
+                "has_token_type_ids": True,
+            }
+        },
     }
     (voice / "voice.json").write_text(json.dumps(meta))
     load = getattr(FrontendPipeline, "from_voice_dir", FrontendPipeline)

@@ -39,18 +39,28 @@ class TritonVoice:
         text: str,
         speaker: str = "",
         language: str = "ZH",
-        sdp_ratio: float = 0.2,
-        noise_scale: float = 0.6,
-        noise_scale_w: float = 0.8,
-        length_scale: float = 1.0,
+        sdp_ratio: float | None = None,
+        noise_scale: float | None = None,
+        noise_scale_w: float | None = None,
+        length_scale: float | None = None,
         seed: int = 0,
+        **request_fields,
     ):
-        """In-process PyTorch reference (model + BERT) -> (audio, durations per sentence)."""
+        """In-process PyTorch reference (model + BERT) -> (audio, durations per sentence);
+        None scales take the voice's speaker defaults, as the server does."""
         from vits2.synthesize import cached_synthesizer
 
         synth = cached_synthesizer(TINY / "G_tiny.pth", self.bert_dirs, voice_dir=self.voice_dir)
         res = synth(
-            text, speaker, language, sdp_ratio, noise_scale, noise_scale_w, length_scale, seed
+            text,
+            speaker,
+            language,
+            sdp_ratio,
+            noise_scale,
+            noise_scale_w,
+            length_scale,
+            seed,
+            **request_fields,
         )
         return res.audio, res.durations
 

@@ -23,7 +23,8 @@ from tts_client.contract import sentence_seed
 from tts_client.manifest import VoiceManifest
 from vits2.bert import BertFeatureExtractor
 from vits2.serving.path import join_step, noise_step, run_steps
-from vits2.serving.pipeline import FrontendPipeline, frontend_outputs, parse_request
+from vits2.serving.pipeline import FrontendPipeline, frontend_outputs
+from vits2.serving.request import parse_request
 from vits2.text.frontend import Sentence
 from vits2.text.symbols import LANGUAGES
 
@@ -129,8 +130,11 @@ class Synthesizer:
         noise_scale_w: float | None = None,
         length_scale: float | None = None,
         seed: int | None = 0,
+        **request_fields: object,
     ) -> SynthesisResult:
-        """None scales take the speaker's defaults; seed None draws a fresh one."""
+        """None scales take the speaker's defaults; seed None draws a fresh one.
+        `request_fields`: the other request inputs by `parse_request`'s names (profile,
+        style_text, style_text_weight)."""
         start = time.perf_counter()
         scales = dict(
             sdp_ratio=sdp_ratio,
@@ -138,7 +142,9 @@ class Synthesizer:
             noise_scale_w=noise_scale_w,
             length_scale=length_scale,
         )
-        req = parse_request(self.pipeline.voice, text, str(speaker), language, scales, seed)
+        req = parse_request(
+            self.pipeline.voice, text, str(speaker), language, scales, seed, **request_fields
+        )
         sentences = self.pipeline.sentences(req)
         limits = self.pipeline.limits
         pieces, durations = [], []
@@ -147,7 +153,7 @@ class Synthesizer:
             for first in range(0, len(sentences), limits.max_sentences):
                 chunk = sentences[first : first + limits.max_sentences]
                 seed = sentence_seed(req.seed, first)
-                batch = self.pipeline.assemble(chunk, self._bert, seed)
+                batch = self.pipeline.assemble(chunk, self._bert, seed, req.style)
                 values = run_steps(frontend_outputs(batch, req), self._step)
                 pieces.append(values["AUDIO"])
                 durations += [

@@ -18,7 +18,7 @@ from vits2.serving.pipeline import FrontendPipeline, frontend_outputs, item_colu
 class TritonPythonModel:
     def initialize(self, args):
         params = model_parameters(args)
-        self.name = args["model_name"]
+        self.name = args.get("model_name", "frontend")
         model_dir = Path(args["model_repository"]) / args["model_version"]
         self.pipeline = FrontendPipeline.from_voice_dir(model_dir / "voice")
         self.pipeline.warmup()  # the first request must not pay for loading dictionaries

@@ -20,7 +20,7 @@ from tts_model_repository.triton_io import error_for, model_parameters
 class TritonPythonModel:
     def initialize(self, args):
         params = model_parameters(args)
-        self.name = args["model_name"]
+        self.name = args.get("model_name", "graph")
         version_dir = (Path(args["model_repository"]) / args["model_version"]).resolve()
         path = (version_dir / params.get("graph", "model.onnx")).resolve()
         if version_dir not in path.parents:

@@ -11,7 +11,7 @@ from vits2.serving.path import STEPS, join_step
 
 class TritonPythonModel:
     def initialize(self, args):
-        self.name = args["model_name"]
+        self.name = args.get("model_name", "join")
         self.sample_rate = int(model_parameters(args)["sample_rate"])
 
     def execute(self, requests):

@@ -13,7 +13,7 @@ from vits2.serving.path import STEPS, noise_step
 class TritonPythonModel:
     def initialize(self, args):
         params = model_parameters(args)
-        self.name = args["model_name"]
+        self.name = args.get("model_name", "noise")
         self.channels = int(params["inter_channels"])
         self.max_frames = int(params["max_frames"])
 

@@ -25,7 +25,7 @@ from vits2.serving.pipeline import FrontendPipeline, frontend_outputs, item_colu
 class TritonPythonModel:
     def initialize(self, args):
         params = model_parameters(args)
-        self.name = args["model_name"]
+        self.name = args.get("model_name", "stream")
         self.pipeline = FrontendPipeline.from_voice_dir(
             Path(args["model_repository"]) / args["model_version"] / "voice"
         )
@@ -56,7 +56,8 @@ class TritonPythonModel:
         for i, sentence in enumerate(sentences):
             if request.is_cancelled():
                 return
-            batch = self.pipeline.assemble([sentence], self.steps.bert, sentence_seed(req.seed, i))
+            seed = sentence_seed(req.seed, i)
+            batch = self.pipeline.assemble([sentence], self.steps.bert, seed, req.style)
             values = run_steps(
                 item_columns(frontend_outputs(batch, req)), self._run, stop="decoder"
             )

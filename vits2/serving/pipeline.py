@@ -1,7 +1,7 @@
 """The frontend step of the request path (no Triton, no torch).
 
-`parse_request` validates one request's fields against the contract (`tts_client.contract`)
-and the voice manifest, and fills per-speaker defaults; `FrontendPipeline` turns it into the
+`parse_request` (`vits2.serving.request`) validates one request's fields against the contract
+and the voice manifest, and fills the defaults; `FrontendPipeline` turns it into the
 frontend step's outputs (`vits2.serving.path.FRONTEND_OUTPUTS`). Every bad input raises
 `RequestError` with a message naming the field and what is allowed; the Triton models turn that
 into a per-request INVALID_ARG error.
@@ -16,96 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tts_client.contract import SCALES, RequestError, check_seed
+from tts_client.contract import RequestError
 from tts_client.manifest import VoiceManifest
-from vits2.serving import noise
 from vits2.serving.assemble import Batch, assemble
-from vits2.text.frontend import FRONTEND_LANGUAGES, Frontend, Segment, Sentence
-
-
-@dataclass
-class SynthesisRequest:
-    """One request after validation: every field filled (defaults applied, seed drawn)."""
-
-    text: str
-    speaker: str
-    sid: int
-    language: str
-    sdp_ratio: float
-    noise_scale: float
-    noise_scale_w: float
-    length_scale: float
-    seed: int
-
-
-def _text(value, name: str) -> str:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise RequestError(
-                f"{name} is not valid UTF-8 ({e.reason} at byte {e.start})"
-            ) from None
-    return "" if value is None else str(value)
-
-
-def parse_request(
-    voice: VoiceManifest,
-    text,
-    speaker=None,
-    language=None,
-    scales=None,
-    seed=None,
-    max_text_chars: int | None = None,
-) -> SynthesisRequest:
-    """Raw values (bytes/str; a scale left out (None) takes the speaker's default; seed None or
-    -1 is random) -> request. NaN, infinity and out-of-range values are refused."""
-    text = _text(text, "TEXT")
-    if "\x00" in text:
-        raise RequestError("TEXT contains NUL characters")
-    if not text.strip():
-        raise RequestError("TEXT is empty; give some text to speak")
-    limit = max_text_chars or voice.request_limits.max_text_chars
-    if len(text) > limit:
-        raise RequestError(
-            f"TEXT has {len(text)} characters; at most {limit} per request "
-            "(split it, or use the streaming model / client)"
-        )
-    speaker_name = _text(speaker, "SPEAKER").strip()
-    if not speaker_name:
-        speaker_name = min(voice.speakers, key=voice.speakers.get)
-    if speaker_name in voice.speakers:
-        sid = voice.speakers[speaker_name]
-    elif speaker_name.isdigit() and int(speaker_name) in voice.speakers.values():
-        sid = int(speaker_name)
-        speaker_name = next(k for k, v in voice.speakers.items() if v == sid)
-    else:
-        raise RequestError(
-            f"unknown SPEAKER {speaker_name!r}; this voice has: "
-            f"{', '.join(voice.speakers)} (names or ids)"
-        )
-    lang = _text(language, "LANGUAGE").strip().upper() or (
-        "ZH" if "ZH" in voice.languages else voice.languages[0]
-    )
-    lang = "JP" if lang == "JA" else lang
-    if lang not in FRONTEND_LANGUAGES:
-        raise RequestError(f"unknown LANGUAGE {lang!r}; allowed: {', '.join(FRONTEND_LANGUAGES)}")
-    if lang in ("ZH", "JP", "EN") and lang not in voice.languages:
-        raise RequestError(
-            f"LANGUAGE {lang} is not available: this voice has BERT models for "
-            f"{', '.join(voice.languages)}"
-        )
-    defaults = voice.defaults_for(speaker_name)
-    given = scales or {}
-    values = {
-        s.name: defaults[s.name] if given.get(s.name) is None else s.check(given[s.name])
-        for s in SCALES
-    }
-    seed = check_seed(seed)
-    if seed is None:
-        seed = noise.random_seed()
-    return SynthesisRequest(text, speaker_name, sid, lang, seed=seed, **values)
-
+from vits2.serving.request import StyleText, SynthesisRequest
+from vits2.text.frontend import Frontend, Segment, Sentence
 
 BertFn = Callable[[str, dict[str, np.ndarray]], np.ndarray]
 """(language, {input_ids, attention_mask, [token_type_ids], phone_to_token} padded [N, ...])
@@ -134,6 +49,7 @@ class FrontendPipeline:
             paragraph_pause=lim.paragraph_pause,
             max_tokens=lim.max_tokens,
             max_phones=lim.max_phones,
+            profile=voice.frontend_profile or None,
         )
         self.bert_batch = bert_batch
 
@@ -164,7 +80,7 @@ class FrontendPipeline:
 
     def sentences(self, req: SynthesisRequest) -> list[Sentence]:
         try:
-            sentences = self.frontend(req.text, req.language)
+            sentences = self.frontend(req.text, req.language, profile=req.profile)
         except ValueError as e:
             raise RequestError(f"TEXT: {e}") from None
         if not sentences:
@@ -182,12 +98,22 @@ class FrontendPipeline:
                 f"TEXT has {len(sentences)} sentences; at most {self.limits.max_sentences} "
                 "per request (split it, or use the streaming model / client)"
             )
-        return self.assemble(sentences, bert, req.seed)
+        return self.assemble(sentences, bert, req.seed, req.style)
 
-    def assemble(self, sentences: Sequence[Sentence], bert: BertFn, seed: int) -> Batch:
-        return assemble(sentences, lambda segs: self.segment_features(segs, bert), seed)
+    def assemble(
+        self,
+        sentences: Sequence[Sentence],
+        bert: BertFn,
+        seed: int,
+        style: StyleText | None = None,
+    ) -> Batch:
+        """Sentences -> one padded batch; with `style`, its mean BERT feature is mixed into
+        every segment's features (`mix_style`)."""
+        return assemble(sentences, lambda segs: self.segment_features(segs, bert, style), seed)
 
-    def segment_features(self, segments: Sequence[Segment], bert: BertFn) -> list[np.ndarray]:
+    def segment_features(
+        self, segments: Sequence[Segment], bert: BertFn, style: StyleText | None = None
+    ) -> list[np.ndarray]:
         out: list[np.ndarray | None] = [None] * len(segments)
         by_lang: dict[str, list[int]] = {}
         for i, seg in enumerate(segments):
@@ -199,7 +125,52 @@ class FrontendPipeline:
                 feats = bert(lang, feeds)
                 for row, i in enumerate(chunk):
                     out[i] = feats[row, :, : len(segments[i].phone_ids)]
+            if style is not None:
+                mean = self.style_mean(style, lang, bert)
+                for i in idx:
+                    out[i] = mix_style(out[i], mean, style.weight)
         return out  # type: ignore[return-value]
+
+    def style_mean(self, style: StyleText, language: str, bert: BertFn) -> np.ndarray:
+        """The style text's mean BERT feature [1024] in `language` (over all its tokens,
+        [CLS] and [SEP] included, as upstream), computed once per request and language."""
+        if language not in style.means:
+            text = style.text
+            if language == "JP":  # upstream's Japanese BERT reads the katakana-joined text
+                from vits2.text.japanese import text2sep_kata
+
+                text = "".join(text2sep_kata(text)[0])
+            enc = self.frontend.tokenizer(language)(text)
+            ids = list(enc["input_ids"])
+            if len(ids) - 2 > self.limits.max_tokens:
+                raise RequestError(
+                    f"STYLE_TEXT has {len(ids) - 2} BERT tokens; at most {self.limits.max_tokens}"
+                )
+            types = enc.get("token_type_ids")
+            tokens = TokenRow(
+                ids, list(enc["attention_mask"]), None if types is None else list(types)
+            )
+            feeds = bert_inputs([tokens], self.has_token_types.get(language))
+            style.means[language] = bert(language, feeds)[0, :, : len(ids)].mean(axis=1)
+        return style.means[language]
+
+
+@dataclass
+class TokenRow:
+    """BERT tokens of a text that is not spoken (the style text): one feature per token."""
+
+    input_ids: list[int]
+    attention_mask: list[int]
+    token_type_ids: list[int] | None
+
+    @property
+    def phone_to_token(self) -> list[int]:
+        return list(range(len(self.input_ids)))
+
+
+def mix_style(features: np.ndarray, mean: np.ndarray, weight: float) -> np.ndarray:
+    """Upstream v2.3's style-text mixing, per phone: feature * (1 - w) + style mean * w."""
+    return features * (1 - weight) + mean[:, None] * weight
 
 
 def frontend_outputs(batch: Batch, req: SynthesisRequest) -> dict[str, np.ndarray]:
@@ -232,7 +203,9 @@ def item_columns(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v[:, None] if v.ndim == 1 else v for k, v in tensors.items()}
 
 
-def bert_inputs(segments: Sequence[Segment], token_types: bool | None) -> dict[str, np.ndarray]:
+def bert_inputs(
+    segments: Sequence[Segment | TokenRow], token_types: bool | None
+) -> dict[str, np.ndarray]:
     n = len(segments)
     t = max(len(s.input_ids) for s in segments)
     p = max(len(s.phone_to_token) for s in segments)

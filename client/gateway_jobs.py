@@ -2,7 +2,7 @@
 
 ``POST /jobs`` (JSON: ``text``, ``model`` (voice name or model_id), ``speaker`` (name or id;
 default the voice's first), ``language``, ``sdp_ratio``, ``noise_scale``, ``noise_scale_w``,
-``length_scale``, ``seed``) answers 202 with the job. ``GET /jobs``, ``GET /jobs/{id}``
+``length_scale``, ``seed``, ``style_text``, ``style_text_weight``) answers 202 with the job. ``GET /jobs``, ``GET /jobs/{id}``
 (``state``, ``done``/``total`` sentences, ``error``), ``GET /jobs/{id}/audio`` (``format``;
 ``partial=true`` gives the sentences done so far), ``DELETE /jobs/{id}`` (cancel;
 ``purge=true`` also deletes its files), ``POST /jobs/{id}/resume`` (a failed or cancelled job
@@ -47,7 +47,7 @@ from tts_client.audio import Audio, silence
 from tts_client.errors import ServerUnavailableError, TTSError, TTSTimeoutError, UnknownVoiceError
 from tts_client.gateway import ApiError, Backend
 from tts_client.gateway_audio import MEDIA_TYPES, available_formats, encode
-from tts_client.gateway_upstream import default_language, integer, number
+from tts_client.gateway_upstream import default_language, integer, number, style_knobs
 
 __all__ = ["Job", "JobStore", "router", "split_text"]
 
@@ -177,6 +177,7 @@ class JobStore:
             "language": str(body.get("language") or default_language(voice)).upper(),
             **{k: number(body, k, None)
                for k in ("sdp_ratio", "noise_scale", "noise_scale_w", "length_scale")},
+            **style_knobs(body.get("style_text"), number(body, "style_text_weight", None)),
         }  # fmt: skip
         sentences = split_text(text)
         if not sentences:

@@ -6,7 +6,7 @@ first voice), ``voice`` -> a speaker of it (name, id, or a configured alias such
 ``alloy``), ``input``, ``response_format`` (default mp3, as OpenAI's), ``speed`` (0.25-4,
 applied as length_scale = 1 / speed), ``stream_format`` ("audio" only). Bert-VITS2 knobs ride
 along as extra fields: ``language``, ``sdp_ratio``, ``noise_scale``, ``noise_scale_w``,
-``length_scale`` (wins over speed), ``seed``. ``instructions`` cannot steer these voices and
+``length_scale`` (wins over speed), ``seed``, ``style_text``, ``style_text_weight``. ``instructions`` cannot steer these voices and
 is ignored (the ``X-Ignored-Fields`` header says so).
 
 Formats: wav and pcm always, streamed as sentences finish (chunked body; the WAV header
@@ -28,14 +28,15 @@ from starlette.concurrency import run_in_threadpool
 from tts_client.gateway import ApiError, Backend
 from tts_client.gateway_audio import MEDIA_TYPES, STREAMABLE, available_formats, encode
 from tts_client.gateway_audio import stream_body as _stream_body
-from tts_client.gateway_upstream import default_language, integer, number
+from tts_client.gateway_upstream import default_language, integer, number, style_knobs
 
 __all__ = ["OPENAI_MODELS", "router"]
 
 OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 """OpenAI model names that mean "this server's default voice"."""
 KNOWN = {"model", "input", "voice", "response_format", "speed", "instructions", "stream_format",
-         "language", "sdp_ratio", "noise_scale", "noise_scale_w", "length_scale", "seed"}  # fmt: skip
+         "language", "sdp_ratio", "noise_scale", "noise_scale_w", "length_scale", "seed",
+         "style_text", "style_text_weight"}  # fmt: skip
 NAMES = {"SPEAKER": "voice", "TEXT": "input"}
 
 
@@ -91,6 +92,7 @@ def speech_request(backend: Backend, body: dict[str, Any]) -> tuple[Any, str, st
         "noise_scale_w": number(body, "noise_scale_w", None),
         "length_scale": length if length is not None else 1.0 / speed,
         "seed": integer(body, "seed"),
+        **style_knobs(body.get("style_text"), number(body, "style_text_weight", None)),
     }
     return voice, text, fmt, knobs
 

@@ -6,8 +6,9 @@ voice), ``speaker_name`` or ``speaker_id`` (one is required: status 11), ``sdp_r
 ``noise`` 0.2, ``noisew`` 0.9, ``length`` 1, ``language`` (default: the voice's, ZH when it
 has it), ``auto_translate`` (refused, status 20), ``auto_split`` (upstream's ``cut_sent``
 pieces, one request each, each followed by 0.2 s of silence, the last one too), ``emotion``
-(ignored, as v2.3 models ignore it), ``style_text``/``style_weight`` (passed on when the
-client supports them; until then a non-empty style_text is refused, status 20),
+(ignored, as v2.3 models ignore it), ``style_text``/``style_weight`` (passed on as the
+client's style_text/style_text_weight when it takes them; otherwise a non-empty style_text is
+refused, status 20),
 ``reference_audio`` (refused, status 20). GET takes everything in the query string; POST takes
 the body as a form (upstream's form), JSON object or plain text, plus query parameters.
 
@@ -19,6 +20,7 @@ sentence; not peak-normalized, since the peak is not known before the end).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -34,6 +36,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tts_client.audio import Audio, silence
+from tts_client.client import TTSClient
 from tts_client.gateway import ApiError, Backend
 from tts_client.gateway_audio import pcm16, stream_body, upstream_pcm16, wav_header
 
@@ -44,7 +47,8 @@ AUTO_SPLIT_PAUSE = 0.2
 """Seconds of silence upstream appends after every auto_split piece (``np.zeros(int(44100 *
 0.2))`` in server_fastapi.py v2.0-v2.3), the last one included."""
 NAMES = {"SPEAKER": "speaker_name", "NOISE_SCALE": "noise", "NOISE_SCALE_W": "noisew",
-         "LENGTH_SCALE": "length", "SDP_RATIO": "sdp_ratio"}  # fmt: skip
+         "LENGTH_SCALE": "length", "SDP_RATIO": "sdp_ratio", "STYLE_TEXT": "style_text",
+         "STYLE_TEXT_WEIGHT": "style_weight"}  # fmt: skip
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # upstream's cut_sent: a break after one of 。！;？? , after "......" or "……", and after an
@@ -167,19 +171,28 @@ def _roster(voice: Any) -> str:
     return ", ".join(f"{i}={s}" for s, i in sorted(voice.speakers.items(), key=lambda x: x[1]))
 
 
-def _style(tts: Any, params: dict[str, str]) -> dict[str, Any]:
-    """style_text/style_weight for the client when its synthesize takes them."""
-    text = params.get("style_text") or ""
-    weight = number(params, "style_weight", 0.7)
+def client_takes(name: str) -> bool:
+    """Whether `TTSClient.synthesize` accepts the keyword ``name`` (a parameter or a knob)."""
+    if name in inspect.signature(TTSClient.synthesize).parameters:
+        return True
+    try:
+        from tts_client.planner import SynthesisParams
+    except ImportError:  # a client from before the knobs had their own dataclass
+        return False
+    return name in {f.name for f in dataclasses.fields(SynthesisParams)}
+
+
+def style_knobs(text: Any, weight: float | None, field: str = "style_text") -> dict[str, Any]:
+    """style_text/style_text_weight for the client when it takes them; none without a text."""
     if not text:
         return {}
-    if "style_text" not in inspect.signature(tts.synthesize).parameters:
+    if not client_takes("style_text"):
         raise ApiError(
-            400, 20, "style_text is not supported by this server yet", "style_text",
-            "style_text (upstream's style mixing) needs style inputs in the served voice, which "
-            "this version lacks; leave style_text empty",
+            400, 20, "style_text is not supported by this server yet", field,
+            "style_text (upstream's style mixing) needs a client that sends STYLE_TEXT; "
+            "leave it empty",
         )  # fmt: skip
-    return {"style_text": text, "style_weight": weight}
+    return {"style_text": str(text), "style_text_weight": weight}
 
 
 def synthesis_knobs(backend: Backend, params: dict[str, str]) -> tuple[Any, dict[str, Any]]:
@@ -206,7 +219,7 @@ def synthesis_knobs(backend: Backend, params: dict[str, str]) -> tuple[Any, dict
         "noise_scale_w": number(params, "noisew", UPSTREAM_DEFAULTS["noisew"]),
         "length_scale": number(params, "length", UPSTREAM_DEFAULTS["length"]),
         "seed": integer(params, "seed"),
-        **_style(backend.tts, params),
+        **style_knobs(params.get("style_text"), number(params, "style_weight", 0.7)),
     }
     return voice, knobs
 

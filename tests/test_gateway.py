@@ -21,7 +21,7 @@ httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from tts_client.gateway import create_app  # noqa: E402
-from tts_client.gateway_upstream import cut_sent  # noqa: E402
+from tts_client.gateway_upstream import client_takes, cut_sent  # noqa: E402
 
 pytestmark = pytest.mark.triton
 
@@ -160,7 +160,6 @@ def test_stream_extension_sends_chunked_wav_equal_to_the_whole(gateway):
         ({"text": TEXT, "speaker_name": "bob"}, 404, 13, "speaker_name", "角色speaker_name=bob不存在"),
         ({"text": TEXT, "speaker_id": 9}, 404, 12, "speaker_id", "角色speaker_id=9不存在"),
         ({"text": TEXT, "speaker_id": 0, "auto_translate": "true"}, 400, 20, "auto_translate", "auto_translate"),
-        ({"text": TEXT, "speaker_id": 0, "style_text": "开心"}, 400, 20, "style_text", "style_text"),
         ({"text": "字" * 20_001, "speaker_id": 0}, 413, 21, "text", "20000"),
     ],
 )  # fmt: skip
@@ -170,6 +169,25 @@ def test_voice_errors_use_upstream_codes_and_texts(gateway, params, http, code, 
     body = r.json()
     assert (body["status"], body["field"]) == (code, field)
     assert detail in body["detail"] and body["message"]
+
+
+def test_style_text_is_passed_on_or_refused_clearly(gateway, tts):
+    params = {"text": TEXT, "speaker_name": "spk0", "seed": 6, "normalize": "false"}
+    r = gateway.get(
+        "/voice", params={**params, "style_text": "开心", "style_weight": 0.5}, headers=KEY
+    )
+    if not client_takes("style_text"):
+        assert r.status_code == 400 and (r.json()["status"], r.json()["field"]) == (
+            20,
+            "style_text",
+        )
+        return
+    assert r.status_code == 200, r.text
+    want = tts.synthesize(
+        TEXT, speaker="spk0", sdp_ratio=0.2, noise_scale=0.2, noise_scale_w=0.9,
+        length_scale=1.0, seed=6, style_text="开心", style_text_weight=0.5,
+    )  # fmt: skip
+    assert np.array_equal(pcm_of(r.content), want.to_pcm16())
 
 
 def test_style_weight_alone_is_accepted(gateway):

@@ -119,8 +119,15 @@ def _add(backend: Backend, params: dict[str, str]) -> dict[str, Any]:
             "this gateway has no Triton repository configured (repository=...), so it cannot "
             "add voices; start it with the repository Triton serves",
         )  # fmt: skip
-    from tts_export.metadata import VoiceManifest
-    from tts_export.repository import RepositoryOptions, model_name, write_repository
+    try:  # the full project's exporter; the thin client (./client[gateway]) lacks it
+        from tts_export.metadata import VoiceManifest
+        from tts_export.repository import RepositoryOptions, model_name, write_repository
+    except ImportError as e:
+        raise ApiError(
+            501, 16, "模型加载出错，详细查看日志", "model_path",
+            f"adding voices needs the full project installed beside the gateway ({e}); "
+            "or write the repository with `tts-export repository` and `tts load NAME`",
+        ) from e  # fmt: skip
 
     try:
         name = model_name(params.get("name") or VoiceManifest.load(folder).name)

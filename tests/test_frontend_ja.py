@@ -9,6 +9,7 @@ import pytest
 from vits2.text import SYMBOL_TO_ID, clean_text
 from vits2.text.japanese import (
     align_tones,
+    hira_to_kata,
     hiragana_to_phones,
     kata_to_hira,
     number_to_kanji,
@@ -59,6 +60,9 @@ def test_text_normalize(text, expected):
 
 def test_kana_to_phones():
     assert kata_to_hira("トウキョウ") == "とうきょう"
+    # as jaconv (upstream's kana conversion): iteration marks convert, ヷ..ヺ do not
+    assert kata_to_hira("ヴァヽヾヷヺー") == "ゔぁゝゞヷヺー"
+    assert hira_to_kata("ゔぁゝゞー") == "ヴァヽヾー"
     assert hiragana_to_phones("きょう") == ["ky", "o", "u"]
     assert hiragana_to_phones("こーひー") == ["k", "o", "o", "h", "i", "i"]
     assert hiragana_to_phones("ほんと") == ["h", "o", "n", "t", "o"]  # ん is "n" in v2.3

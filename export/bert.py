@@ -202,6 +202,53 @@ def _save(model, path: Path) -> None:
     )
 
 
+def _graph_io(with_token_types: bool) -> tuple[list[str], dict[str, dict[int, str]]]:
+    """Graph input names in order, and the dynamic axes of every input and the output."""
+    inputs = ["input_ids", "attention_mask"]
+    if with_token_types:
+        inputs.append("token_type_ids")
+    inputs.append("phone_to_token")
+    token_axes = {0: "batch", 1: "tokens"}
+    dynamic_axes = {name: dict(token_axes) for name in inputs[:-1]}
+    dynamic_axes["phone_to_token"] = {0: "batch", 1: "phones"}
+    dynamic_axes[OUTPUT_NAME] = {0: "batch", 2: "phones"}
+    return inputs, dynamic_axes
+
+
+def _trace_to_onnx(
+    wrapper: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    out_path: Path,
+    inputs: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    opset: int,
+) -> None:
+    """Write `wrapper` traced on `example` to `out_path` with the TorchScript exporter."""
+    with torch.no_grad(), warnings.catch_warnings():
+        # DeBERTa's tracer warnings are about values that are constant for a model (head size,
+        # query length == key length in self-attention); the parity tests at lengths other than
+        # the example's guard that. The legacy-exporter deprecation notice is expected.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        warnings.filterwarnings(
+            "ignore", message="The feature will be removed", category=DeprecationWarning
+        )
+        warnings.filterwarnings("ignore", message="To copy construct from a tensor")
+        # TorchScript exporter: tracing keeps DeBERTa's length-dependent relative-position code
+        # symbolic (aten::size -> Shape/Range), which the parity tests check at other lengths.
+        torch.onnx.export(
+            wrapper,
+            example,
+            str(out_path),
+            input_names=inputs,
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
 def export_bert(
     model_dir: Path, out_path: Path, opset: int = 17, fp16: bool = False
 ) -> BertGraphInfo:
@@ -228,14 +275,7 @@ def export_bert(
     layers_run = n_layers - 2
     with_types = _uses_token_types(model)
     wrapper = _PhoneFeatures(model, layers_run, with_types).eval()
-    inputs = ["input_ids", "attention_mask"]
-    if with_types:
-        inputs.append("token_type_ids")
-    inputs.append("phone_to_token")
-    token_axes = {0: "batch", 1: "tokens"}
-    dynamic_axes = {name: dict(token_axes) for name in inputs[:-1]}
-    dynamic_axes["phone_to_token"] = {0: "batch", 1: "phones"}
-    dynamic_axes[OUTPUT_NAME] = {0: "batch", 2: "phones"}
+    inputs, dynamic_axes = _graph_io(with_types)
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     log.info(
@@ -248,29 +288,7 @@ def export_bert(
         out_path,
     )
     example = _example_inputs(config, with_types)
-    with torch.no_grad(), warnings.catch_warnings():
-        # DeBERTa's tracer warnings are about values that are constant for a model (head size,
-        # query length == key length in self-attention); the parity tests at lengths other than
-        # the example's guard that. The legacy-exporter deprecation notice is expected.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-        warnings.filterwarnings(
-            "ignore", message="The feature will be removed", category=DeprecationWarning
-        )
-        warnings.filterwarnings("ignore", message="To copy construct from a tensor")
-        # TorchScript exporter: tracing keeps DeBERTa's length-dependent relative-position code
-        # symbolic (aten::size -> Shape/Range), which the parity tests check at other lengths.
-        torch.onnx.export(
-            wrapper,
-            example,
-            str(out_path),
-            input_names=inputs,
-            output_names=[OUTPUT_NAME],
-            dynamic_axes=dynamic_axes,
-            opset_version=opset,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+    _trace_to_onnx(wrapper, example, out_path, inputs, dynamic_axes, opset)
     del wrapper, model  # the graph is on disk; free ~1.3 GB before the checks re-read it
     gc.collect()
     if fp16:

@@ -5,7 +5,7 @@ Imports tritonclient and numpy only (never torch or onnx); names load lazily.
 
 from __future__ import annotations
 
-import importlib
+from tts_client.lazy import lazy_attributes
 
 _LAZY = {
     "TTSClient": "tts_client.client",
@@ -22,7 +22,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'tts_client' has no attribute {name!r}")
+__getattr__ = lazy_attributes("tts_client", _LAZY)

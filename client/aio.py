@@ -17,7 +17,14 @@ from tts_client.client import ProgressFn
 from tts_client.contract import OUTPUTS
 from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
-from tts_client.voices import VoiceInfo, index_entries, load_stages, voice_candidates
+from tts_client.voices import (
+    VoiceInfo,
+    first_ready,
+    index_entries,
+    load_stages,
+    voice_candidates,
+    voice_models,
+)
 from tts_client.wire import (
     STREAM_METHODS,
     ClientSettings,
@@ -103,24 +110,12 @@ class AsyncTTSClient(ClientSettings):
         name = voice or self.default_voice
         if name:
             return name
-        ready = [v for v in await self.voices() if v.ready]
-        if not ready:
-            raise UnknownVoiceError(
-                "no voice is loaded on the server; load one (`tts load NAME`) or pass voice="
-            )
-        self.default_voice = ready[0].name
+        self.default_voice = first_ready(await self.voices())
         return self.default_voice
 
     async def _repository_models(self, voice: str) -> list[str]:
         raw = await self._call(self._client.get_model_repository_index, **self._json())
-        names = [r["name"] for r in index_entries(raw)]
-        if voice not in names:
-            raise UnknownVoiceError(
-                f"no model {voice!r} in the server's repository; it has: "
-                f"{', '.join(sorted(names)) or 'nothing'}"
-            )
-        mine = [n for n in names if n.startswith(f"{voice}_")]
-        return sorted(mine, key=lambda n: "_bert_" not in n) + [voice]
+        return voice_models(voice, raw)
 
     async def _each(self, method: str, models: list[str]) -> None:
         calls = [self._call(getattr(self._client, method), m, model=m) for m in models]

@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 
 
-def _scale(name: str, extra: str = "") -> typer.models.OptionInfo:
+def scale_option(name: str, extra: str = "") -> typer.models.OptionInfo:
     """A scale option whose help states the contract's range."""
     s = SCALE_BY_NAME[name]
     flag = "--" + name.replace("_", "-")
@@ -63,10 +63,10 @@ def say(
     voice: str | None = typer.Option(None, "--voice", help="Voice name (default: first loaded)."),
     speaker: str | None = typer.Option(None, "--speaker", help="Speaker name or id."),
     language: str = typer.Option("ZH", "--language", help="ZH, JP, EN, AUTO or MIX."),
-    sdp_ratio: float | None = _scale("sdp_ratio"),
-    noise_scale: float | None = _scale("noise_scale"),
-    noise_scale_w: float | None = _scale("noise_scale_w"),
-    length_scale: float | None = _scale("length_scale", " >1 slower."),
+    sdp_ratio: float | None = scale_option("sdp_ratio"),
+    noise_scale: float | None = scale_option("noise_scale"),
+    noise_scale_w: float | None = scale_option("noise_scale_w"),
+    length_scale: float | None = scale_option("length_scale", " >1 slower."),
     seed: int | None = typer.Option(None, "--seed", help="Same seed, same audio (default random)."),
     profile: str | None = typer.Option(
         None, "--profile", help="Text frontend profile (default: the voice's own)."
@@ -241,17 +241,42 @@ def gateway(
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="TTS_API_KEY", help="Require this key."
     ),
+    models_root: list[Path] = typer.Option(
+        [], "--models-root", help="Folder /models/add and /models/get_* may read (repeat)."
+    ),
+    repository: Path | None = typer.Option(
+        None, "--repository", help="Triton's model repository, where /models/add writes."
+    ),
+    jobs_dir: Path | None = typer.Option(
+        None, "--jobs-dir", help="Where long-form jobs keep state and audio (jobs off without)."
+    ),
+    max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1024),
 ) -> None:
-    """Serve upstream Bert-VITS2's HTTP API (/voice, /models/info, /status) over Triton."""
-    import uvicorn
+    """Serve the HTTP gateway over Triton: upstream's /voice API, OpenAI's speech API, jobs."""
+    try:
+        import uvicorn
 
-    from tts_client.gateway import create_app
+        from tts_client.gateway import create_app
+    except ImportError as e:
+        typer.echo(
+            f"error: the gateway needs its extra ({e.name} is missing): "
+            'pip install "./client[gateway]" (or the full project)',
+            err=True,
+        )
+        raise typer.Exit(1) from None
 
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         typer.echo(
             f"warning: binding {host} without --api-key: anyone who reaches it can use it", err=True
         )
-    uvicorn.run(create_app(triton_url, protocol=protocol, api_key=api_key), host=host, port=port)
+    options = dict(
+        roots=list(models_root),
+        repository=repository,
+        jobs_dir=jobs_dir,
+        max_body_bytes=max_body_bytes,
+    )
+    app = create_app(triton_url, protocol=protocol, api_key=api_key, **options)
+    uvicorn.run(app, host=host, port=port)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,14 @@ from tts_client.errors import (
 )
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
 from tts_client.streaming import stream_decoupled
-from tts_client.voices import VoiceInfo, index_entries, load_stages, voice_candidates
+from tts_client.voices import (
+    VoiceInfo,
+    first_ready,
+    index_entries,
+    load_stages,
+    voice_candidates,
+    voice_models,
+)
 from tts_client.wire import (
     STREAM_METHODS,
     ClientSettings,
@@ -162,25 +169,12 @@ class TTSClient(ClientSettings):
         name = voice or self.default_voice
         if name:
             return name
-        ready = [v for v in self.voices() if v.ready]
-        if not ready:
-            raise UnknownVoiceError(
-                "no voice is loaded on the server; load one (`tts load NAME`) or pass voice="
-            )
-        self.default_voice = ready[0].name
+        self.default_voice = first_ready(self.voices())
         return self.default_voice
 
     def _repository_models(self, voice: str) -> list[str]:
         """The voice's models as the repository index lists them: BERT first, ensemble last."""
-        raw = self._call("get_model_repository_index", **self._json())
-        names = [r["name"] for r in index_entries(raw)]
-        if voice not in names:
-            raise UnknownVoiceError(
-                f"no model {voice!r} in the server's repository; it has: "
-                f"{', '.join(sorted(names)) or 'nothing'}"
-            )
-        mine = [n for n in names if n.startswith(f"{voice}_")]
-        return sorted(mine, key=lambda n: "_bert_" not in n) + [voice]
+        return voice_models(voice, self._call("get_model_repository_index", **self._json()))
 
     def _each(self, method: str, models: list[str]) -> None:
         """``load_model`` / ``unload_model`` on several models at once (threads)."""

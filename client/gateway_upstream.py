@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tts_client.audio import Audio, silence
 from tts_client.client import TTSClient
+from tts_client.contract import STYLE_TEXT_WEIGHT
 from tts_client.gateway import ApiError, Backend
 from tts_client.gateway_audio import pcm16, stream_body, upstream_pcm16, wav_header
 
@@ -219,7 +220,7 @@ def synthesis_knobs(backend: Backend, params: dict[str, str]) -> tuple[Any, dict
         "noise_scale_w": number(params, "noisew", UPSTREAM_DEFAULTS["noisew"]),
         "length_scale": number(params, "length", UPSTREAM_DEFAULTS["length"]),
         "seed": integer(params, "seed"),
-        **style_knobs(params.get("style_text"), number(params, "style_weight", 0.7)),
+        **style_knobs(params.get("style_text"), number(params, "style_weight", STYLE_TEXT_WEIGHT.default)),
     }
     return voice, knobs
 

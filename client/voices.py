@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tts_client.contract import Limits
+from tts_client.errors import UnknownVoiceError
 
 STEP_SUFFIXES = ("_frontend", "_encoder", "_noise", "_decoder", "_join", "_stream", "_bert_")
 """Name parts of a voice's step models (``V_encoder``, ``V_bert_zh``): never a voice itself."""
@@ -114,6 +115,29 @@ def voice_candidates(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         for r in rows
         if f"{r.get('name')}_frontend" in names and not any(s in r["name"] for s in STEP_SUFFIXES)
     ]
+
+
+def voice_models(voice: str, index: Any) -> list[str]:
+    """The voice's models as the repository index lists them: BERT first, ensemble last;
+    UnknownVoiceError when the repository has no such voice."""
+    names = [r["name"] for r in index_entries(index)]
+    if voice not in names:
+        raise UnknownVoiceError(
+            f"no model {voice!r} in the server's repository; it has: "
+            f"{', '.join(sorted(names)) or 'nothing'}"
+        )
+    mine = [n for n in names if n.startswith(f"{voice}_")]
+    return sorted(mine, key=lambda n: "_bert_" not in n) + [voice]
+
+
+def first_ready(voices: Iterable[VoiceInfo]) -> str:
+    """The first loaded voice (the default when a request names none)."""
+    ready = [v for v in voices if v.ready]
+    if not ready:
+        raise UnknownVoiceError(
+            "no voice is loaded on the server; load one (`tts load NAME`) or pass voice="
+        )
+    return ready[0].name
 
 
 def load_stages(voice: str, models: Iterable[str]) -> list[list[str]]:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import vits2
-from tts_client.contract import DEFAULT_SCALES
 from tts_export import acoustic
 from tts_export.metadata import BertInfo, VoiceManifest, write_metadata
+from vits2.synthesize import voice_manifest
 from vits2.text.profiles import get_profile
 from vits2.text.symbols import LANGUAGES
 
@@ -76,17 +76,8 @@ def export_voice(
     progress(f"loading {checkpoint}")
     model = vits2.load_model(checkpoint, config)
     cfg = model.config
-    manifest = VoiceManifest(
-        name=options.name or out_dir.name,
-        sample_rate=cfg.data.sampling_rate,
-        hop_length=cfg.data.hop_length,
-        inter_channels=cfg.model.inter_channels,
-        gin_channels=cfg.model.gin_channels,
-        speakers=cfg.speakers,
-        languages=[lang for lang in LANGUAGES if lang in bert_dirs],
-        speaker_defaults={s: dict(DEFAULT_SCALES) for s in cfg.speakers},
-        version=cfg.version,
-        frontend_profile=profile,
+    manifest = voice_manifest(
+        cfg, options.name or out_dir.name, list(bert_dirs), frontend_profile=profile
     )
     (out_dir / "config.json").write_text(
         json.dumps(cfg.raw or {}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

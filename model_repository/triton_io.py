@@ -18,6 +18,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tts_client.contract import RequestError
+from vits2.serving.path import STEPS
 
 BAD_INPUT = (RequestError, ValueError)
 """Exceptions that mean the request was wrong (INVALID_ARG), not the server."""
@@ -38,6 +39,11 @@ def optional_scalar(request: Any, name: str) -> Any:
     if value.size != 1:
         raise RequestError(f"{name} must hold exactly one value, got {value.size}")
     return value[0]
+
+
+def step_inputs(request: Any, step: str) -> dict[str, np.ndarray]:
+    """The inputs of request-path step ``step`` (`vits2.serving.path.STEPS`) by name."""
+    return {n: pb_utils.get_input_tensor_by_name(request, n).as_numpy() for n in STEPS[step].inputs}
 
 
 def error_for(model: str, err: BaseException) -> Any:

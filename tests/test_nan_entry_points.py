@@ -77,3 +77,28 @@ def test_cli_refuses_with_the_field(triton_voice, tmp_path, scale):
     assert result.exit_code == 2, result.output
     assert f"{scale.input} must be a number, got nan" in result.output
     assert not out.exists()
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize(
+    "route, request_args",
+    [
+        ("/voice", {"params": {"text": HELLO, "speaker_id": 0, "sdp_ratio": "nan"}}),
+        ("/voice", {"params": {"text": HELLO, "speaker_id": 0, "length": "inf"}}),
+        (
+            "/v1/audio/speech",
+            {"json": {"model": "tiny", "voice": "spk0", "input": HELLO, "noise_scale": "nan"}},
+        ),
+    ],
+)
+def test_gateway_refuses_with_the_field(triton_voice, route, request_args):
+    from fastapi.testclient import TestClient
+
+    from tts_client.gateway import create_app
+
+    with TestClient(create_app(triton_voice.grpc_url)) as http:
+        method = http.get if "params" in request_args else http.post
+        response = method(route, **request_args)
+        assert response.status_code == 400, response.text
+        assert any(s.input in response.text for s in SCALES), response.text
+        assert http.get("/health").status_code == 200

@@ -6,7 +6,7 @@ which must not import torch) stay light.
 
 from __future__ import annotations
 
-import importlib
+from tts_client.lazy import lazy_attributes
 
 _LAZY = {
     "CheckpointError": "vits2.checkpoint",
@@ -21,7 +21,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vits2' has no attribute {name!r}")
+__getattr__ = lazy_attributes("vits2", _LAZY)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from tts_client.cli import scale_option
+
 app = typer.Typer(add_completion=False, help="Bert-VITS2 v2.3 reference synthesizer (PyTorch).")
 
 
@@ -42,10 +44,10 @@ def say(
     language: str = typer.Option("ZH", "--language", "-l", help="ZH, JP, EN, AUTO or MIX."),
     output: Path = typer.Option(Path("out.wav"), "--output", "-o", help="Wav file to write."),
     config: Path = typer.Option(None, "--config", "-c", help="config.json (default: beside G)."),
-    sdp_ratio: float = typer.Option(0.2, help="Stochastic duration predictor share, 0..1."),
-    noise_scale: float = typer.Option(0.6, help="Prior noise scale."),
-    noise_scale_w: float = typer.Option(0.8, help="Duration noise scale."),
-    length_scale: float = typer.Option(1.0, help="Speaking slowness (>1 slower)."),
+    sdp_ratio: float | None = scale_option("sdp_ratio", " Stochastic duration predictor share."),
+    noise_scale: float | None = scale_option("noise_scale", " Prior noise scale."),
+    noise_scale_w: float | None = scale_option("noise_scale_w", " Duration noise scale."),
+    length_scale: float | None = scale_option("length_scale", " Speaking slowness (>1 slower)."),
     seed: int = typer.Option(0, help="Noise seed: the same seed gives the same audio."),
     device: str = typer.Option("cpu", help="torch device."),
 ) -> None:
@@ -59,14 +61,7 @@ def say(
     try:
         synth = Synthesizer(checkpoint, _parse_bert(bert), config=config, device=device)
         result = synth(
-            text,
-            speaker or "",
-            language=language,
-            sdp_ratio=sdp_ratio,
-            noise_scale=noise_scale,
-            noise_scale_w=noise_scale_w,
-            length_scale=length_scale,
-            seed=seed,
+            text, speaker or "", language, sdp_ratio, noise_scale, noise_scale_w, length_scale, seed
         )
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tts_client.contract import sentence_seed
+from tts_client.contract import DEFAULT_SCALES, sentence_seed
 from tts_client.manifest import VoiceManifest
 from vits2.bert import BertFeatureExtractor
 from vits2.serving.path import join_step, noise_step, run_steps
@@ -76,15 +76,10 @@ class Synthesizer:
         if voice_dir is not None:
             self.pipeline = FrontendPipeline.from_voice_dir(voice_dir)
         else:
-            cfg = self.model.config
-            voice = VoiceManifest(
-                name=Path(checkpoint).stem,
-                sample_rate=cfg.data.sampling_rate,
-                hop_length=self.model.hop_length,
-                inter_channels=self.model.inter_channels,
-                gin_channels=cfg.model.gin_channels,
-                speakers=cfg.speakers,
-                languages=[lang for lang in LANGUAGES if lang in dirs],
+            voice = voice_manifest(
+                self.model.config,
+                Path(checkpoint).stem,
+                list(dirs),
                 limits={"sentence_pause": sentence_pause, "paragraph_pause": paragraph_pause},
             )
             types = {
@@ -193,6 +188,23 @@ class Synthesizer:
         return {k: v.cpu().numpy() for k, v in out.items()}
 
 
+def voice_manifest(cfg, name: str, bert_languages, **fields) -> VoiceManifest:
+    """The voice manifest of a checkpoint's `vits2.config.VoiceConfig` speaking the languages
+    it has BERTs for; `fields` set the rest (limits, frontend_profile, graphs, ...)."""
+    return VoiceManifest(
+        name=name,
+        sample_rate=cfg.data.sampling_rate,
+        hop_length=cfg.data.hop_length,
+        inter_channels=cfg.model.inter_channels,
+        gin_channels=cfg.model.gin_channels,
+        speakers=cfg.speakers,
+        languages=[lang for lang in LANGUAGES if lang in bert_languages],
+        speaker_defaults={s: dict(DEFAULT_SCALES) for s in cfg.speakers},
+        version=cfg.version,
+        **fields,
+    )
+
+
 _cache: dict[tuple, Synthesizer] = {}
 _cache_lock = threading.Lock()
 
@@ -231,32 +243,22 @@ def synthesize(
     bert_dirs: dict[str, str | Path],
     speaker: str | int = "",
     language: str = "ZH",
-    sdp_ratio: float | None = 0.2,
-    noise_scale: float | None = 0.6,
-    noise_scale_w: float | None = 0.8,
-    length_scale: float | None = 1.0,
     seed: int | None = 0,
     *,
     config: str | Path | None = None,
     device: str = "cpu",
     output: str | Path | None = None,
+    **fields: object,
 ) -> tuple[np.ndarray, int]:
     """Text -> (float32 audio, sample rate); also writes a 16-bit wav to `output` if given.
 
     `bert_dirs` maps ZH / JP / EN to local BERT folders (only the languages the text uses
-    are needed). Defaults are upstream webui's. The voice and BERTs stay loaded between calls.
+    are needed). `fields`: sdp_ratio, noise_scale, noise_scale_w, length_scale (left out:
+    upstream's server defaults, `tts_client.contract.DEFAULT_SCALES`), profile, style_text,
+    style_text_weight. The voice and BERTs stay loaded between calls.
     """
     synth = cached_synthesizer(checkpoint, bert_dirs, config, device)
-    result = synth(
-        text,
-        speaker,
-        language=language,
-        sdp_ratio=sdp_ratio,
-        noise_scale=noise_scale,
-        noise_scale_w=noise_scale_w,
-        length_scale=length_scale,
-        seed=seed,
-    )
+    result = synth(text, speaker, language, seed=seed, **fields)
     if output is not None:
         write_wav(output, result.audio, result.sample_rate)
     return result.audio, result.sample_rate

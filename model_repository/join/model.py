@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import triton_python_backend_utils as pb_utils
 
-from tts_model_repository.triton_io import model_parameters, respond
-from vits2.serving.path import STEPS, join_step
+from tts_model_repository.triton_io import model_parameters, respond, step_inputs
+from vits2.serving.path import join_step
 
 
 class TritonPythonModel:
@@ -18,10 +18,7 @@ class TritonPythonModel:
         return respond(self.name, requests, self._one)
 
     def _one(self, request):
-        feeds = {
-            n: pb_utils.get_input_tensor_by_name(request, n).as_numpy()
-            for n in STEPS["join"].inputs
-        }
+        feeds = step_inputs(request, "join")
         return join_step(feeds, self.sample_rate)
 
     def finalize(self):

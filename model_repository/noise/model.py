@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import triton_python_backend_utils as pb_utils
 
-from tts_model_repository.triton_io import model_parameters, respond
-from vits2.serving.path import STEPS, noise_step
+from tts_model_repository.triton_io import model_parameters, respond, step_inputs
+from vits2.serving.path import noise_step
 
 
 class TritonPythonModel:
@@ -21,10 +21,7 @@ class TritonPythonModel:
         return respond(self.name, requests, self._one)
 
     def _one(self, request):
-        feeds = {
-            n: pb_utils.get_input_tensor_by_name(request, n).as_numpy()
-            for n in STEPS["noise"].inputs
-        }
+        feeds = step_inputs(request, "noise")
         return noise_step(feeds, self.channels, self.max_frames)
 
     def finalize(self):

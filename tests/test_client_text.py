@@ -7,15 +7,7 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from tts_client.errors import (
-    InvalidInputError,
-    ServerUnavailableError,
-    TTSError,
-    TTSTimeoutError,
-    UnknownSpeakerError,
-    UnknownVoiceError,
-    map_error,
-)
+from tts_client import errors
 from tts_client.planner import SynthesisParams, plan_chunks
 from tts_client.sentences import split_sentences
 from tts_client.voices import VoiceInfo
@@ -33,6 +25,7 @@ TEXTS = [
 @pytest.mark.parametrize("text", TEXTS)
 def test_sentences_match_the_server_frontend(text):
     from vits2.text import sentences
+
     server = sentences.split_sentences([(c, "ZH") for c in text])
     mine = split_sentences(text)
     assert [s.text for s in mine] == ["".join(c for c, _ in chars) for chars, _ in server]
@@ -79,12 +72,14 @@ def test_params_leave_defaults_out_and_refuse_nan():
     assert "SEED" not in SynthesisParams().arrays("x")  # no seed: the server draws one
     given = SynthesisParams(length_scale=1.5).validate().arrays("x")
     assert given["LENGTH_SCALE"].dtype == np.float32 and given["LENGTH_SCALE"].tolist() == [1.5]
-    with pytest.raises(InvalidInputError, match=r"LENGTH_SCALE must be a number, got nan"):
+    with pytest.raises(errors.InvalidInputError, match=r"LENGTH_SCALE must be a number, got nan"):
         SynthesisParams(length_scale=float("nan")).validate()
     for bad in (float("inf"), -0.5, 7.0):
-        with pytest.raises(InvalidInputError, match=r"LENGTH_SCALE must be in \[0.1, 5.0\]"):
+        with pytest.raises(errors.InvalidInputError, match=r"LENGTH_SCALE must be in \[0.1, 5.0\]"):
             SynthesisParams(length_scale=bad).validate()
-    with pytest.raises(InvalidInputError, match=r"SEED must be in \[0, \d+\] \(an integer\)"):
+    with pytest.raises(
+        errors.InvalidInputError, match=r"SEED must be in \[0, \d+\] \(an integer\)"
+    ):
         SynthesisParams(seed=1.5).validate()
 
 
@@ -102,23 +97,23 @@ class _RpcError(grpc.RpcError):
 @pytest.mark.parametrize(
     "err, kind, retryable",
     [
-        (InferenceServerException("SDP_RATIO must be in [0, 1], got 3.0", "400"), InvalidInputError, False),
-        (InferenceServerException("in ensemble 'v', unknown SPEAKER 'x'; this voice has: a", "StatusCode.INVALID_ARGUMENT"), UnknownSpeakerError, False),
-        (InferenceServerException("Request for unknown model: 'nope' is not found", "StatusCode.NOT_FOUND"), UnknownVoiceError, False),
-        (InferenceServerException("Request for unknown model: 'nope' is not found", "400"), UnknownVoiceError, False),
-        (InferenceServerException("failed to connect to all addresses; Connection refused", "StatusCode.UNAVAILABLE"), ServerUnavailableError, True),
-        (InferenceServerException("Socket closed", "StatusCode.UNAVAILABLE"), ServerUnavailableError, False),
-        (InferenceServerException("Deadline Exceeded", "StatusCode.DEADLINE_EXCEEDED"), TTSTimeoutError, False),
-        (InferenceServerException("TEXT is empty; give some text to speak"), InvalidInputError, False),
-        (InferenceServerException("boom", "500"), TTSError, False),
-        (_RpcError(grpc.StatusCode.INVALID_ARGUMENT, "NOISE_SCALE must be in [0, 2]"), InvalidInputError, False),
-        (ConnectionRefusedError(111, "Connection refused"), ServerUnavailableError, True),
-        (ConnectionResetError(104, "Connection reset by peer"), ServerUnavailableError, False),
-        (TimeoutError("timed out"), TTSTimeoutError, False),
+        (InferenceServerException("SDP_RATIO must be in [0, 1], got 3.0", "400"), errors.InvalidInputError, False),
+        (InferenceServerException("in ensemble 'v', unknown SPEAKER 'x'; this voice has: a", "StatusCode.INVALID_ARGUMENT"), errors.UnknownSpeakerError, False),
+        (InferenceServerException("Request for unknown model: 'nope' is not found", "StatusCode.NOT_FOUND"), errors.UnknownVoiceError, False),
+        (InferenceServerException("Request for unknown model: 'nope' is not found", "400"), errors.UnknownVoiceError, False),
+        (InferenceServerException("failed to connect to all addresses; Connection refused", "StatusCode.UNAVAILABLE"), errors.ServerUnavailableError, True),
+        (InferenceServerException("Socket closed", "StatusCode.UNAVAILABLE"), errors.ServerUnavailableError, False),
+        (InferenceServerException("Deadline Exceeded", "StatusCode.DEADLINE_EXCEEDED"), errors.TTSTimeoutError, False),
+        (InferenceServerException("TEXT is empty; give some text to speak"), errors.InvalidInputError, False),
+        (InferenceServerException("boom", "500"), errors.TTSError, False),
+        (_RpcError(grpc.StatusCode.INVALID_ARGUMENT, "NOISE_SCALE must be in [0, 2]"), errors.InvalidInputError, False),
+        (ConnectionRefusedError(111, "Connection refused"), errors.ServerUnavailableError, True),
+        (ConnectionResetError(104, "Connection reset by peer"), errors.ServerUnavailableError, False),
+        (TimeoutError("timed out"), errors.TTSTimeoutError, False),
     ],
 )  # fmt: skip
 def test_error_mapping(err, kind, retryable):
-    mapped = map_error(err, "v")
+    mapped = errors.map_error(err, "v")
     assert type(mapped) is kind
     assert mapped.retryable is retryable
     assert mapped.message  # the server's (or the transport's) words are kept

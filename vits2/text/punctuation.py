@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import re
 
-REPLACE_MAP: dict[str, str] = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "．": ".",
-    "…": "...",
-    "···": "...",
-    "・・・": "...",
-    "·": ",",
-    "・": ",",
-    "、": ",",
+QUOTES_AND_BRACKETS: dict[str, str] = {
     "$": ".",
     "“": "'",
     "”": "'",
@@ -36,6 +22,26 @@ REPLACE_MAP: dict[str, str] = {
     "[": "'",
     "]": "'",
     "—": "-",
+}
+"""The run of upstream's punctuation maps that the Chinese and the English/Japanese cleaners
+share, in upstream's order (the maps are applied as one regex alternation, in order)."""
+
+REPLACE_MAP: dict[str, str] = {
+    "：": ",",
+    "；": ",",
+    "，": ",",
+    "。": ".",
+    "！": "!",
+    "？": "?",
+    "\n": ".",
+    "．": ".",
+    "…": "...",
+    "···": "...",
+    "・・・": "...",
+    "·": ",",
+    "・": ",",
+    "、": ",",
+    **QUOTES_AND_BRACKETS,
     "−": "-",
     "～": "-",
     "~": "-",

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable
 
 from vits2.text.profiles import Profile, get_profile
+from vits2.text.punctuation import QUOTES_AND_BRACKETS
 from vits2.text.symbols import PUNCTUATION
 
 PUNCTUATION_MAP: dict[str, str] = {
@@ -39,23 +40,7 @@ PUNCTUATION_MAP: dict[str, str] = {
     "·": ",",
     "、": ",",
     "...": "…",
-    "$": ".",
-    "“": "'",
-    "”": "'",
-    '"': "'",
-    "‘": "'",
-    "’": "'",
-    "（": "'",
-    "）": "'",
-    "(": "'",
-    ")": "'",
-    "《": "'",
-    "》": "'",
-    "【": "'",
-    "】": "'",
-    "[": "'",
-    "]": "'",
-    "—": "-",
+    **QUOTES_AND_BRACKETS,
     "～": "-",
     "~": "-",
     "「": "'",

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import re
 
+SENTENCE_MARKS: dict[str, str] = {
+    "：": ",",
+    "；": ",",
+    "，": ",",
+    "。": ".",
+    "！": "!",
+    "？": "?",
+    "\n": ".",
+}
+"""The head of upstream's punctuation maps, the same in the Chinese and the English/Japanese
+cleaners: full-width clause and sentence marks, and a newline ending a sentence."""
+
 QUOTES_AND_BRACKETS: dict[str, str] = {
     "$": ".",
     "“": "'",
@@ -27,13 +39,7 @@ QUOTES_AND_BRACKETS: dict[str, str] = {
 share, in upstream's order (the maps are applied as one regex alternation, in order)."""
 
 REPLACE_MAP: dict[str, str] = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
+    **SENTENCE_MARKS,
     "．": ".",
     "…": "...",
     "···": "...",

@@ -26,17 +26,11 @@ import warnings
 from collections.abc import Callable
 
 from vits2.text.profiles import Profile, get_profile
-from vits2.text.punctuation import QUOTES_AND_BRACKETS
+from vits2.text.punctuation import QUOTES_AND_BRACKETS, SENTENCE_MARKS
 from vits2.text.symbols import PUNCTUATION
 
 PUNCTUATION_MAP: dict[str, str] = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
+    **SENTENCE_MARKS,
     "·": ",",
     "、": ",",
     "...": "…",

@@ -292,3 +292,16 @@ def test_version_and_style_helpers_import_without_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "('style_vec',)"
+
+
+def test_checkpoint_of_another_release_names_the_release_its_keys_belong_to():
+    from vits2.checkpoint import CheckpointError
+
+    cfg = _config("bert-vits2-v2.2-tiny")
+    cfg["version"] = "2.3"
+    with pytest.raises(
+        CheckpointError, match=r'in_feature_net.0.weight belongs to "version": "2.2"'
+    ):
+        vits2.load_model(
+            require(FIXTURES / "bert-vits2-v2.2-tiny" / "G_tiny.pth"), VoiceConfig.from_dict(cfg)
+        )

@@ -206,6 +206,21 @@ def _fill_documented_gaps(model: SynthesizerTrn, state: dict, expected: dict) ->
             )
 
 
+_RELEASE_KEYS = {
+    "enc_p.emo_proj.weight": '"version": "2.1"',
+    "enc_p.in_feature_net.0.weight": '"version": "2.2"',
+    "enc_p.style_proj.weight": "a Style-Bert-VITS2 config (data.style2id)",
+}
+
+
+def _release_hint(unexpected: list[str]) -> str:
+    """Which release the checkpoint's extra keys belong to, when they tell."""
+    for key, release in _RELEASE_KEYS.items():
+        if key in unexpected:
+            return f" (its {key} belongs to {release})."
+    return "."
+
+
 def load_state(model: SynthesizerTrn, state: dict[str, torch.Tensor]) -> None:
     """Load an upstream-keyed, weight-norm-folded state dict; mismatches are listed by name."""
     names = upstream_names(model)
@@ -230,7 +245,8 @@ def load_state(model: SynthesizerTrn, state: dict[str, torch.Tensor]) -> None:
             f"checkpoint does not match the config's {model.config.parts.release} model "
             f"(version {model.config.version!r}); "
             + "; ".join(lines)
-            + ". Check that config.json is the one the voice was trained with."
+            + ". Check that config.json is the one the voice was trained with"
+            + _release_hint(unexpected)
         )
     bad = [
         f"{k}: checkpoint {tuple(v.shape)} vs config {tuple(expected[k].shape)}"

@@ -44,25 +44,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from tts_client.audio import Audio, silence
+from tts_client.contract import MAX_SEED, sentence_seed
 from tts_client.errors import ServerUnavailableError, TTSError, TTSTimeoutError, UnknownVoiceError
 from tts_client.gateway import ApiError, Backend
 from tts_client.gateway_audio import MEDIA_TYPES, available_formats, encode
 from tts_client.gateway_upstream import default_language, integer, number, style_knobs
+from tts_client.planner import mix_prefix
+from tts_client.sentences import LANGUAGE_TAG_RE, split_sentences
 
 __all__ = ["Job", "JobStore", "router", "split_text"]
 
 ACTIVE = ("queued", "running", "waiting")
-SEED_SPACE = 2**63
 _ID = re.compile(r"^[0-9a-f]{32}$")
-_TAG = re.compile(r"\[(ZH|JP|JA|EN)\]|<(zh|jp|ja|en)>", re.IGNORECASE)
 
 
 def split_text(text: str) -> list[tuple[str, int, int, str]]:
     """(sentence, start, end offset, how it ends) by the rules the server speaks a text with."""
-    try:
-        from tts_client.sentences import split_sentences
-    except ImportError:  # before the client's sentence rules had their own module
-        from tts_client.common import split_sentences  # type: ignore[no-redef]
     return [(s.text, s.start, s.end, s.kind) for s in split_sentences(text)]
 
 
@@ -170,8 +167,8 @@ class JobStore:
                            f"{self.backend.cfg.max_job_chars}", "text")  # fmt: skip
         _, voice = self.backend.pick(body.get("model", body.get("model_id")), "model")
         seed = integer(body, "seed")
-        if seed is not None and not 0 <= seed < SEED_SPACE:
-            raise ApiError(400, 21, f"seed must be in [0, 2**63), got {seed}", "seed")
+        if seed is not None and not 0 <= seed <= MAX_SEED:
+            raise ApiError(400, 21, f"seed must be in [0, {MAX_SEED}], got {seed}", "seed")
         knobs = {
             "speaker": _speaker(voice, body.get("speaker")),
             "language": str(body.get("language") or default_language(voice)).upper(),
@@ -254,14 +251,13 @@ class JobStore:
         the last, as float32."""
         start, (_, _, end, kind) = sentences[first][1], sentences[first + count - 1]
         text = job.text[start:end]
-        if job.knobs.get("language") == "MIX" and not _TAG.match(text.lstrip()):
-            text = _mix_tag(job.text, start) + text
+        if job.knobs.get("language") == "MIX" and not LANGUAGE_TAG_RE.match(text.lstrip()):
+            text = mix_prefix(job.text, start) + text
         tts = self.backend.tts
         info = tts.voice_info(job.voice)
-        seed = (job.seed + first) % SEED_SPACE
+        seed = sentence_seed(job.seed, first)
         audio = tts.synthesize(text, voice=job.voice, seed=seed, **job.knobs)
-        pause = {"sentence": info.limits.get("sentence_pause", 0.2),
-                 "paragraph": info.limits.get("paragraph_pause", 1.0)}.get(kind, 0.0)  # fmt: skip
+        pause = info.pause(kind)
         job.sample_rate = audio.sample_rate
         return np.concatenate([audio.samples, silence(float(pause), audio.sample_rate)])
 
@@ -360,13 +356,6 @@ def _speaker(voice: Any, given: Any) -> str:
         return name if name in voice.speakers else by_id[name]
     have = ", ".join(f"{i}={s}" for s, i in sorted(voice.speakers.items(), key=lambda x: x[1]))
     raise ApiError(404, 13, f"speaker {name!r} does not exist; {voice.name} has: {have}", "speaker")
-
-
-def _mix_tag(text: str, upto: int) -> str:
-    tag = ""
-    for m in _TAG.finditer(text, 0, upto):
-        tag = m.group(0)
-    return tag
 
 
 def router(jobs: JobStore) -> APIRouter:

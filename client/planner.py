@@ -145,7 +145,7 @@ def _hard_split(text: str, limit: int) -> list[str]:
     return [p for p in pieces if p.strip()]
 
 
-def _mix_prefix(text: str, upto: int) -> str:
+def mix_prefix(text: str, upto: int) -> str:
     """The language tag in force at ``upto`` in MIX markup ("" if none)."""
     tag = ""
     for m in LANGUAGE_TAG_RE.finditer(text, 0, upto):
@@ -196,7 +196,7 @@ def plan_chunks(
                 last.sentences += 1
             else:
                 if mix and not LANGUAGE_TAG_RE.match(part.lstrip()):
-                    part = _mix_prefix(text, s.start) + part
+                    part = mix_prefix(text, s.start) + part
                 chunks.append(Chunk(part, index, 0.0))
             index += 1
             is_last_part = p == len(parts) - 1

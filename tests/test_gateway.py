@@ -36,7 +36,7 @@ def roots(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def gateway(triton_voice, roots):  # noqa: F811
+def gateway(triton_voice, roots):
     app = create_app(
         triton_voice.grpc_url, api_key="s3cret", roots=[roots],
         repository=triton_voice.repository, max_body_bytes=200_000,
@@ -222,7 +222,7 @@ def test_bodies_over_the_limit_get_413(gateway):
     assert r.status_code == 413 and "POST /jobs" in r.json()["detail"]
 
 
-def test_models_info_and_status(gateway, triton_voice):  # noqa: F811
+def test_models_info_and_status(gateway, triton_voice):
     info = gateway.get("/models/info", headers=KEY).json()
     assert list(info) == ["0"]
     voice = info["0"]
@@ -320,7 +320,7 @@ def test_triton_down_is_503():
         assert client.get("/health").json() == {"status": "ok", "triton": False}
 
 
-def test_real_http_server_over_uvicorn(triton_voice):  # noqa: F811
+def test_real_http_server_over_uvicorn(triton_voice):
     uvicorn = pytest.importorskip("uvicorn")
     port = free_port()
     app = create_app(triton_voice.http_url, protocol="http")

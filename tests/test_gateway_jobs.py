@@ -57,7 +57,7 @@ def dead_url() -> str:
         return f"127.0.0.1:{s.getsockname()[1]}"
 
 
-def test_job_survives_a_gateway_restart_mid_job(triton_voice, tmp_path):  # noqa: F811
+def test_job_survives_a_gateway_restart_mid_job(triton_voice, tmp_path):
     jobs_dir = tmp_path / "jobs"
     body = {"text": LONG, "model": triton_voice.voice, "speaker": "spk1", "seed": 7}
     with TestClient(create_app(triton_voice.grpc_url, jobs_dir=jobs_dir)) as gw:
@@ -84,7 +84,7 @@ def test_job_survives_a_gateway_restart_mid_job(triton_voice, tmp_path):  # noqa
     assert close(got.to_pcm16(), one_shot(triton_voice.grpc_url, LONG, 7))
 
 
-def test_job_without_triton_waits_then_fails_clearly_and_resumes(triton_voice, tmp_path):  # noqa: F811
+def test_job_without_triton_waits_then_fails_clearly_and_resumes(triton_voice, tmp_path):
     jobs_dir, text = tmp_path / "jobs", "".join(SENTENCES[:4])
     # accepted, then the gateway went away before running it (no lifespan: no worker)
     gw = TestClient(create_app(triton_voice.grpc_url, jobs_dir=jobs_dir))
@@ -112,7 +112,7 @@ def test_job_without_triton_waits_then_fails_clearly_and_resumes(triton_voice, t
     assert close(got, one_shot(triton_voice.grpc_url, text, 11))
 
 
-def test_cancel_purge_and_errors(triton_voice, tmp_path):  # noqa: F811
+def test_cancel_purge_and_errors(triton_voice, tmp_path):
     with TestClient(create_app(triton_voice.grpc_url, jobs_dir=tmp_path / "jobs")) as gw:
         job = gw.post("/jobs", json={"text": LONG, "seed": 1}).json()
         cancelled = gw.delete(f"/jobs/{job['id']}").json()

@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def base_url(triton_voice):  # noqa: F811
+def base_url(triton_voice):
     port = free_port()
     app = create_app(triton_voice.grpc_url, api_key=KEY, voice_aliases={"alloy": "spk2"})
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -65,7 +65,7 @@ def close(got: np.ndarray, want: np.ndarray, lsb: int = 2) -> bool:
     return len(got) == len(want) and int(np.abs(got.astype(int) - want).max()) <= lsb
 
 
-def test_speech_create_wav_equals_the_client(client, triton_voice, want):  # noqa: F811
+def test_speech_create_wav_equals_the_client(client, triton_voice, want):
     r = client.audio.speech.create(
         model=triton_voice.voice, voice="spk1", input=TEXT, response_format="wav",
         extra_body={"seed": 3},
@@ -76,7 +76,7 @@ def test_speech_create_wav_equals_the_client(client, triton_voice, want):  # noq
     assert close(audio.to_pcm16(), want.to_pcm16())
 
 
-def test_streaming_response_pcm_arrives_in_pieces_and_equals_the_client(client, triton_voice):  # noqa: F811
+def test_streaming_response_pcm_arrives_in_pieces_and_equals_the_client(client, triton_voice):
     with TTSClient(triton_voice.grpc_url) as tts:  # speed 2 -> length_scale 0.5
         fast = tts.synthesize(TEXT, speaker="spk1", length_scale=0.5, seed=3)
     with client.audio.speech.with_streaming_response.create(
@@ -89,7 +89,7 @@ def test_streaming_response_pcm_arrives_in_pieces_and_equals_the_client(client, 
     assert close(np.frombuffer(body, "<i2"), fast.to_pcm16())
 
 
-def test_flac_is_lossless_and_mp3_opus_decode(client, triton_voice, want):  # noqa: F811
+def test_flac_is_lossless_and_mp3_opus_decode(client, triton_voice, want):
     import soundfile as sf
 
     formats = available_formats()
@@ -109,7 +109,7 @@ def test_flac_is_lossless_and_mp3_opus_decode(client, triton_voice, want):  # no
             assert abs(len(data) / rate - want.duration) < 0.1, fmt
 
 
-def test_models_list_and_voice_aliases(client, triton_voice):  # noqa: F811
+def test_models_list_and_voice_aliases(client, triton_voice):
     ids = [m.id for m in client.models.list()]
     assert ids == [triton_voice.voice]
     assert client.models.retrieve(triton_voice.voice).id == triton_voice.voice
@@ -121,7 +121,7 @@ def test_models_list_and_voice_aliases(client, triton_voice):  # noqa: F811
     assert close(Audio.from_wav(r.content).to_pcm16(), spk2.to_pcm16())
 
 
-def test_errors_come_in_openai_shape(client, base_url, triton_voice):  # noqa: F811
+def test_errors_come_in_openai_shape(client, base_url, triton_voice):
     with pytest.raises(openai.BadRequestError) as err:
         client.audio.speech.create(model=triton_voice.voice, voice="nova", input=TEXT)
     assert err.value.status_code == 400 and "spk0" in err.value.message

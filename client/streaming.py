@@ -1,5 +1,7 @@
 """Decoupled streaming: one request to a voice's ``V_stream`` model over a gRPC stream, one
-`Audio` per sentence as the server sends it (`TTSClient.stream(method="decoupled")`)."""
+`Audio` per response as the server sends it (`TTSClient.stream(method="decoupled")`): per
+vocoder window of each sentence where the repository has the decoder's halves (first audio
+after ~0.2 s of a sentence is decoded), else per sentence."""
 
 from __future__ import annotations
 
@@ -18,12 +20,13 @@ from tts_client.wire import audio_from_result, make_inputs, stream_pause
 def stream_decoupled(
     tts: Any, info: VoiceInfo, params: SynthesisParams, text: str, plan: list[Chunk]
 ) -> Iterator[Audio]:
-    """Sentence audio from ``info.stream_model`` for ``text``; ``tts`` is the `TTSClient`
-    (its address, timeout and retry rule).
+    """Audio chunks from ``info.stream_model`` for ``text``, in order; ``tts`` is the
+    `TTSClient` (its address, timeout and retry rule). Joined they equal `synthesize`.
 
-    The model appends each sentence's pause to its chunk and says how long it is
-    (PAUSE_AFTER); ``meta["pause_after"]`` records it, falling back to the client's sentence
-    plan (``plan``, which follows the server's rules)."""
+    The model appends each sentence's pause to the sentence's last chunk and says how long it
+    is (PAUSE_AFTER; 0 on a sentence's other chunks); ``meta["pause_after"]`` records it. A
+    server without PAUSE_AFTER sends one chunk per sentence: then the client's sentence plan
+    (``plan``, which follows the server's rules) gives the pause."""
     import tritonclient.grpc as grpcclient
 
     responses: queue.Queue[tuple[Any, Any]] = queue.Queue()

@@ -2,7 +2,8 @@
 
 Per voice V: the ensemble `V` (text -> audio, its steps from the declared request path
 `vits2.serving.path`), Python models for the frontend, noise and join steps, graph models for
-BERT/encoder/decoder in the chosen runtime, and the decoupled `V_stream`. Config text comes
+BERT/encoder/decoder (and the decoder's halves, flow and vocoder, when the voice has them) in
+the chosen runtime, and the decoupled `V_stream` (windowed vocoder when it can). Config text comes
 from `tts_export.triton_config` (docs/graphs.md, docs/triton.md).
 """
 
@@ -27,14 +28,17 @@ from tts_export.triton_config import (
     decoder_tensors,
     encoder_tensors,
     ensemble_steps,
+    flow_tensors,
     frontend_outputs,
     instances_block,
     params_block,
     python_config,
     tensor_block,
+    vocoder_tensors,
 )
 from tts_model_repository.inprocess import graph_variant
 from tts_model_repository.runtime import OPENVINO_HINTS
+from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES
 from vits2.serving.path import STEPS
 from vits2.serving.pipeline import inside_folder
 
@@ -67,7 +71,9 @@ def _ranges(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict[str, li
             "noise_scale_w": [0, 100],
             "length_scale": [0.001, 100],
         }
-    if kind == "decoder":
+    if kind == "vocoder":  # 0 frames: a window past the item's end (docs/graphs.md)
+        return {"frame_lengths": [0, "frames+1"]}
+    if kind in ("decoder", "flow"):
         return {
             "durations": [0, 1 << 20],
             "frame_lengths": [1, "frames+1"],
@@ -103,7 +109,9 @@ def _graph_config(
     """config.pbtxt text and the file the version folder needs (model.onnx / model.plan)."""
     head = f'name: "{name}"\nmax_batch_size: {opts.max_batch}\n'
     family = kind.split("_")[0]
-    precision = "fp32" if family == "encoder" else opts.precision.get(family, "fp32")
+    # the flow is always fp32 (docs/graphs.md); the vocoder runs at the decoder's precision
+    family = "decoder" if family == "vocoder" else family
+    precision = "fp32" if family in ("encoder", "flow") else opts.precision.get(family, "fp32")
     if opts.runtime == "python":
         params = {
             "graph": "model.onnx",
@@ -111,7 +119,7 @@ def _graph_config(
             "precision": precision,
             "threads": str(opts.threads),
         }
-        if family == "decoder":
+        if family in ("decoder", "flow"):  # frame axes: rows grouped by their frame counts
             params["hop_length"] = str(manifest.hop_length)
             if not 0 <= opts.max_padding <= 1:
                 raise ValueError(f"max padding must be in [0, 1], got {opts.max_padding}")
@@ -199,9 +207,12 @@ def write_repository(
 def _write_graph_models(
     v: str, voice_dir: Path, manifest: VoiceManifest, out_dir: Path, opts: RepositoryOptions
 ) -> list[str]:
-    """BERT, encoder and decoder: one model per graph in the chosen runtime."""
+    """BERT, encoder, decoder (and flow + vocoder, see `has_decoder_halves`): one model per
+    graph in the chosen runtime."""
     c, gin = manifest.inter_channels, manifest.gin_channels
     graphs = {"encoder": encoder_tensors(c, gin), "decoder": decoder_tensors(c, gin)}
+    if has_decoder_halves(manifest, opts):
+        graphs.update(flow=flow_tensors(c, gin), vocoder=vocoder_tensors(c, gin))
     for lang, info in manifest.bert.items():
         graphs[f"bert_{lang.lower()}"] = bert_tensors(info.has_token_type_ids)
     names = []
@@ -220,6 +231,43 @@ def _write_graph_models(
         _write_model(out_dir / name, config, {file: src}, model_py)
         names.append(name)
     return names
+
+
+def has_decoder_halves(manifest: VoiceManifest, opts: RepositoryOptions) -> bool:
+    """Whether V_flow and V_vocoder are written, so that V_stream decodes in windows.
+
+    Needs both graphs in the voice (exports before them have the decoder only) and, for
+    TensorRT, both engines. Not with decoder=int8: there is no int8 vocoder, and the stream's
+    audio must equal the ensemble's; V_stream then decodes whole sentences through V_decoder.
+    """
+    if not {"flow", "vocoder"} <= set(manifest.graphs) or opts.precision.get("decoder") == "int8":
+        return False
+    if opts.runtime == "tensorrt":
+        return all((opts.engines / f"{k}.plan").is_file() for k in ("flow", "vocoder"))
+    return True
+
+
+def _stream_params(
+    v: str, manifest: VoiceManifest, opts: RepositoryOptions, bert_models: str
+) -> dict[str, str]:
+    """V_stream's parameters: the step models it calls over BLS and its window sizes."""
+    steps = ["encoder", "noise", "decoder"]
+    params = {"bert_models": bert_models}
+    params["max_stream_chars"] = str(manifest.request_limits.max_stream_chars)
+    if has_decoder_halves(manifest, opts):
+        steps += ["flow", "vocoder"]
+        first = (
+            FIRST_WINDOW_SECONDS if opts.first_window_seconds is None else opts.first_window_seconds
+        )
+        size = WINDOW_FRAMES if opts.window_frames is None else opts.window_frames
+        if not (first > 0 and first <= 10) or size < 1:
+            raise ValueError(
+                f"stream windows: the first window takes (0, 10] seconds and later windows >= 1 "
+                f"frame, got {first} s and {size} frames"
+            )
+        params["first_window_seconds"], params["window_frames"] = str(first), str(size)
+    params["models"] = json.dumps({k: f"{v}_{k}" for k in steps})
+    return params
 
 
 def _write_python_models(
@@ -258,11 +306,7 @@ def _write_python_models(
             f"{v}_stream",
             PUBLIC_INPUTS,
             STREAM_OUTPUTS,
-            {
-                "models": json.dumps({k: f"{v}_{k}" for k in ("encoder", "noise", "decoder")}),
-                "bert_models": bert_models,
-                "max_stream_chars": str(limits.max_stream_chars),
-            },
+            _stream_params(v, manifest, opts, bert_models),
             count=instances,
             decoupled=True,
         ),
@@ -271,6 +315,8 @@ def _write_python_models(
         _write_model(out_dir / f"{v}_{step}", config, {}, MODEL_SOURCES / step / "model.py")
     for step in ("frontend", "stream"):  # they read the voice's manifest and tokenizers
         _copy_voice_assets(voice_dir, manifest, out_dir / f"{v}_{step}" / "1" / "voice")
+    if has_decoder_halves(manifest, opts):  # V_stream derives the vocoder's context from it
+        shutil.copy2(voice_dir / "config.json", out_dir / f"{v}_stream" / "1" / "voice")
     return [f"{v}_{step}" for step in ("frontend", "noise", "join")]
 
 

@@ -53,6 +53,12 @@ class RepositoryOptions:
     name: str | None = None
     engines: Path | None = None
     """Folder of .plan files from `tts-export trt` (runtime tensorrt)."""
+    first_window_seconds: float | None = None
+    """V_stream: audio in a sentence's first vocoder window (None: the stream model's default,
+    `tts_model_repository.windows.FIRST_WINDOW_SECONDS`). Smaller: earlier first audio."""
+    window_frames: int | None = None
+    """V_stream: frames in every later window (None: `windows.WINDOW_FRAMES`). Larger: less
+    context recomputed per window, later audio per window."""
 
 
 def bert_tensors(has_token_types: bool) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -104,6 +110,23 @@ def decoder_tensors(c: int, gin: int) -> tuple[list[TensorSpec], list[TensorSpec
         TensorSpec("audio", "TYPE_FP32", [-1]),
         TensorSpec("audio_lengths", "TYPE_INT64", [1], item_scalar=True),
     ]
+    return ins, outs
+
+
+def flow_tensors(c: int, gin: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The decoder's first half: the decoder's inputs -> z [C, F] (docs/graphs.md)."""
+    ins, _ = decoder_tensors(c, gin)
+    return ins, [TensorSpec("z", "TYPE_FP32", [c, -1])]
+
+
+def vocoder_tensors(c: int, gin: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The decoder's second half: z [C, W], g, frame_lengths -> the decoder's outputs."""
+    ins = [
+        TensorSpec("z", "TYPE_FP32", [c, -1]),
+        TensorSpec("g", "TYPE_FP32", [gin, 1]),
+        TensorSpec("frame_lengths", "TYPE_INT64", [1], item_scalar=True),
+    ]
+    _, outs = decoder_tensors(c, gin)
     return ins, outs
 
 

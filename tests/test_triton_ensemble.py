@@ -174,7 +174,7 @@ def test_second_voice_loads_and_unloads_while_first_serves(triton_voice, tiny_vo
         wait_unloaded(triton_voice.http_url, models)
 
 
-def test_stream_model_sends_sentences_that_join_to_the_ensemble_audio(triton_voice):
+def test_stream_model_sends_windows_that_join_to_the_ensemble_audio(triton_voice):
     import queue
 
     import tritonclient.grpc as grpc
@@ -192,7 +192,7 @@ def test_stream_model_sends_sentences_that_join_to_the_ensemble_audio(triton_voi
         client.async_stream_infer(
             f"{triton_voice.voice}_stream", [t, s], enable_empty_final_response=True
         )
-        chunks = []
+        chunks, pauses = [], []
         while True:
             result, error = results.get(timeout=120)
             assert error is None, error
@@ -203,10 +203,12 @@ def test_stream_model_sends_sentences_that_join_to_the_ensemble_audio(triton_voi
             ):
                 break
             chunks.append(result.as_numpy("AUDIO"))
+            pauses.append(float(result.as_numpy("PAUSE_AFTER")[0]))
         client.stop_stream()
     finally:
         client.close()
-    assert len(chunks) == 3
+    # one response per vocoder window; the pause after a sentence rides on its last window
+    assert len(chunks) >= 3 and sum(p > 0 for p in pauses) == 2 and pauses[-1] == 0
     joined = np.concatenate(chunks)
     assert joined.shape == whole.shape
     assert np.abs(joined - whole).max() <= 1e-4

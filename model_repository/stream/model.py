@@ -1,15 +1,23 @@
-"""Triton Python model `<voice>_stream` (decoupled): one AUDIO response per sentence, sent as
-soon as that sentence is decoded, so the first audio arrives before the whole text is done.
+"""Triton Python model `<voice>_stream` (decoupled): audio responses sent as soon as they are
+decoded, so the first audio arrives long before the whole text is done.
 
 The same request path as the ensemble (`vits2.serving.path`), sentence by sentence: the
 frontend step in-process, the graph steps over BLS (they keep batching with other traffic),
-the noise step in-process. Sentence i uses SEED + i and each chunk carries the pause that
-follows it, so the chunks joined equal the ensemble's AUDIO.
+the noise step in-process. Sentence i uses SEED + i, so the responses joined equal the
+ensemble's AUDIO.
+
+With the decoder's halves (parameters ``models`` name ``flow`` and ``vocoder``), each sentence
+runs the flow once, then the vocoder in windows of frames (`tts_model_repository.windows`):
+one response per window, the first after ``first_window_seconds`` of audio is decoded, later
+ones ``window_frames`` frames each. Without them (older exports, decoder=int8), one response
+per sentence through the one-pass decoder. Either way a sentence's pause is appended to its
+last response, whose PAUSE_AFTER says how long it is (0 on every other response).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +26,15 @@ import triton_python_backend_utils as pb_utils
 from tts_client.contract import sentence_seed
 from tts_model_repository.request import BlsSteps, read_request
 from tts_model_repository.triton_io import model_parameters, send_error
-from vits2.serving.path import noise_step, run_steps
+from tts_model_repository.windows import (
+    FIRST_WINDOW_SECONDS,
+    WINDOW_FRAMES,
+    context_from_config,
+    decode_windows,
+    first_window_frames,
+    plan_windows,
+)
+from vits2.serving.path import STEPS, Values, noise_step, per_sentence, run_steps
 from vits2.serving.pipeline import FrontendPipeline, frontend_outputs, item_columns
 
 
@@ -26,12 +42,25 @@ class TritonPythonModel:
     def initialize(self, args):
         params = model_parameters(args)
         self.name = args.get("model_name", "stream")
-        self.pipeline = FrontendPipeline.from_voice_dir(
-            Path(args["model_repository"]) / args["model_version"] / "voice"
-        )
+        voice_dir = Path(args["model_repository"]) / args["model_version"] / "voice"
+        self.pipeline = FrontendPipeline.from_voice_dir(voice_dir)
         self.pipeline.warmup()  # the first request must not pay for loading dictionaries
         self.steps = BlsSteps(json.loads(params["models"]), json.loads(params["bert_models"]))
         self.max_stream_chars = int(params.get("max_stream_chars", "100000"))
+        self.windowed = {"flow", "vocoder"} <= set(self.steps.models)
+        if self.windowed:
+            voice = self.pipeline.voice
+            config = json.loads((voice_dir / "config.json").read_text(encoding="utf-8"))
+            self.context = context_from_config(config)
+            seconds = float(params.get("first_window_seconds", FIRST_WINDOW_SECONDS))
+            self.first = first_window_frames(voice.sample_rate, voice.hop_length, seconds)
+            self.size = int(params.get("window_frames", WINDOW_FRAMES))
+            if self.size < 1:
+                raise ValueError(f"window_frames must be >= 1, got {self.size}")
+            pb_utils.Logger.log_info(
+                f"{self.name}: vocoder windows of {self.first} then {self.size} frames, "
+                f"context {self.context.left}/{self.context.right}"
+            )
 
     def execute(self, requests):
         for request in requests:
@@ -58,22 +87,55 @@ class TritonPythonModel:
                 return
             seed = sentence_seed(req.seed, i)
             batch = self.pipeline.assemble([sentence], self.steps.bert, seed, req.style)
-            values = run_steps(
-                item_columns(frontend_outputs(batch, req)), self._run, stop="decoder"
-            )
-            chunk = values["audio"][0, : int(values["audio_lengths"].reshape(-1)[0])]
+            values = item_columns(frontend_outputs(batch, req))
             pause = sentence.pause_after if i < len(sentences) - 1 else 0.0
-            if pause > 0:
-                chunk = np.concatenate([chunk, np.zeros(int(round(pause * rate)), np.float32)])
-            sender.send(
-                pb_utils.InferenceResponse(
-                    output_tensors=[
-                        pb_utils.Tensor("AUDIO", chunk.astype(np.float32)),
-                        pb_utils.Tensor("SAMPLE_RATE", np.array([rate], np.int32)),
-                        pb_utils.Tensor("PAUSE_AFTER", np.array([pause], np.float32)),
-                    ]
-                )
-            )
+            pieces = self._windows(values) if self.windowed else self._whole(values)
+            for piece, last in pieces:
+                if not last:
+                    _send(sender, piece, rate, 0.0)
+                    if request.is_cancelled():
+                        return
+                    continue
+                if pause > 0:
+                    silence = np.zeros(int(round(pause * rate)), np.float32)
+                    piece = np.concatenate([piece, silence])
+                _send(sender, piece, rate, pause)
+
+    def _whole(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
+        """(the sentence's audio, True): one piece, through the one-pass decoder."""
+        values = run_steps(values, self._run, stop="decoder")
+        yield values["audio"][0, : int(per_sentence(values, "audio_lengths")[0])], True
+
+    def _windows(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
+        """(audio, is the sentence's last piece) window by window: the flow on all its frames,
+        then the vocoder over BLS per window (`decode_windows`); joined they equal `_whole`."""
+        values = run_steps(values, self._run, stop="noise")
+        z = self.steps.run("flow", {n: values[n] for n in STEPS["flow"].inputs})["z"]
+
+        def vocoder(frames: np.ndarray, g: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+            feeds = {"z": frames, "g": g, "frame_lengths": lengths.reshape(-1, 1)}
+            return self.steps.run("vocoder", feeds)["audio"]
+
+        lengths = per_sentence(values, "frame_lengths")
+        hop = self.pipeline.voice.hop_length
+        count = len(plan_windows(int(lengths.max()), self.context, self.first, self.size))
+        pieces = decode_windows(
+            vocoder, z, values["g"], lengths, hop, self.context, self.first, self.size
+        )
+        for k, audio in enumerate(pieces):
+            yield audio[0], k == count - 1
 
     def finalize(self):
         pb_utils.Logger.log_info(f"{self.name}: unloaded")
+
+
+def _send(sender, audio: np.ndarray, rate: int, pause: float) -> None:
+    sender.send(
+        pb_utils.InferenceResponse(
+            output_tensors=[
+                pb_utils.Tensor("AUDIO", np.ascontiguousarray(audio, dtype=np.float32)),
+                pb_utils.Tensor("SAMPLE_RATE", np.array([rate], np.int32)),
+                pb_utils.Tensor("PAUSE_AFTER", np.array([pause], np.float32)),
+            ]
+        )
+    )

@@ -21,6 +21,7 @@ import numpy as np
 
 from tts_client.contract import OUTPUTS, REQUEST_INPUTS, RequestError
 from tts_client.manifest import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
+from tts_model_repository.windows import FLOW_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
 from vits2.serving import noise
 from vits2.serving.assemble import trim_and_join
 
@@ -63,7 +64,15 @@ REQUEST_PATH: tuple[Step, ...] = (
     Step("decoder", tuple(DECODER_INPUTS), tuple(DECODER_OUTPUTS), per_sentence=("audio_lengths",)),
     Step("join", ("audio", "audio_lengths", "pause_after"), OUTPUTS),
 )
-STEPS = {s.name: s for s in REQUEST_PATH}
+DECODER_HALVES: tuple[Step, ...] = (
+    Step("flow", tuple(DECODER_INPUTS), tuple(FLOW_OUTPUTS)),
+    Step("vocoder", tuple(VOCODER_INPUTS), tuple(VOCODER_OUTPUTS), per_sentence=("audio_lengths",)),
+)
+"""The decoder step in two halves (docs/graphs.md: flow, vocoder), for voices that have them:
+the decoupled stream model runs the flow on a whole sentence, then the vocoder in windows
+(`tts_model_repository.windows`). Not part of REQUEST_PATH: the ensemble keeps the one-pass
+decoder."""
+STEPS = {s.name: s for s in (*REQUEST_PATH, *DECODER_HALVES)}
 
 
 def run_steps(

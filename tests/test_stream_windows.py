@@ -1,0 +1,187 @@
+"""The decoupled stream model decodes sentences in vocoder windows (flow over BLS once per
+sentence, the vocoder over BLS per window) on a real tritonserver: joined windows equal the
+ensemble's audio, the first window is short, and a sentence's pause rides on its last window.
+
+Variants of the stream model with other window sizes are loaded beside the session's one
+(same step models, other `first_window_seconds` / `window_frames` parameters)."""
+
+from __future__ import annotations
+
+import queue
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.triton_fixtures import infer_http, wait_unloaded
+from tts_model_repository.windows import FIRST_WINDOW_SECONDS, first_window_frames
+
+pytestmark = pytest.mark.triton
+
+HOP, RATE = 512, 44100
+MULTI = "你好，世界。今天天气真不错，我们一起去公园散步吧！\n明天见？谢谢你。"
+
+
+def _stream(url: str, model: str, text: str, seed: int) -> list[tuple[np.ndarray, float]]:
+    """(AUDIO, PAUSE_AFTER) of every response of one decoupled request."""
+    import tritonclient.grpc as grpc
+
+    results: queue.Queue = queue.Queue()
+    client = grpc.InferenceServerClient(url)
+    out = []
+    try:
+        client.start_stream(callback=lambda result, error: results.put((result, error)))
+        t = grpc.InferInput("TEXT", [1], "BYTES")
+        t.set_data_from_numpy(np.array([text.encode()], dtype=object))
+        s = grpc.InferInput("SEED", [1], "INT64")
+        s.set_data_from_numpy(np.array([seed], np.int64))
+        client.async_stream_infer(model, [t, s], enable_empty_final_response=True)
+        while True:
+            result, error = results.get(timeout=120)
+            assert error is None, error
+            response = result.get_response()
+            if response.outputs:
+                assert result.as_numpy("SAMPLE_RATE")[0] == RATE
+                out.append((result.as_numpy("AUDIO"), float(result.as_numpy("PAUSE_AFTER")[0])))
+            final = response.parameters.get("triton_final_response")
+            if final is not None and final.bool_param:
+                break
+        client.stop_stream()
+    finally:
+        client.close()
+    return out
+
+
+def _sentence_pieces(chunks: list[tuple[np.ndarray, float]], sentences: int) -> list[list[int]]:
+    """Chunk lengths grouped by sentence: a sentence ends where PAUSE_AFTER > 0, the last
+    sentence at the last chunk."""
+    groups, current = [], []
+    for audio, pause in chunks:
+        current.append(len(audio) - int(round(pause * RATE)))
+        if pause > 0:
+            groups.append(current)
+            current = []
+    groups.append(current)
+    assert len(groups) == sentences, groups
+    return groups
+
+
+@pytest.fixture(scope="module")
+def stream_variant(triton_voice):
+    """Loads `<voice>_stream_<tag>`: a copy of the stream model with other window sizes."""
+    import tritonclient.http as http
+
+    voice, repo = triton_voice.voice, triton_voice.repository
+    loaded = []
+    client = http.InferenceServerClient(triton_voice.http_url)
+
+    def make(tag: str, first_window_seconds: float, window_frames: int) -> str:
+        name = f"{voice}_stream_{tag}"
+        shutil.copytree(repo / f"{voice}_stream", repo / name, dirs_exist_ok=True)
+        config = (repo / name / "config.pbtxt").read_text(encoding="utf-8")
+        config = config.replace(f'name: "{voice}_stream"', f'name: "{name}"', 1)
+        for key, value in (
+            ("first_window_seconds", first_window_seconds),
+            ("window_frames", window_frames),
+        ):
+            config, n = re.subn(
+                rf'(key: "{key}" value: {{ string_value: )"[^"]*"', rf'\1"{value}"', config
+            )
+            assert n == 1, f"{key} is not in the stream model's config"
+        (repo / name / "config.pbtxt").write_text(config, encoding="utf-8")
+        client.load_model(name)
+        loaded.append(name)
+        return name
+
+    try:
+        yield make
+    finally:
+        for name in loaded:
+            client.unload_model(name)
+        client.close()
+        wait_unloaded(triton_voice.http_url, loaded)
+
+
+def test_windowed_stream_joins_to_the_ensemble_audio(triton_voice):
+    whole = infer_http(triton_voice.http_url, triton_voice.voice, MULTI, SEED=13)
+    whole = whole.as_numpy("AUDIO")
+    chunks = _stream(triton_voice.grpc_url, f"{triton_voice.voice}_stream", MULTI, 13)
+    groups = _sentence_pieces(chunks, sentences=4)
+    first = first_window_frames(RATE, HOP, FIRST_WINDOW_SECONDS)
+    assert len(chunks) > 4, "no sentence was split into windows"
+    for lengths in groups:  # windows: the first short, all whole frames
+        assert all(n % HOP == 0 and n > 0 for n in lengths)
+        assert lengths[0] <= first * HOP
+    assert [p for _, p in chunks if p > 0] == pytest.approx([0.2, 1.0, 0.2])  # FP32 seconds
+    assert chunks[-1][1] == 0.0
+    for audio, pause in chunks:  # the pause is silence at the end of the sentence's last window
+        if pause > 0:
+            assert np.all(audio[-int(round(pause * RATE)) :] == 0)
+    joined = np.concatenate([a for a, _ in chunks])
+    assert joined.shape == whole.shape
+    assert np.abs(joined - whole).max() <= 1e-4
+
+
+def test_first_chunk_is_shorter_than_its_sentence(triton_voice):
+    text = "今天天气真不错，我们一起去公园散步吧，然后去吃饭。"
+    chunks = _stream(triton_voice.grpc_url, f"{triton_voice.voice}_stream", text, 3)
+    whole = infer_http(triton_voice.http_url, triton_voice.voice, text, SEED=3).as_numpy("AUDIO")
+    first = first_window_frames(RATE, HOP, FIRST_WINDOW_SECONDS)
+    assert len(whole) > first * HOP, "the sentence must be longer than the first window"
+    assert len(chunks) >= 2 and len(chunks[0][0]) == first * HOP
+    assert np.abs(np.concatenate([a for a, _ in chunks]) - whole).max() <= 1e-4
+
+
+@pytest.mark.parametrize(
+    ("tag", "seconds", "frames"),
+    [("small", 0.05, 7), ("large", 20.0, 5000)],  # windows not dividing frames; one per sentence
+)
+def test_window_sizes_from_the_config_join_to_the_ensemble(
+    triton_voice, stream_variant, tag, seconds, frames
+):
+    model = stream_variant(tag, seconds, frames)
+    whole = infer_http(triton_voice.http_url, triton_voice.voice, MULTI, SEED=17)
+    whole = whole.as_numpy("AUDIO")
+    chunks = _stream(triton_voice.grpc_url, model, MULTI, 17)
+    groups = _sentence_pieces(chunks, sentences=4)
+    first = first_window_frames(RATE, HOP, seconds)
+    for lengths in groups:
+        if tag == "large":  # every sentence is shorter than one window: one chunk each
+            assert len(lengths) == 1
+        else:
+            assert lengths[0] == first * HOP and len(lengths) > 1
+            assert all(n == frames * HOP for n in lengths[1:-1])
+            assert 0 < lengths[-1] <= frames * HOP
+    joined = np.concatenate([a for a, _ in chunks])
+    assert joined.shape == whole.shape
+    assert np.abs(joined - whole).max() <= 1e-4
+
+
+def _params(config_path) -> dict[str, str]:
+    text = config_path.read_text(encoding="utf-8")
+    return dict(re.findall(r'key: "([^"]+)" value: \{ string_value: "((?:[^"\\]|\\.)*)" \}', text))
+
+
+def test_repository_writes_the_halves_and_the_window_options(tmp_path, tiny_voice_dir):
+    import json
+
+    from tts_export.metadata import VoiceManifest
+    from tts_export.repository import RepositoryOptions, has_decoder_halves, write_repository
+
+    voice_dir, _ = tiny_voice_dir
+    opts = RepositoryOptions(first_window_seconds=0.1, window_frames=32)
+    models = write_repository(voice_dir, tmp_path / "a", opts)
+    assert {"tiny_flow", "tiny_vocoder"} <= set(models)
+    stream = _params(tmp_path / "a" / "tiny_stream" / "config.pbtxt")
+    assert stream["first_window_seconds"] == "0.1" and stream["window_frames"] == "32"
+    steps = json.loads(stream["models"].replace('\\"', '"'))
+    assert steps["flow"] == "tiny_flow" and steps["vocoder"] == "tiny_vocoder"
+    assert (tmp_path / "a" / "tiny_stream" / "1" / "voice" / "config.json").is_file()
+    # int8 decoder: no int8 vocoder, so the stream keeps whole sentences through the decoder
+    manifest = VoiceManifest.load(voice_dir)
+    assert has_decoder_halves(manifest, RepositoryOptions())
+    assert not has_decoder_halves(manifest, RepositoryOptions(precision={"decoder": "int8"}))
+    for bad in (RepositoryOptions(first_window_seconds=0), RepositoryOptions(window_frames=0)):
+        with pytest.raises(ValueError, match="stream windows"):
+            write_repository(voice_dir, tmp_path / "c", bad)

@@ -128,6 +128,11 @@ def measure_setting(paths, config, ctx, runtime, precision, sweep, threads, fp32
         row, one_pass = measure_sentence(flow, vocoder, config, ctx, n, sweep)
         if precision == "fp32":
             fp32_ref.setdefault(n, one_pass)
+        elif n in fp32_ref and one_pass.shape != fp32_ref[n].shape:
+            # seen: OpenVINO bf16 under ONEDNN_MAX_CPU_ISA=AVX2 on an AMX CPU returns [0, 0]
+            row["error"] = (
+                f"audio shape {list(one_pass.shape)}, fp32 gave {list(fp32_ref[n].shape)}"
+            )
         elif n in fp32_ref:
             row["one_pass_snr_vs_fp32_db"] = _snr_db(fp32_ref[n], one_pass)
         rows.append(row)

@@ -89,9 +89,14 @@ def auto_choice(
     """The fastest path that holds quality on this CPU (benchmarks/RESULTS.md, per ISA).
 
     Native bf16 (AMX or AVX512-BF16): OpenVINO bf16 for BERT and decoder (SNR 35-49 dB
-    against fp32). VNNI without bf16: the voice's int8 decoder on onnxruntime if
-    `tts-export quantize` recorded it in voice.json `variants` at `min_int8_snr_db` or more
-    (its quality gate). Otherwise OpenVINO fp32. The encoder is always fp32.
+    against fp32; flow + vocoder 2.1-2.8x faster than fp32 on AMX, the decoder 1.8x on Zen 4
+    with AVX512-BF16).
+    VNNI without bf16: the voice's int8 decoder on onnxruntime if `tts-export quantize`
+    recorded it in voice.json `variants` at `min_int8_snr_db` or more (its quality gate;
+    1.9x onnxruntime fp32). Otherwise OpenVINO fp32. The encoder is always fp32.
+    Never bf16 without native bf16: OpenVINO then runs bf16 on reference kernels (10x slower
+    than fp32 under ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI) or fails (empty output under AVX2),
+    which is why the ISA honours that cap where reading /proc/cpuinfo alone would not.
     """
     isa = isa or cpu_isa()
     if openvino is None:

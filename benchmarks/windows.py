@@ -120,13 +120,15 @@ class Sweep:
     clock: str = "wall"
 
 
-def measure_setting(paths, config, ctx, runtime, precision, sweep, threads, fp32_ref) -> dict:
-    flow = GraphSession(paths["flow"], runtime, "fp32", threads)
+def measure_setting(
+    paths, config, ctx, runtime, precision, sweep, threads, fp32_ref, flow_precision="fp32"
+) -> dict:
+    flow = GraphSession(paths["flow"], runtime, flow_precision, threads)
     vocoder = session_vocoder(GraphSession(paths["vocoder"], runtime, precision, threads))
     rows = []
     for n in sweep.frames:
         row, one_pass = measure_sentence(flow, vocoder, config, ctx, n, sweep)
-        if precision == "fp32":
+        if precision == flow_precision == "fp32":
             fp32_ref.setdefault(n, one_pass)
         elif n in fp32_ref and one_pass.shape != fp32_ref[n].shape:
             # seen: OpenVINO bf16 under ONEDNN_MAX_CPU_ISA=AVX2 on an AMX CPU returns [0, 0]
@@ -136,7 +138,12 @@ def measure_setting(paths, config, ctx, runtime, precision, sweep, threads, fp32
         elif n in fp32_ref:
             row["one_pass_snr_vs_fp32_db"] = _snr_db(fp32_ref[n], one_pass)
         rows.append(row)
-    return {"runtime": runtime, "precision": precision, "rows": rows}
+    return {
+        "runtime": runtime,
+        "precision": precision,
+        "flow_precision": flow_precision,
+        "rows": rows,
+    }
 
 
 def measure_sentence(flow, vocoder, config, ctx, n, sweep: Sweep):
@@ -186,13 +193,14 @@ def _joined(vocoder, z, g, lengths, hop, ctx, first, later, fixed) -> np.ndarray
     return np.concatenate(list(pieces), axis=1)
 
 
-def _settings(wanted: list[str]) -> list[tuple[str, str]]:
+def _settings(wanted: list[str]) -> list[tuple[str, str, str]]:
+    """runtime:vocoder precision[:flow precision] items (the flow defaults to fp32)."""
     if wanted:
-        return [tuple(s.split(":", 1)) for s in wanted]  # type: ignore[misc]
-    out = [("onnxruntime", "fp32"), ("openvino", "fp32")]
+        return [tuple((s.split(":") + ["fp32"])[:3]) for s in wanted]  # type: ignore[misc]
+    out = [("onnxruntime", "fp32", "fp32"), ("openvino", "fp32", "fp32")]
     flags = machine_facts().get("cpu_flags", [])
     if "avx512_bf16" in flags or "amx_bf16" in flags:
-        out.append(("openvino", "bf16"))
+        out.append(("openvino", "bf16", "fp32"))
     return out
 
 
@@ -205,7 +213,9 @@ def main(
         [WINDOW_FRAMES], help="later-window sizes for the whole windowed decode (0: none)"
     ),
     setting: list[str] = typer.Option(
-        [], help="runtime:precision, e.g. openvino:bf16 (default: all this CPU runs natively)"
+        [],
+        help="runtime:vocoder precision[:flow precision], e.g. openvino:bf16 (default: all "
+        "this CPU runs natively, flow fp32)",
     ),
     repeats: int = typer.Option(3, min=1),
     threads: int = typer.Option(2, min=1),
@@ -233,9 +243,11 @@ def main(
         "settings": [],
     }
     fp32_ref: dict[int, np.ndarray] = {}
-    for runtime, precision in _settings(setting):
-        progress(f"{runtime} {precision}")
-        done = measure_setting(paths, config, ctx, runtime, precision, sweep, threads, fp32_ref)
+    for runtime, precision, flow_precision in _settings(setting):
+        progress(f"{runtime} vocoder {precision}, flow {flow_precision}")
+        done = measure_setting(
+            paths, config, ctx, runtime, precision, sweep, threads, fp32_ref, flow_precision
+        )
         result["settings"].append(done)
         for row in done["rows"]:
             firsts = ", ".join(f"{w}: {ms:.0f}" for w, ms in row["first_audio_ms"].items())

@@ -89,3 +89,23 @@ def test_tensorrt_profiles_fit_the_split_graphs(graphs):
     assert voc["z"] == ((1, 32, 1), (4, 32, 90), (8, 32, 4096))
     with pytest.raises(ValueError, match="allowed: flow, vocoder"):
         split_decoder_profiles("decoder")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_vocoder_graph_in_windows_on_openvino(graphs, precision):
+    """fp32: the same 1e-4 bound. bf16 (where the CPU has it; fp32 elsewhere): windows stay
+    within bf16's own noise of its one pass (measured: identical on the full-size voice)."""
+    model, s, paths = graphs
+    feeds = _feeds(model, [28, 11], seed=9)
+    z = s["flow"].run(feeds)["z"]
+    vocoder = session_vocoder(GraphSession(paths["vocoder"], "openvino", precision, threads=2))
+    whole = vocoder(z, feeds["g"], feeds["frame_lengths"])
+    ctx = context_from_config(json.loads(require(TINY / "config.json").read_text()))
+    args = (vocoder, z, feeds["g"], feeds["frame_lengths"], model.hop_length, ctx, 5, 16, True)
+    joined = np.concatenate(list(decode_windows(*args)), axis=1)
+    assert joined.shape == whole.shape
+    if precision == "fp32":
+        assert np.abs(joined - whole).max() <= 1e-4
+    else:
+        noise = np.sum((joined - whole) ** 2)
+        assert noise == 0 or 10 * np.log10(np.sum(whole**2) / noise) >= 30

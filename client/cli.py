@@ -251,6 +251,9 @@ def gateway(
         None, "--jobs-dir", help="Where long-form jobs keep state and audio (jobs off without)."
     ),
     max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1024),
+    bert: list[str] = typer.Option(
+        [], "--bert", help="LANG=DIR local BERT folder /models/add exports a G_*.pth with (repeat)."
+    ),
 ) -> None:
     """Serve the HTTP gateway over Triton: upstream's /voice API, OpenAI's speech API, jobs."""
     try:
@@ -269,11 +272,18 @@ def gateway(
         typer.echo(
             f"warning: binding {host} without --api-key: anyone who reaches it can use it", err=True
         )
+    bert_dirs = {}
+    for item in bert:
+        lang, sep, folder = item.partition("=")
+        if not (sep and lang.strip() and folder):
+            raise typer.BadParameter(f"--bert takes LANG=DIR (e.g. ZH=bert/zh), got {item!r}")
+        bert_dirs[lang.strip()] = Path(folder)
     options = dict(
         roots=list(models_root),
         repository=repository,
         jobs_dir=jobs_dir,
         max_body_bytes=max_body_bytes,
+        bert_dirs=bert_dirs,
     )
     app = create_app(triton_url, protocol=protocol, api_key=api_key, **options)
     uvicorn.run(app, host=host, port=port)

@@ -118,6 +118,9 @@ class GatewayConfig:
     """Folders /models/add and /models/get_* may read; nothing outside them is touched."""
     repository: Path | None = None
     """Triton's model repository (explicit model control), where /models/add writes a voice."""
+    bert_dirs: dict[str, Path] = field(default_factory=dict)
+    """Language (ZH, JP, EN) -> local BERT folder: /models/add exports a G_*.pth with these
+    (without them a checkpoint is refused with status 16)."""
     jobs_dir: Path | None = None
     """Where jobs keep their state and finished audio (jobs are off without it)."""
     job_retry_s: float = 60.0
@@ -134,6 +137,7 @@ class GatewayConfig:
         self.roots = [Path(r).resolve() for r in self.roots]
         self.repository = Path(self.repository) if self.repository else None
         self.jobs_dir = Path(self.jobs_dir) if self.jobs_dir else None
+        self.bert_dirs = {k.upper(): Path(v).expanduser() for k, v in self.bert_dirs.items()}
 
 
 class Backend:

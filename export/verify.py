@@ -15,6 +15,13 @@ import torch
 import vits2
 from tts_export import acoustic
 from tts_export.metadata import VoiceManifest
+from tts_model_repository.windows import (
+    FIRST_WINDOW_SECONDS,
+    WINDOW_FRAMES,
+    context_from_config,
+    decode_windows,
+    first_window_frames,
+)
 
 FP32_TOLERANCE = 1e-4
 FP16_MIN_SNR_DB = 30.0
@@ -85,6 +92,14 @@ def verify_voice(
     enc = session(voice_dir / manifest.graphs["encoder"])
     dec = session(voice_dir / manifest.graphs["decoder"])
     dec_fp16 = manifest.precision.get("decoder") == "fp16"
+    halves = None
+    if {"flow", "vocoder"} <= set(manifest.graphs):  # the decoder's halves (streaming)
+        halves = (
+            session(voice_dir / manifest.graphs["flow"]),
+            session(voice_dir / manifest.graphs["vocoder"]),
+            json.loads((voice_dir / "config.json").read_text(encoding="utf-8")),
+            manifest.precision.get("vocoder") == "fp16",
+        )
     checks: list[Check] = []
     for case, inputs in _encoder_cases(model, phone_counts):
         progress(f"checking {case}")
@@ -107,6 +122,10 @@ def verify_voice(
         checks.append(
             _audio_check("decoder", case, ref_audio, ref_len, audio, lengths, tolerance, dec_fp16)
         )
+        if halves is not None:
+            checks.extend(
+                _halves_checks(halves, manifest, case, _np(dec_in), ref_audio, ref_len, tolerance)
+            )
         m_p, logs_p, g, durations, frame_lengths = got
         chained = dict(
             m_p=m_p,
@@ -127,6 +146,31 @@ def verify_voice(
         checks.append(check)
     checks.extend(_verify_berts(voice_dir, manifest, source, tolerance, progress))
     return checks
+
+
+def _halves_checks(halves, manifest, case, feeds, ref_audio, ref_len, tolerance) -> list[Check]:
+    """flow then vocoder in one pass, and the vocoder in the stream model's default windows,
+    against the PyTorch decoder's audio."""
+    flow, vocoder, config, fp16 = halves
+    (z,) = flow.run(["z"], feeds)
+
+    def run(frames, g, lengths):
+        return vocoder.run(["audio"], {"z": frames, "g": g, "frame_lengths": lengths})[0]
+
+    audio, lengths = vocoder.run(
+        ["audio", "audio_lengths"],
+        {"z": z, "g": feeds["g"], "frame_lengths": feeds["frame_lengths"]},
+    )
+    first = first_window_frames(manifest.sample_rate, manifest.hop_length, FIRST_WINDOW_SECONDS)
+    pieces = decode_windows(
+        run, z, feeds["g"], feeds["frame_lengths"], manifest.hop_length,
+        context_from_config(config), first, WINDOW_FRAMES,
+    )  # fmt: skip
+    windowed = np.concatenate(list(pieces), axis=1)
+    return [
+        _audio_check("flow+voc", case, ref_audio, ref_len, audio, lengths, tolerance, fp16),
+        _audio_check("windowed", case, ref_audio, ref_len, windowed, lengths, tolerance, fp16),
+    ]
 
 
 def _fit_frames(noise: np.ndarray, frames: int) -> np.ndarray:

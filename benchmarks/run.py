@@ -18,6 +18,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -61,135 +62,124 @@ def _precision(items: list[str]) -> dict[str, str]:
         raise typer.BadParameter(str(e)) from None
 
 
-@app.command()
-def main(
-    quick: bool = typer.Option(
-        False, "--quick", help="tiny voice and BERTs, 2 texts, concurrency 1 and 2 (< 2 min)"
-    ),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", help="folder for results.json/.md and plots"),
-    cache: Path | None = typer.Option(
-        None, "--cache", help="where built voices are kept (default: OUT/cache)"
-    ),
-    voice_dir: Path | None = typer.Option(
-        None,
+# The command-line options of `main`, one alias each so that its signature stays a list of
+# names. List options default to tuples (immutable); typer hands `main` a list either way.
+QuickOption = Annotated[
+    bool,
+    typer.Option("--quick", help="tiny voice and BERTs, 2 texts, concurrency 1 and 2 (< 2 min)"),
+]
+OutOption = Annotated[Path, typer.Option("--out", help="folder for results.json/.md and plots")]
+CacheOption = Annotated[
+    Path | None,
+    typer.Option("--cache", help="where built voices are kept (default: OUT/cache)"),
+]
+VoiceOption = Annotated[
+    Path | None,
+    typer.Option(
         "--voice",
         help="benchmark this `tts-export onnx` folder (e.g. a real voice) instead of a random one",
     ),
-    subjects: list[str] = typer.Option(
-        list(SUBJECTS), "--subjects", help=f"comma-separated subset of {', '.join(SUBJECTS)}"
+]
+SubjectsOption = Annotated[
+    list[str],
+    typer.Option("--subjects", help=f"comma-separated subset of {', '.join(SUBJECTS)}"),
+]
+TextsOption = Annotated[
+    list[str],
+    typer.Option("--texts", help=f"text sets (default: all; quick: 2). Known: {', '.join(TEXTS)}"),
+]
+ConcurrencyOption = Annotated[
+    list[str],
+    typer.Option("--concurrency", help="sweep levels (default 1,2,4,8,16; quick 1,2)"),
+]
+SweepTextOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sweep-text", help="text of the concurrency sweep (default zh-medium; quick zh-short)"
     ),
-    texts: list[str] = typer.Option(
-        [], "--texts", help=f"text sets (default: all; quick: 2). Known: {', '.join(TEXTS)}"
-    ),
-    concurrency: list[str] = typer.Option(
-        [], "--concurrency", help="sweep levels (default 1,2,4,8,16; quick 1,2)"
-    ),
-    sweep_text: str | None = typer.Option(
-        None,
-        "--sweep-text",
-        help="text of the concurrency sweep (default zh-medium; quick zh-short)",
-    ),
-    repeats: int | None = typer.Option(
-        None, "--repeats", min=1, help="measured runs per text (default 3; quick 2)"
-    ),
-    torch_repeats: int | None = typer.Option(
-        None,
+]
+RepeatsOption = Annotated[
+    int | None,
+    typer.Option("--repeats", min=1, help="measured runs per text (default 3; quick 2)"),
+]
+TorchRepeatsOption = Annotated[
+    int | None,
+    typer.Option(
         "--torch-repeats",
         min=1,
         help="measured runs per text of the slow pytorch subject (default 2; one warm-up per language)",
     ),
-    rounds: int | None = typer.Option(
-        None,
+]
+RoundsOption = Annotated[
+    int | None,
+    typer.Option(
         "--rounds",
         min=1,
         help="sweep requests per level = max(4, ROUNDS x concurrency) (default 2; quick 2)",
     ),
-    graph_runtime: str = typer.Option(
-        "auto", "--graph-runtime", help="auto, onnxruntime or openvino (in-process and Triton)"
-    ),
-    precision: list[str] = typer.Option(
-        [], "--precision", help="bert=bf16 / decoder=fp32 ... (OpenVINO; encoder stays fp32)"
-    ),
-    threads: int = typer.Option(0, "--threads", min=0, help="threads per graph session (0: auto)"),
-    max_batch: int = typer.Option(16, "--max-batch", min=1, help="Triton max_batch_size of graphs"),
-    queue_delay_us: int = typer.Option(2000, "--queue-delay-us", min=0),
-    instances: int = typer.Option(1, "--instances", min=1, help="Triton instances per model"),
-    perf_inputs: bool = typer.Option(
-        True,
+]
+GraphRuntimeOption = Annotated[
+    str,
+    typer.Option("--graph-runtime", help="auto, onnxruntime or openvino (in-process and Triton)"),
+]
+PrecisionOption = Annotated[
+    list[str],
+    typer.Option("--precision", help="bert=bf16 / decoder=fp32 ... (OpenVINO; encoder stays fp32)"),
+]
+ThreadsOption = Annotated[
+    int, typer.Option("--threads", min=0, help="threads per graph session (0: auto)")
+]
+MaxBatchOption = Annotated[
+    int, typer.Option("--max-batch", min=1, help="Triton max_batch_size of graphs")
+]
+QueueDelayOption = Annotated[int, typer.Option("--queue-delay-us", min=0)]
+InstancesOption = Annotated[
+    int, typer.Option("--instances", min=1, help="Triton instances per model")
+]
+PerfInputsOption = Annotated[
+    bool,
+    typer.Option(
         "--perf-analyzer-inputs/--no-perf-analyzer-inputs",
         help="write perf_analyzer --input-data files into OUT/perf_analyzer (needs inprocess)",
     ),
+]
+
+
+@app.command()
+def main(
+    quick: QuickOption = False,
+    out: OutOption = DEFAULT_OUT,
+    cache: CacheOption = None,
+    voice_dir: VoiceOption = None,
+    subjects: SubjectsOption = SUBJECTS,
+    texts: TextsOption = (),
+    concurrency: ConcurrencyOption = (),
+    sweep_text: SweepTextOption = None,
+    repeats: RepeatsOption = None,
+    torch_repeats: TorchRepeatsOption = None,
+    rounds: RoundsOption = None,
+    graph_runtime: GraphRuntimeOption = "auto",
+    precision: PrecisionOption = (),
+    threads: ThreadsOption = 0,
+    max_batch: MaxBatchOption = 16,
+    queue_delay_us: QueueDelayOption = 2000,
+    instances: InstancesOption = 1,
+    perf_inputs: PerfInputsOption = True,
 ) -> None:
     """Run the benchmark and write results.json, results.md and plots into --out."""
-    from tts_export.repository import default_graph_runtime
-
     progress = Progress()
-    chosen = _split(subjects)
-    bad = [s for s in chosen if s not in SUBJECTS]
-    if bad:
-        raise typer.BadParameter(f"unknown subject(s) {bad}; allowed: {', '.join(SUBJECTS)}")
-    if graph_runtime not in ("auto", "onnxruntime", "openvino"):
-        raise typer.BadParameter(
-            f"--graph-runtime must be auto, onnxruntime or openvino, got {graph_runtime!r}"
-        )
-    runtime, prec = default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {})
-    prec = {**prec, **_precision(precision)}
-    if runtime == "onnxruntime" and any(v not in ("fp32", "int8") for v in prec.values()):
-        raise typer.BadParameter("--precision bf16/fp16 needs --graph-runtime openvino")
+    chosen = _subjects(subjects)
+    runtime, prec = _runtime_and_precision(graph_runtime, precision)
     levels = [int(c) for c in _split(concurrency)] or ([1, 2] if quick else [1, 2, 4, 8, 16])
     if any(c < 1 for c in levels):
         raise typer.BadParameter(f"--concurrency levels must be >= 1, got {levels}")
     repeats = repeats or (2 if quick else 3)
-    rounds = rounds or 2
     text_sets = pick_texts(_split(texts), quick)
     sweep_name = sweep_text or ("zh-short" if quick else "zh-medium")
     if sweep_name not in TEXTS:
         raise typer.BadParameter(f"--sweep-text {sweep_name!r} unknown; known: {', '.join(TEXTS)}")
     out.mkdir(parents=True, exist_ok=True)
     cache = cache or out / "cache"
-
-    results: dict = {
-        "schema": 1,
-        "mode": "quick" if quick else "default",
-        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_facts({"graph_session": threads or "auto (min(cpus, 4))"}),
-        "settings": {
-            "subjects": chosen,
-            "texts": {t.name: {"language": t.language, "text": t.text} for t in text_sets},
-            "sweep_text": sweep_name,
-            "concurrency": levels,
-            "repeats": repeats,
-            "torch_repeats": torch_repeats or min(repeats, 2),
-            "warmup": 1,
-            "rounds": rounds,
-            "seed": SEED,
-            "graph_runtime": runtime,
-            "precision": prec,
-            "threads": threads,
-            "triton": {
-                "max_batch": max_batch,
-                "queue_delay_us": queue_delay_us,
-                "instances": instances,
-            },
-        },
-        "subjects": {},
-    }
-    progress(
-        f"benchmark ({results['mode']}): subjects {','.join(chosen)}; graphs on {runtime} "
-        f"{json.dumps(prec) if prec else 'fp32'}; load average {load_average()}"
-    )
-    if voice_dir is not None:
-        voice = voice_from_folder(voice_dir)
-        if "pytorch" in chosen and not voice.checkpoint.is_file():
-            raise typer.BadParameter(
-                f"subject pytorch needs the checkpoint named in {voice_dir}/source.json; "
-                "it is missing there, so leave pytorch out of --subjects"
-            )
-        progress(f"voice {voice.name} from {voice_dir}")
-    else:
-        voice = build_voice(cache, "tiny" if quick else "full", progress)
-    results["voice"] = voice.to_json()
-
     plan = Plan(
         subjects=chosen,
         texts=text_sets,
@@ -197,7 +187,7 @@ def main(
         levels=levels,
         repeats=repeats,
         torch_repeats=torch_repeats or min(repeats, 2),
-        rounds=rounds,
+        rounds=rounds or 2,
         runtime=runtime,
         precision=prec,
         threads=threads,
@@ -208,10 +198,88 @@ def main(
         out=out,
         cache=cache,
     )
+    results = _results_skeleton(plan, quick)
+    progress(
+        f"benchmark ({results['mode']}): subjects {','.join(chosen)}; graphs on {runtime} "
+        f"{json.dumps(prec) if prec else 'fp32'}; load average {load_average()}"
+    )
+    voice = _voice(voice_dir, chosen, cache, quick, progress)
+    results["voice"] = voice.to_json()
     run_inprocess(results, voice, plan, progress)
     if {"grpc", "http", "stream"} & set(chosen):
         run_triton(results, voice, plan, progress)
+    _finish(results, out, progress)
 
+
+def _subjects(items: list[str]) -> list[str]:
+    chosen = _split(items)
+    bad = [s for s in chosen if s not in SUBJECTS]
+    if bad:
+        raise typer.BadParameter(f"unknown subject(s) {bad}; allowed: {', '.join(SUBJECTS)}")
+    return chosen
+
+
+def _runtime_and_precision(graph_runtime: str, items: list[str]) -> tuple[str, dict[str, str]]:
+    """The graph runtime (auto: this machine's default) and its per-graph precision."""
+    from tts_export.repository import default_graph_runtime
+
+    if graph_runtime not in ("auto", "onnxruntime", "openvino"):
+        raise typer.BadParameter(
+            f"--graph-runtime must be auto, onnxruntime or openvino, got {graph_runtime!r}"
+        )
+    runtime, prec = default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {})
+    prec = {**prec, **_precision(items)}
+    if runtime == "onnxruntime" and any(v not in ("fp32", "int8") for v in prec.values()):
+        raise typer.BadParameter("--precision bf16/fp16 needs --graph-runtime openvino")
+    return runtime, prec
+
+
+def _results_skeleton(plan: Plan, quick: bool) -> dict:
+    """results.json before anything is measured: mode, start time, machine and settings."""
+    return {
+        "schema": 1,
+        "mode": "quick" if quick else "default",
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_facts({"graph_session": plan.threads or "auto (min(cpus, 4))"}),
+        "settings": {
+            "subjects": plan.subjects,
+            "texts": {t.name: {"language": t.language, "text": t.text} for t in plan.texts},
+            "sweep_text": plan.sweep_text.name,
+            "concurrency": plan.levels,
+            "repeats": plan.repeats,
+            "torch_repeats": plan.torch_repeats,
+            "warmup": 1,
+            "rounds": plan.rounds,
+            "seed": SEED,
+            "graph_runtime": plan.runtime,
+            "precision": plan.precision,
+            "threads": plan.threads,
+            "triton": {
+                "max_batch": plan.max_batch,
+                "queue_delay_us": plan.queue_delay_us,
+                "instances": plan.instances,
+            },
+        },
+        "subjects": {},
+    }
+
+
+def _voice(voice_dir: Path | None, chosen: list[str], cache: Path, quick: bool, progress):
+    """The voice to measure: the `--voice` folder, else one built (or reused) in the cache."""
+    if voice_dir is None:
+        return build_voice(cache, "tiny" if quick else "full", progress)
+    voice = voice_from_folder(voice_dir)
+    if "pytorch" in chosen and not voice.checkpoint.is_file():
+        raise typer.BadParameter(
+            f"subject pytorch needs the checkpoint named in {voice_dir}/source.json; "
+            "it is missing there, so leave pytorch out of --subjects"
+        )
+    progress(f"voice {voice.name} from {voice_dir}")
+    return voice
+
+
+def _finish(results: dict, out: Path, progress: Progress) -> None:
+    """Targets, summary, plots, results.json and results.md, after the measuring."""
     results["machine"]["load_average_at_end"] = load_average()
     results["targets"] = report.evaluate_targets(results)
     results["elapsed_s"] = time.perf_counter() - progress.t0

@@ -75,6 +75,21 @@ def write_json(results: dict, out_dir: Path) -> Path:
 
 
 def markdown(results: dict) -> str:
+    """results.md: machine, settings, per-text, stage, sweep, server-statistics and target
+    tables, each section only when the run measured it."""
+    lines = _machine_and_settings(results) + _per_text_table(results)
+    lines += _stages_table(results) + _sweep_table(results) + _server_stats_table(results)
+    lines += ["", "## Targets", "", "| target | value | met |", "|---|---|---|"]
+    for t in results.get("targets", []):
+        met = "not measured" if t["met"] is None else ("yes" if t["met"] else "no")
+        lines.append(f"| {t['target']} | {_f(t['value'])} | {met} |")
+    if results.get("plots"):
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in results["plots"]]
+    lines += ["", f"Summary: {results.get('summary', '')}", ""]
+    return "\n".join(lines)
+
+
+def _machine_and_settings(results: dict) -> list[str]:
     m = results["machine"]
     s = results["settings"]
     lines = [
@@ -92,7 +107,7 @@ def markdown(results: dict) -> str:
     ]
     for name, version in m["versions"].items():
         lines.append(f"| {name} | {version or '-'} |")
-    lines += [
+    return lines + [
         f"| tritonserver | {m.get('tritonserver', '-')} |",
         f"| threads | {json.dumps(m.get('threads', {}))} |",
         f"| load average (start / end) | {m.get('load_average_at_start')} / {m.get('load_average_at_end')} |",
@@ -105,6 +120,11 @@ def markdown(results: dict) -> str:
         f"{s.get('torch_repeats', s['repeats'])}, one warm-up per language), "
         f"concurrency {s['concurrency']}, sweep text `{s['sweep_text']}`",
         f"- elapsed: {results.get('elapsed_s', 0):.0f} s",
+    ]
+
+
+def _per_text_table(results: dict) -> list[str]:
+    lines = [
         "",
         "## Per text, one request at a time",
         "",
@@ -119,73 +139,79 @@ def markdown(results: dict) -> str:
                 f"| {_ms(row['latency_s']['p90'])} | {_ms(row['latency_s']['p99'])} "
                 f"| {_f(row['rtf']['p50'])} | {_ms(first)} |"
             )
+    return lines
+
+
+def _stages_table(results: dict) -> list[str]:
     stage_rows = [
         (subject, text, row["stages_s"])
         for subject, data in results["subjects"].items()
         for text, row in data.get("per_text", {}).items()
         if row.get("stages_s")
     ]
-    if stage_rows:
-        names = sorted({k for _, _, st in stage_rows for k in st}, key=_stage_order)
-        lines += [
-            "",
-            "## Per-stage time, in-process subjects (mean ms per request)",
-            "",
-            "| subject | text | " + " | ".join(names) + " |",
-            "|---|---|" + "---|" * len(names),
-        ]
-        for subject, text, st in stage_rows:
-            lines.append(
-                f"| {subject} | {text} | " + " | ".join(_ms(st.get(n)) for n in names) + " |"
-            )
+    if not stage_rows:
+        return []
+    names = sorted({k for _, _, st in stage_rows for k in st}, key=_stage_order)
+    lines = [
+        "",
+        "## Per-stage time, in-process subjects (mean ms per request)",
+        "",
+        "| subject | text | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for subject, text, st in stage_rows:
+        lines.append(f"| {subject} | {text} | " + " | ".join(_ms(st.get(n)) for n in names) + " |")
+    return lines
+
+
+def _sweep_table(results: dict) -> list[str]:
     sweep = results.get("sweep", {})
-    if sweep:
-        lines += [
-            "",
-            f"## Concurrency sweep (Triton ensemble, text `{s['sweep_text']}`)",
-            "",
-            "| protocol | concurrency | requests | errors | p50 ms | p90 ms | p99 ms | RTF p50 "
-            "| throughput audio s/s | req/s |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for protocol in ("grpc", "http"):
-            for row in sweep.get(protocol, []):
-                lines.append(
-                    f"| {protocol} | {row['concurrency']} | {row['requests']} | {row['errors']} "
-                    f"| {_ms(row['latency_s']['p50'])} | {_ms(row['latency_s']['p90'])} "
-                    f"| {_ms(row['latency_s']['p99'])} | {_f(row['rtf']['p50'])} "
-                    f"| {_f(row.get('throughput_audio_s_per_s'), 2)} "
-                    f"| {_f(row.get('requests_per_s'), 2)} |"
-                )
+    if not sweep:
+        return []
+    lines = [
+        "",
+        f"## Concurrency sweep (Triton ensemble, text `{results['settings']['sweep_text']}`)",
+        "",
+        "| protocol | concurrency | requests | errors | p50 ms | p90 ms | p99 ms | RTF p50 "
+        "| throughput audio s/s | req/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for protocol in ("grpc", "http"):
+        for row in sweep.get(protocol, []):
+            lines.append(
+                f"| {protocol} | {row['concurrency']} | {row['requests']} | {row['errors']} "
+                f"| {_ms(row['latency_s']['p50'])} | {_ms(row['latency_s']['p90'])} "
+                f"| {_ms(row['latency_s']['p99'])} | {_f(row['rtf']['p50'])} "
+                f"| {_f(row.get('throughput_audio_s_per_s'), 2)} "
+                f"| {_f(row.get('requests_per_s'), 2)} |"
+            )
+    return lines
+
+
+def _server_stats_table(results: dict) -> list[str]:
     stats = results.get("server_stats", {})
-    if stats:
-        lines += [
-            "",
-            "## Triton queue vs compute per model (mean ms per request, from the statistics API)",
-            "",
-            "Executions below requests mean dynamic batching merged requests; `batch sizes` "
-            "counts executions per batch size. Every level is in results.json.",
-            "",
-            "| phase | model | requests | executions | queue | compute_input | compute_infer "
-            "| compute_output | total | batch sizes |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for phase, models in _stat_phases(stats, s["concurrency"]).items():
-            for name, row in models.items():
-                lines.append(
-                    f"| {phase} | {name} | {row['requests']} | {row['executions']} "
-                    f"| {_f(row['queue_ms'], 1)} | {_f(row['compute_input_ms'], 1)} "
-                    f"| {_f(row['compute_infer_ms'], 1)} | {_f(row['compute_output_ms'], 1)} "
-                    f"| {_f(row['total_ms'], 1)} | {json.dumps(row['batch_sizes'])} |"
-                )
-    lines += ["", "## Targets", "", "| target | value | met |", "|---|---|---|"]
-    for t in results.get("targets", []):
-        met = "not measured" if t["met"] is None else ("yes" if t["met"] else "no")
-        lines.append(f"| {t['target']} | {_f(t['value'])} | {met} |")
-    if results.get("plots"):
-        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in results["plots"]]
-    lines += ["", f"Summary: {results.get('summary', '')}", ""]
-    return "\n".join(lines)
+    if not stats:
+        return []
+    lines = [
+        "",
+        "## Triton queue vs compute per model (mean ms per request, from the statistics API)",
+        "",
+        "Executions below requests mean dynamic batching merged requests; `batch sizes` "
+        "counts executions per batch size. Every level is in results.json.",
+        "",
+        "| phase | model | requests | executions | queue | compute_input | compute_infer "
+        "| compute_output | total | batch sizes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for phase, models in _stat_phases(stats, results["settings"]["concurrency"]).items():
+        for name, row in models.items():
+            lines.append(
+                f"| {phase} | {name} | {row['requests']} | {row['executions']} "
+                f"| {_f(row['queue_ms'], 1)} | {_f(row['compute_input_ms'], 1)} "
+                f"| {_f(row['compute_infer_ms'], 1)} | {_f(row['compute_output_ms'], 1)} "
+                f"| {_f(row['total_ms'], 1)} | {json.dumps(row['batch_sizes'])} |"
+            )
+    return lines
 
 
 def _stat_phases(stats: dict, levels: list[int]) -> dict:

@@ -80,10 +80,10 @@ def run_inprocess(results: dict, voice: Voice, plan: Plan, progress: Callable[[s
         gc.collect()
 
 
-def run_triton(results: dict, voice: Voice, plan: Plan, progress: Callable[[str], None]) -> None:
-    """A repository for the voice, a server, then the grpc/stream/http subjects."""
+def _start_server(voice: Voice, plan: Plan, progress: Callable[[str], None]):
+    """Write a fresh repository for the voice into the cache and start tritonserver on it."""
     from tts_benchmarks import triton_load as tl
-    from tts_export.repository import RepositoryOptions, model_name, write_repository
+    from tts_export.repository import RepositoryOptions, write_repository
 
     repo = plan.cache / f"repository-{voice.name}"
     if repo.exists():
@@ -99,82 +99,126 @@ def run_triton(results: dict, voice: Voice, plan: Plan, progress: Callable[[str]
     )
     write_repository(voice.voice_dir, repo, opts)
     progress(f"repository written to {repo}; starting tritonserver")
-    server = tl.start_server(repo, plan.cache / f"tritonserver-{voice.name}.log", progress)
+    return tl.start_server(repo, plan.cache / f"tritonserver-{voice.name}.log", progress)
+
+
+@dataclass
+class _Target:
+    """The running server and model every Triton phase sends to."""
+
+    grpc_url: str
+    http_url: str
+    model: str
+    voice: Voice
+    sample_rate: int
+
+
+def _grpc_per_text(target: _Target, plan: Plan, progress: Callable[[str], None]) -> dict:
+    """Each text at concurrency 1 over gRPC: the triton-grpc subject's results."""
+    from tts_benchmarks import triton_load as tl
+
+    t = target
+    samples = []
+    for text in plan.texts:
+        got, _ = tl.closed_loop(
+            "grpc", t.grpc_url, t.model, t.voice, text, 1, plan.repeats, SEED, t.sample_rate
+        )
+        samples += got
+        row = summarize(got)
+        progress(
+            f"  {'triton-grpc':<22} {text.name:<10} p50 {row['latency_s']['p50'] * 1000:7.0f} ms"
+            f"  audio {row['audio_s']:5.2f} s  RTF {row['rtf']['p50']:.3f}"
+            + (f"  errors {row['errors']}" if row["errors"] else "")
+        )
+    return {"per_text": by_text(samples, plan.texts), "samples": samples_json(samples)}
+
+
+def _stream_per_text(target: _Target, plan: Plan, progress: Callable[[str], None]) -> dict:
+    """Each text through the decoupled stream model: the triton-stream subject's results."""
+    from tts_benchmarks import triton_load as tl
+
+    t = target
+    stream_model = f"{t.model}_stream"
+    tl.stream_once(t.grpc_url, stream_model, t.voice, plan.texts[0], SEED, t.sample_rate, 600)
+    samples = []
+    for text in plan.texts:
+        got = [
+            tl.stream_once(t.grpc_url, stream_model, t.voice, text, SEED, t.sample_rate, 600)
+            for _ in range(plan.repeats)
+        ]
+        samples += got
+        row = summarize(got)
+        first = row.get("first_audio_s", {}).get("p50", float("nan"))
+        progress(
+            f"  {'triton-stream':<22} {text.name:<10} first audio {first * 1000:7.0f} ms"
+            f"  total {row['latency_s']['p50'] * 1000:7.0f} ms"
+            + (f"  errors {row['errors']}" if row["errors"] else "")
+        )
+    return {"per_text": by_text(samples, plan.texts), "samples": samples_json(samples)}
+
+
+def _sweep(
+    target: _Target,
+    protocol: str,
+    plan: Plan,
+    stats: dict[str, dict],
+    progress: Callable[[str], None],
+) -> list[dict]:
+    """The sweep text at every concurrency level over `protocol`; each level's server
+    statistics delta goes into `stats` as well as into its row."""
+    from tts_benchmarks import triton_load as tl
+
+    t = target
+    url = t.grpc_url if protocol == "grpc" else t.http_url
+    rows = []
+    for c in plan.levels:
+        n = max(4, plan.rounds * c)
+        before = tl.server_statistics(t.grpc_url)
+        got, wall = tl.closed_loop(
+            protocol, url, t.model, t.voice, plan.sweep_text, c, n, SEED, t.sample_rate
+        )
+        delta = tl.statistics_delta(before, tl.server_statistics(t.grpc_url))
+        row = {"concurrency": c, **summarize(got, wall), "server_stats": delta}
+        row["samples"] = samples_json(got)
+        rows.append(row)
+        stats[f"{protocol} sweep, concurrency {c}"] = delta
+        progress(
+            f"  sweep {protocol:<4} c={c:<3} n={n:<3} p50 {row['latency_s']['p50'] * 1000:7.0f} ms"
+            f"  p90 {row['latency_s']['p90'] * 1000:7.0f} ms"
+            f"  throughput {row.get('throughput_audio_s_per_s', 0):5.2f} audio s/s"
+            + (f"  errors {row['errors']}" if row["errors"] else "")
+        )
+    return rows
+
+
+def run_triton(results: dict, voice: Voice, plan: Plan, progress: Callable[[str], None]) -> None:
+    """A repository for the voice, a server, then the grpc/stream/http subjects."""
+    from tts_benchmarks import triton_load as tl
+    from tts_export.repository import model_name
+
+    server = _start_server(voice, plan, progress)
     sample_rate = json.loads((voice.voice_dir / "voice.json").read_text())["sample_rate"]
     stats: dict[str, dict] = {}
     try:
         grpc_url = server.grpc_url
         results["machine"]["tritonserver"] = tl.server_version(grpc_url)
         model = model_name(voice.name)
+        target = _Target(grpc_url, server.http_address, model, voice, sample_rate)
         progress("warm-up: one request per text")
         for text in {t.name: t for t in [*plan.texts, plan.sweep_text]}.values():
             tl.closed_loop("grpc", grpc_url, model, voice, text, 1, 1, SEED, sample_rate)
         if "grpc" in plan.subjects:
             before = tl.server_statistics(grpc_url)
-            samples = []
-            for text in plan.texts:
-                got, _ = tl.closed_loop(
-                    "grpc", grpc_url, model, voice, text, 1, plan.repeats, SEED, sample_rate
-                )
-                samples += got
-                row = summarize(got)
-                progress(
-                    f"  {'triton-grpc':<22} {text.name:<10} p50 {row['latency_s']['p50'] * 1000:7.0f} ms"
-                    f"  audio {row['audio_s']:5.2f} s  RTF {row['rtf']['p50']:.3f}"
-                    + (f"  errors {row['errors']}" if row["errors"] else "")
-                )
+            results["subjects"]["triton-grpc"] = _grpc_per_text(target, plan, progress)
             stats["grpc per text, concurrency 1"] = tl.statistics_delta(
                 before, tl.server_statistics(grpc_url)
             )
-            results["subjects"]["triton-grpc"] = {
-                "per_text": by_text(samples, plan.texts),
-                "samples": samples_json(samples),
-            }
         if "stream" in plan.subjects:
-            stream_model = f"{model}_stream"
-            tl.stream_once(grpc_url, stream_model, voice, plan.texts[0], SEED, sample_rate, 600)
-            samples = []
-            for text in plan.texts:
-                got = [
-                    tl.stream_once(grpc_url, stream_model, voice, text, SEED, sample_rate, 600)
-                    for _ in range(plan.repeats)
-                ]
-                samples += got
-                row = summarize(got)
-                first = row.get("first_audio_s", {}).get("p50", float("nan"))
-                progress(
-                    f"  {'triton-stream':<22} {text.name:<10} first audio {first * 1000:7.0f} ms"
-                    f"  total {row['latency_s']['p50'] * 1000:7.0f} ms"
-                    + (f"  errors {row['errors']}" if row["errors"] else "")
-                )
-            results["subjects"]["triton-stream"] = {
-                "per_text": by_text(samples, plan.texts),
-                "samples": samples_json(samples),
-            }
+            results["subjects"]["triton-stream"] = _stream_per_text(target, plan, progress)
         sweep: dict[str, list] = {}
         for protocol in ("grpc", "http"):
-            if protocol not in plan.subjects:
-                continue
-            url = grpc_url if protocol == "grpc" else server.http_address
-            rows = []
-            for c in plan.levels:
-                n = max(4, plan.rounds * c)
-                before = tl.server_statistics(grpc_url)
-                got, wall = tl.closed_loop(
-                    protocol, url, model, voice, plan.sweep_text, c, n, SEED, sample_rate
-                )
-                delta = tl.statistics_delta(before, tl.server_statistics(grpc_url))
-                row = {"concurrency": c, **summarize(got, wall), "server_stats": delta}
-                row["samples"] = samples_json(got)
-                rows.append(row)
-                stats[f"{protocol} sweep, concurrency {c}"] = delta
-                progress(
-                    f"  sweep {protocol:<4} c={c:<3} n={n:<3} p50 {row['latency_s']['p50'] * 1000:7.0f} ms"
-                    f"  p90 {row['latency_s']['p90'] * 1000:7.0f} ms"
-                    f"  throughput {row.get('throughput_audio_s_per_s', 0):5.2f} audio s/s"
-                    + (f"  errors {row['errors']}" if row["errors"] else "")
-                )
-            sweep[protocol] = rows
+            if protocol in plan.subjects:
+                sweep[protocol] = _sweep(target, protocol, plan, stats, progress)
         results["sweep"] = sweep
         results["server_stats"] = stats
     finally:

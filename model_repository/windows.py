@@ -209,6 +209,41 @@ def decode_windows(
         yield audio[:, keep : keep + (w.end - w.start) * hop_length]
 
 
+def stream_sentences(
+    flow: Callable[[dict[str, np.ndarray]], np.ndarray],
+    vocoder: Vocoder,
+    feeds: dict[str, np.ndarray],
+    hop_length: int,
+    context: Context,
+    first: int,
+    size: int = WINDOW_FRAMES,
+    fixed_shapes: bool = False,
+) -> Iterator[np.ndarray]:
+    """The decoder graph's work, streamed: the flow on whole sentences, then vocoder windows.
+
+    feeds: the decoder graph's inputs (docs/graphs.md) for B sentences. Yields audio
+    [B, samples] pieces that join to the decoder graph's `audio` (the same seed gives the
+    same audio, streamed or not); each row is zero past its own audio_lengths.
+    """
+    z = flow(feeds)
+    yield from decode_windows(
+        vocoder,
+        z,
+        feeds["g"],
+        feeds["frame_lengths"],
+        hop_length,
+        context,
+        first,
+        size,
+        fixed_shapes,
+    )
+
+
+def session_flow(session) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """The flow graph on a `runtime.GraphSession`: decoder feeds -> z."""
+    return lambda feeds: session.run(feeds)["z"]
+
+
 def session_vocoder(session) -> Vocoder:
     """A `Vocoder` running the vocoder graph on a `runtime.GraphSession` (any runtime)."""
 

@@ -22,7 +22,9 @@ from tts_model_repository.windows import (
     VOCODER_OUTPUTS,
     context_from_config,
     decode_windows,
+    session_flow,
     session_vocoder,
+    stream_sentences,
 )
 
 
@@ -109,3 +111,18 @@ def test_vocoder_graph_in_windows_on_openvino(graphs, precision):
     else:
         noise = np.sum((joined - whole) ** 2)
         assert noise == 0 or 10 * np.log10(np.sum(whole**2) / noise) >= 30
+
+
+def test_streamed_sentences_join_to_the_non_streamed_audio(graphs):
+    """Decoder inputs from one seed: the stream's pieces join to the model's one-pass audio."""
+    model, s, _ = graphs
+    feeds = _feeds(model, [19, 33], seed=11)
+    with torch.no_grad():
+        ref = model.decode(*(torch.from_numpy(v) for v in feeds.values()), always_mask=True)
+    ctx = context_from_config(json.loads(require(TINY / "config.json").read_text()))
+    flow, vocoder = session_flow(s["flow"]), session_vocoder(s["vocoder"])
+    pieces = list(stream_sentences(flow, vocoder, feeds, model.hop_length, ctx, 18, 64))
+    assert len(pieces) > 1
+    joined = np.concatenate(pieces, axis=1)
+    assert joined.shape == tuple(ref.audio.shape)
+    assert np.abs(joined - ref.audio.numpy()).max() <= 1e-4

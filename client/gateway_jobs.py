@@ -1,12 +1,10 @@
 """Long-form jobs: submit text, get an id at once, poll progress, fetch the audio, cancel.
 
-``POST /jobs`` (JSON: ``text``, ``model`` (voice name or model_id), ``speaker`` (name or id;
-default the voice's first), ``language``, ``sdp_ratio``, ``noise_scale``, ``noise_scale_w``,
-``length_scale``, ``seed``, ``style_text``, ``style_text_weight``) answers 202 with the job. ``GET /jobs``, ``GET /jobs/{id}``
-(``state``, ``done``/``total`` sentences, ``error``), ``GET /jobs/{id}/audio`` (``format``;
-``partial=true`` gives the sentences done so far), ``DELETE /jobs/{id}`` (cancel;
-``purge=true`` also deletes its files), ``POST /jobs/{id}/resume`` (a failed or cancelled job
-goes on from where it stopped).
+``POST /jobs`` (JSON: ``text``, ``model`` (voice name or model_id), ``speaker`` (default the
+voice's first), ``language``, the scales, ``seed``, ``style_text``, ``style_text_weight``)
+answers 202 with the job. ``GET /jobs``, ``GET /jobs/{id}`` (``state``, ``done``/``total``
+sentences, ``error``), ``GET /jobs/{id}/audio`` (``format``; ``partial=true``: what is done),
+``DELETE /jobs/{id}`` (cancel; ``purge=true`` deletes its files), ``POST /jobs/{id}/resume``.
 
 One worker runs the jobs in order, ``job_group`` sentences per Triton request and
 ``job_inflight`` requests in flight, parts kept in order. A group starting at sentence i is

@@ -246,37 +246,16 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
                 ax.plot(
                     cs, [r["latency_s"][q] * 1000 for r in rows], style, label=f"{protocol} {q}"
                 )
-        ax.set(
-            xlabel="concurrency",
-            ylabel="latency (ms)",
-            xscale="log",
-            title="Latency vs concurrency",
-        )
-        ax.set_xticks(cs, [str(c) for c in cs])
-        ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out_dir / "latency_vs_concurrency.png", dpi=100)
-        plt.close(fig)
-        written.append("latency_vs_concurrency.png")
+        _concurrency_axes(ax, cs, "latency (ms)", "Latency vs concurrency")
+        written.append(_save(plt, fig, out_dir / "latency_vs_concurrency.png"))
 
         fig, ax = plt.subplots(figsize=(6, 4))
         for protocol, rows in sweep.items():
             cs = [r["concurrency"] for r in rows]
             ax.plot(cs, [r.get("throughput_audio_s_per_s", 0) for r in rows], "-o", label=protocol)
-        ax.set(
-            xlabel="concurrency",
-            ylabel="audio seconds per wall second",
-            xscale="log",
-            title="Throughput vs concurrency (higher is better)",
-        )
-        ax.set_xticks(cs, [str(c) for c in cs])
-        ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out_dir / "throughput_vs_concurrency.png", dpi=100)
-        plt.close(fig)
-        written.append("throughput_vs_concurrency.png")
+        title = "Throughput vs concurrency (higher is better)"
+        _concurrency_axes(ax, cs, "audio seconds per wall second", title)
+        written.append(_save(plt, fig, out_dir / "throughput_vs_concurrency.png"))
 
     bars = [
         (f"{subject}\n{text}", row["stages_s"])
@@ -297,8 +276,21 @@ def write_plots(results: dict, out_dir: Path) -> list[str]:
         )
         ax.set(ylabel="ms per request", title="Per-stage time (in-process)")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_dir / "stages.png", dpi=100)
-        plt.close(fig)
-        written.append("stages.png")
+        written.append(_save(plt, fig, out_dir / "stages.png"))
     return written
+
+
+def _concurrency_axes(ax, levels: list[int], ylabel: str, title: str) -> None:
+    """Labels, log x axis ticked at the concurrency levels, legend and grid of a sweep plot."""
+    ax.set(xlabel="concurrency", ylabel=ylabel, xscale="log", title=title)
+    ax.set_xticks(levels, [str(c) for c in levels])
+    ax.legend()
+    ax.grid(alpha=0.3)
+
+
+def _save(plt, fig, path: Path) -> str:
+    """Writes the figure as a 100 dpi PNG, frees it, and returns the file's name."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name

@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -35,6 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,19 +113,17 @@ def _checkpoint_config(path: Path, config_path: str | None, roots: list[Path]) -
     """The config.json of checkpoint ``path``: ``config_path``, else beside it or in its
     parent folder (upstream's rule); status 15 when there is none."""
     if config_path:
-        config = resolve_inside(config_path, roots, "config_path")
-        if config.is_file():
-            return config
-        raise ApiError(
-            400, 15, "查询未传入配置文件路径，同时默认路径./与../中不存在配置文件config.json。",
-            "config_path", f"config_path={config_path} is not a file; give the voice's config.json",
-        )  # fmt: skip
-    for config in (path.parent / "config.json", path.parent.parent / "config.json"):
+        found = [resolve_inside(config_path, roots, "config_path")]
+        why = f"config_path={config_path} is not a file; give the voice's config.json"
+    else:
+        found = [path.parent / "config.json", path.parent.parent / "config.json"]
+        why = "no config.json beside the checkpoint or in its parent folder"
+    for config in found:
         if config.is_file():
             return config
     raise ApiError(
         400, 15, "查询未传入配置文件路径，同时默认路径./与../中不存在配置文件config.json。",
-        "config_path", "no config.json beside the checkpoint or in its parent folder",
+        "config_path", why,
     )  # fmt: skip
 
 
@@ -168,14 +168,10 @@ class AddTask:
         self.message, self.updated = line, time.time()
 
     def public(self) -> dict[str, Any]:
-        stages = {}
-        for s in STAGES:
-            if s in self.seconds:
-                stages[s] = {"state": "done", "seconds": round(self.seconds[s], 3)}
-            elif s == self.stage:
-                stages[s] = {"state": "failed" if self.state == "failed" else "running"}
-            else:
-                stages[s] = {"state": "pending"}
+        now = "failed" if self.state == "failed" else "running"
+        stages = {s: {"state": now if s == self.stage else "pending"} for s in STAGES}
+        for s, seconds in self.seconds.items():
+            stages[s] = {"state": "done", "seconds": round(seconds, 3)}
         out = {
             "id": self.id, "url": f"/models/add/{self.id}", "state": self.state,
             "stage": self.stage, "stages": stages, "message": self.message, "name": self.name,
@@ -226,10 +222,13 @@ class AddTasks:
             )  # fmt: skip
         return task
 
-    def _begin(self, task: AddTask, stage: str) -> float:
+    @contextlib.contextmanager
+    def _stage(self, task: AddTask, stage: str) -> Iterator[None]:
         task.stage = stage
         task.note(f"{stage}: started")
-        return time.perf_counter()
+        t = time.perf_counter()
+        yield
+        task.seconds[stage] = time.perf_counter() - t
 
     def _run(self, task: AddTask) -> None:
         with self._serial:
@@ -253,34 +252,27 @@ class AddTasks:
         backend, cfg = self.backend, self.backend.cfg
         with tempfile.TemporaryDirectory(prefix="tts-models-add-") as tmp:
             voice_dir = Path(tmp) / task.name
-            t = self._begin(task, "export")
-            berts = parse_bert_args([f"{k}={v}" for k, v in cfg.bert_dirs.items()])
-            options = ExportOptions(name=task.name)
-            export_voice(task.checkpoint, voice_dir, berts, task.config, options, task.note)
-            task.seconds["export"] = time.perf_counter() - t
-
-            t = self._begin(task, "verify")
-            checks = verify_voice(voice_dir, task.checkpoint, progress=task.note)
-            bad = [c.line() for c in checks if not c.ok]
-            if bad:
-                raise ValueError(
-                    f"{len(bad)} of {len(checks)} graph checks are off the PyTorch reference "
-                    f"({'; '.join(bad[:3])}); nothing was written to the repository"
-                )
-            task.seconds["verify"] = time.perf_counter() - t
-
-            t = self._begin(task, "repository")
-            write_repository(voice_dir, cfg.repository, RepositoryOptions(name=task.name))
-            task.seconds["repository"] = time.perf_counter() - t
-
-        t = self._begin(task, "load")
-        backend.call(backend.tts.load_voice, task.name)
-        backend.voices(refresh=True)
-        backend.sources[task.name] = task.checkpoint
-        self.configs[task.name] = task.config
-        model_id, voice = backend.pick(task.name)
-        task.result = {"model_id": model_id, "model_info": _info(backend, voice, self.configs)}
-        task.seconds["load"] = time.perf_counter() - t
+            with self._stage(task, "export"):
+                berts = parse_bert_args([f"{k}={v}" for k, v in cfg.bert_dirs.items()])
+                options = ExportOptions(name=task.name)
+                export_voice(task.checkpoint, voice_dir, berts, task.config, options, task.note)
+            with self._stage(task, "verify"):
+                checks = verify_voice(voice_dir, task.checkpoint, progress=task.note)
+                bad = [c.line() for c in checks if not c.ok]
+                if bad:
+                    raise ValueError(
+                        f"{len(bad)} of {len(checks)} graph checks are off the PyTorch reference "
+                        f"({'; '.join(bad[:3])}); nothing was written to the repository"
+                    )
+            with self._stage(task, "repository"):
+                write_repository(voice_dir, cfg.repository, RepositoryOptions(name=task.name))
+        with self._stage(task, "load"):
+            backend.call(backend.tts.load_voice, task.name)
+            backend.voices(refresh=True)
+            backend.sources[task.name] = task.checkpoint
+            self.configs[task.name] = task.config
+            model_id, voice = backend.pick(task.name)
+            task.result = {"model_id": model_id, "model_info": _info(backend, voice, self.configs)}
 
 
 def _need_exporter(modules: tuple[str, ...]) -> None:

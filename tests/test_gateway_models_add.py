@@ -154,3 +154,12 @@ def test_refusals_and_a_failing_task(triton_voice, root, tmp_path, tiny_bert_dir
             monkeypatch.setitem(sys.modules, module, None)
         r = gw.get("/models/add", params={"model_path": ckpt}, headers=KEY)
         assert r.status_code == 501 and "full project" in r.json()["message"]
+
+
+def test_cli_gateway_bert_takes_lang_equals_dir():
+    from typer.testing import CliRunner
+
+    from tts_client.cli import app
+
+    result = CliRunner().invoke(app, ["gateway", "--bert", "bert/chinese"])
+    assert result.exit_code == 2 and "LANG=DIR" in result.output

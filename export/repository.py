@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import tts_model_repository
@@ -37,7 +37,7 @@ from tts_export.triton_config import (
     vocoder_tensors,
 )
 from tts_model_repository.inprocess import graph_variant
-from tts_model_repository.runtime import OPENVINO_HINTS
+from tts_model_repository.runtime import OPENVINO_HINTS, AutoChoice, auto_choice
 from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES
 from vits2.serving.path import STEPS
 from vits2.serving.pipeline import inside_folder
@@ -177,6 +177,7 @@ def write_repository(
     _check_precision(opts)
     voice_dir, out_dir = Path(voice_dir), Path(out_dir)
     manifest = VoiceManifest.load(voice_dir)
+    opts, auto = resolve_auto(opts, manifest.variants)
     v = model_name(opts.name or manifest.name)
     graph_models = _write_graph_models(v, voice_dir, manifest, out_dir, opts)
     step_models = _write_python_models(v, voice_dir, manifest, out_dir, opts)
@@ -192,6 +193,8 @@ def write_repository(
         "models": models,
         "stream_model": f"{v}_stream",
         "runtime": opts.runtime,
+        # what `--graph-runtime auto` chose on the machine that wrote the repository, and why
+        "auto": asdict(auto) if auto else None,
     }
     ensemble = (
         f'name: "{v}"\nplatform: "ensemble"\nmax_batch_size: 0\n'
@@ -266,6 +269,9 @@ def _stream_params(
                 f"frame, got {first} s and {size} frames"
             )
         params["first_window_seconds"], params["window_frames"] = str(first), str(size)
+        # Triton's OpenVINO/TensorRT backends see every window's width as it is (the python
+        # runtime cuts rows to their lengths): two widths only, padding masked by the lengths
+        params["fixed_shapes"] = "1" if opts.runtime in ("openvino", "tensorrt") else "0"
     params["models"] = json.dumps({k: f"{v}_{k}" for k in steps})
     return params
 
@@ -372,22 +378,23 @@ def _check_precision(opts: RepositoryOptions) -> None:
         )
 
 
-def default_graph_runtime() -> tuple[str, dict[str, str]]:
-    """The fastest in-process setting that holds parity on this CPU.
+def resolve_auto(
+    opts: RepositoryOptions, variants: dict
+) -> tuple[RepositoryOptions, AutoChoice | None]:
+    """`opts` with graph runtime "auto" replaced by this CPU's choice (`runtime.auto_choice`,
+    with the voice's gated `variants`); precisions given explicitly win over the choice's."""
+    if opts.graph_runtime != "auto":
+        return opts, None
+    auto = auto_choice(variants=variants)
+    precision = {**auto.precision, **opts.precision}
+    resolved = replace(opts, graph_runtime=auto.runtime, precision=precision)
+    _check_precision(resolved)
+    return resolved, auto
 
-    OpenVINO when installed; bf16 for BERT and decoder where the CPU computes bf16 natively
-    (AMX or AVX512-BF16: SNR 35-49 dB against fp32 on the full-size random decoder), fp32
-    otherwise. The encoder stays fp32 so durations never change.
-    """
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return "onnxruntime", {}
-    flags = ""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        pass
-    if "amx_bf16" in flags or "avx512_bf16" in flags:
-        return "openvino", {"bert": "bf16", "decoder": "bf16"}
-    return "openvino", {}
+
+def default_graph_runtime(variants: dict | None = None) -> tuple[str, dict[str, str]]:
+    """The fastest in-process setting that holds quality on this CPU: `runtime.auto_choice`
+    (per ISA, honouring ONEDNN_MAX_CPU_ISA; the voice's gated int8 decoder where `variants`
+    has one and the CPU has VNNI but no bf16). The encoder stays fp32."""
+    choice = auto_choice(variants=variants)
+    return choice.runtime, dict(choice.precision)

@@ -76,7 +76,7 @@ def stream_variant(triton_voice):
     loaded = []
     client = http.InferenceServerClient(triton_voice.http_url)
 
-    def make(tag: str, first_window_seconds: float, window_frames: int) -> str:
+    def make(tag: str, first_window_seconds: float, window_frames: int, fixed: bool) -> str:
         name = f"{voice}_stream_{tag}"
         shutil.copytree(repo / f"{voice}_stream", repo / name, dirs_exist_ok=True)
         config = (repo / name / "config.pbtxt").read_text(encoding="utf-8")
@@ -84,6 +84,7 @@ def stream_variant(triton_voice):
         for key, value in (
             ("first_window_seconds", first_window_seconds),
             ("window_frames", window_frames),
+            ("fixed_shapes", int(fixed)),
         ):
             config, n = re.subn(
                 rf'(key: "{key}" value: {{ string_value: )"[^"]*"', rf'\1"{value}"', config
@@ -134,13 +135,17 @@ def test_first_chunk_is_shorter_than_its_sentence(triton_voice):
 
 
 @pytest.mark.parametrize(
-    ("tag", "seconds", "frames"),
-    [("small", 0.05, 7), ("large", 20.0, 5000)],  # windows not dividing frames; one per sentence
+    ("tag", "seconds", "frames", "fixed"),
+    [
+        ("small", 0.05, 7, False),  # window sizes that do not divide the frame counts
+        ("large", 20.0, 5000, False),  # every sentence shorter than one window
+        ("fixed", 0.05, 7, True),  # windows padded to two widths (OpenVINO/TensorRT backends)
+    ],
 )
 def test_window_sizes_from_the_config_join_to_the_ensemble(
-    triton_voice, stream_variant, tag, seconds, frames
+    triton_voice, stream_variant, tag, seconds, frames, fixed
 ):
-    model = stream_variant(tag, seconds, frames)
+    model = stream_variant(tag, seconds, frames, fixed)
     whole = infer_http(triton_voice.http_url, triton_voice.voice, MULTI, SEED=17)
     whole = whole.as_numpy("AUDIO")
     chunks = _stream(triton_voice.grpc_url, model, MULTI, 17)
@@ -149,7 +154,7 @@ def test_window_sizes_from_the_config_join_to_the_ensemble(
     for lengths in groups:
         if tag == "large":  # every sentence is shorter than one window: one chunk each
             assert len(lengths) == 1
-        else:
+        else:  # the padding of fixed shapes is cut off: the same chunks
             assert lengths[0] == first * HOP and len(lengths) > 1
             assert all(n == frames * HOP for n in lengths[1:-1])
             assert 0 < lengths[-1] <= frames * HOP
@@ -175,6 +180,7 @@ def test_repository_writes_the_halves_and_the_window_options(tmp_path, tiny_voic
     assert {"tiny_flow", "tiny_vocoder"} <= set(models)
     stream = _params(tmp_path / "a" / "tiny_stream" / "config.pbtxt")
     assert stream["first_window_seconds"] == "0.1" and stream["window_frames"] == "32"
+    assert stream["fixed_shapes"] == "0"  # the python runtime cuts rows to their lengths
     steps = json.loads(stream["models"].replace('\\"', '"'))
     assert steps["flow"] == "tiny_flow" and steps["vocoder"] == "tiny_vocoder"
     assert (tmp_path / "a" / "tiny_stream" / "1" / "voice" / "config.json").is_file()

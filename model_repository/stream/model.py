@@ -57,9 +57,12 @@ class TritonPythonModel:
             self.size = int(params.get("window_frames", WINDOW_FRAMES))
             if self.size < 1:
                 raise ValueError(f"window_frames must be >= 1, got {self.size}")
+            # pad windows to two widths (`decode_windows`): for backends that tune per shape
+            self.fixed_shapes = params.get("fixed_shapes", "0") == "1"
             pb_utils.Logger.log_info(
                 f"{self.name}: vocoder windows of {self.first} then {self.size} frames, "
-                f"context {self.context.left}/{self.context.right}"
+                f"context {self.context.left}/{self.context.right}, fixed shapes "
+                f"{self.fixed_shapes}"
             )
 
     def execute(self, requests):
@@ -120,8 +123,9 @@ class TritonPythonModel:
         hop = self.pipeline.voice.hop_length
         count = len(plan_windows(int(lengths.max()), self.context, self.first, self.size))
         pieces = decode_windows(
-            vocoder, z, values["g"], lengths, hop, self.context, self.first, self.size
-        )
+            vocoder, z, values["g"], lengths, hop, self.context, self.first, self.size,
+            fixed_shapes=self.fixed_shapes,
+        )  # fmt: skip
         for k, audio in enumerate(pieces):
             yield audio[0], k == count - 1
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -320,6 +322,18 @@ def create_app(
     return app
 
 
+async def json_object(request: Request, fields: str) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 (status 21) saying it must be one with
+    ``fields``."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, 21, f"the body must be a JSON object: {e}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, 21, f"the body must be a JSON object with {fields}")
+    return body
+
+
 def resolve_inside(path: str, roots: list[Path], what: str = "path") -> Path:
     """``path`` resolved (symlinks followed), refused unless it lies inside one of ``roots``."""
     if not roots:
@@ -335,31 +349,10 @@ def resolve_inside(path: str, roots: list[Path], what: str = "path") -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m tts_client.gateway``: every GatewayConfig option on the command line."""
-    import argparse
-    import os
+    """``python -m tts_client.gateway``: the same command and options as ``tts gateway``."""
+    from tts_client.cli import app
 
-    import uvicorn
-
-    p = argparse.ArgumentParser(description="Bert-VITS2 HTTP gateway (upstream, OpenAI, jobs)")
-    p.add_argument("--triton-url", default="127.0.0.1:8001")
-    p.add_argument("--protocol", default="grpc", choices=("grpc", "http"))
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5000)
-    p.add_argument("--api-key", default=os.environ.get("TTS_API_KEY"))
-    p.add_argument("--models-root", action="append", default=[], dest="roots",
-                   help="folder /models/add and /models/get_* may read (repeatable)")  # fmt: skip
-    p.add_argument("--repository", help="Triton's model repository (for /models/add)")
-    p.add_argument("--jobs-dir", help="where jobs keep state and audio (enables /jobs)")
-    p.add_argument("--max-body-bytes", type=int, default=1 << 20)
-    args = p.parse_args(argv)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
-        print(f"warning: binding {args.host} without --api-key: anyone who reaches it can use it")
-    app = create_app(
-        args.triton_url, args.protocol, args.api_key, roots=args.roots,
-        repository=args.repository, jobs_dir=args.jobs_dir, max_body_bytes=args.max_body_bytes,
-    )  # fmt: skip
-    uvicorn.run(app, host=args.host, port=args.port)
+    app(["gateway", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

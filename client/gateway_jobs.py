@@ -44,7 +44,7 @@ from fastapi.responses import JSONResponse, Response
 from tts_client.audio import Audio, silence
 from tts_client.contract import MAX_SEED, sentence_seed
 from tts_client.errors import ServerUnavailableError, TTSError, TTSTimeoutError, UnknownVoiceError
-from tts_client.gateway import ApiError, Backend
+from tts_client.gateway import ApiError, Backend, json_object
 from tts_client.gateway_audio import MEDIA_TYPES, available_formats, encode
 from tts_client.gateway_upstream import default_language, integer, number, style_knobs
 from tts_client.planner import mix_prefix
@@ -363,12 +363,7 @@ def router(jobs: JobStore) -> APIRouter:
     @api.post("/jobs", status_code=202)
     async def submit(request: Request) -> JSONResponse:
         """Queue a long text; answers at once with the job's id and state."""
-        try:
-            body = json.loads(await request.body() or b"null")
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ApiError(400, 21, f"the body must be a JSON object: {e}") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, 21, "the body must be a JSON object with text, model, speaker")
+        body = await json_object(request, "text, model, speaker")
         from starlette.concurrency import run_in_threadpool
 
         job = await run_in_threadpool(jobs.submit, body)

@@ -14,11 +14,9 @@
   write the repository, load. The voice is named ``<config folder>_<G_N>`` unless ``name=``.
   One export runs at a time (each takes every core); the export lives in a temporary folder
   until the repository has its copy. Tasks live in memory: a gateway restart forgets them.
-- ``GET /models/add/{id}``: the task: ``state`` (queued, running, done, failed), ``stage``
-  (export, verify, repository, load), ``stages`` (each: pending/running/done/failed, seconds),
-  ``message`` (latest progress line or the reason it failed); when done, status 0 and
-  ``Data: {model_id, model_info}`` as the synchronous answer; failed: status 16. Unknown id: 404,
-  status 33.
+- ``GET /models/add/{id}``: the task's ``state``, ``stage`` (export, verify, repository,
+  load), ``stages`` (state and seconds each), ``message``; done: status 0 and ``Data`` as
+  above; failed: status 16; unknown id: 404, status 33.
 - ``GET /models/delete?model_id=N``: unloads the voice from Triton (status 0, or 14).
 - ``GET /models/get_local|get_unloaded?root_dir=D``: upstream's scan of D (default: the first
   root): for D itself (key ".") and each sub-folder, its ``G_*.pth`` files and those in its

@@ -18,14 +18,13 @@ v2.3 voices; opus: 48 kHz): the ``X-Sample-Rate`` header says which, pcm users n
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tts_client.gateway import ApiError, Backend
+from tts_client.gateway import ApiError, Backend, json_object
 from tts_client.gateway_audio import MEDIA_TYPES, STREAMABLE, available_formats, encode
 from tts_client.gateway_audio import stream_body as _stream_body
 from tts_client.gateway_upstream import default_language, integer, number, style_knobs
@@ -129,12 +128,7 @@ def router(backend: Backend) -> APIRouter:
     @api.post("/v1/audio/speech")
     async def speech(request: Request) -> Response:
         """OpenAI's text to speech."""
-        try:
-            body = json.loads(await request.body() or b"null")
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ApiError(400, 21, f"the body must be a JSON object: {e}") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, 21, "the body must be a JSON object with model, input, voice")
+        body = await json_object(request, "model, input, voice")
         return await run_in_threadpool(_speech, backend, body)
 
     @api.get("/v1/models")

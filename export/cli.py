@@ -221,22 +221,19 @@ def repository(
     ),
 ) -> None:
     """Write the voice's Triton models (ensemble, frontend, graphs) into a repository."""
+    from tts_export.metadata import VoiceManifest
     from tts_export.repository import (
         RepositoryOptions,
-        default_graph_runtime,
         parse_precision,
+        resolve_auto,
         write_repository,
     )
 
     try:
-        prec = parse_precision(precision)
-        graph_rt, default_prec = (
-            default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {})
-        )
         opts = RepositoryOptions(
             runtime=runtime,
-            graph_runtime=graph_rt,
-            precision={**default_prec, **prec},
+            graph_runtime=graph_runtime,  # "auto": chosen per CPU by write_repository
+            precision=parse_precision(precision),
             max_batch=max_batch,
             queue_delay_us=queue_delay_us,
             preferred_batch=list(preferred_batch) or None,
@@ -250,14 +247,12 @@ def repository(
         models = write_repository(voice, out, opts)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
-    _progress(
-        f"runtime {runtime}"
-        + (
-            f" ({opts.graph_runtime}, precision {opts.precision or 'fp32'})"
-            if runtime == "python"
-            else ""
-        )
-    )
+    if runtime == "python":
+        opts, auto = resolve_auto(opts, VoiceManifest.load(voice).variants)
+        why = f"; auto: {auto.reason}" if auto else ""
+        _progress(f"runtime python ({opts.graph_runtime}, {opts.precision or 'fp32'}{why})")
+    else:
+        _progress(f"runtime {runtime}")
     console.print(f"wrote {len(models)} models to {out}: {', '.join(models)}")
     console.print(f"next: tts serve --repository {out}")
 

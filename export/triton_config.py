@@ -29,7 +29,8 @@ class TensorSpec:
 class RepositoryOptions:
     runtime: str = "python"
     graph_runtime: str = "onnxruntime"
-    """For runtime python: run graphs with onnxruntime or openvino in-process."""
+    """For runtime python: run graphs with onnxruntime or openvino in-process; "auto" picks
+    per CPU ISA (`runtime.auto_choice`) and records the choice in the ensemble's voice JSON."""
     precision: dict[str, str] = field(default_factory=dict)
     """Graph kind (bert, decoder) -> fp32/bf16/fp16 for the OpenVINO runtimes, or decoder int8
     (the `tts-export quantize` graph, any runtime but tensorrt); the encoder is always fp32."""
@@ -86,23 +87,24 @@ def encoder_tensors(c: int, gin: int) -> tuple[list[TensorSpec], list[TensorSpec
         for n in ("sdp_ratio", "noise_scale_w", "length_scale")
     ]
     ins.append(TensorSpec("noise_sdp", "TYPE_FP32", [2, -1]))
-    outs = [
+    return ins, prior_tensors(c, gin)
+
+
+def prior_tensors(c: int, gin: int) -> list[TensorSpec]:
+    """What the encoder hands the decoder (and the flow): prior stats per phone, speaker
+    conditioning, integer durations and frame counts."""
+    return [
         TensorSpec("m_p", "TYPE_FP32", [c, -1]),
         TensorSpec("logs_p", "TYPE_FP32", [c, -1]),
         TensorSpec("g", "TYPE_FP32", [gin, 1]),
         TensorSpec("durations", "TYPE_INT64", [-1]),
         TensorSpec("frame_lengths", "TYPE_INT64", [1], item_scalar=True),
     ]
-    return ins, outs
 
 
 def decoder_tensors(c: int, gin: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
     ins = [
-        TensorSpec("m_p", "TYPE_FP32", [c, -1]),
-        TensorSpec("logs_p", "TYPE_FP32", [c, -1]),
-        TensorSpec("g", "TYPE_FP32", [gin, 1]),
-        TensorSpec("durations", "TYPE_INT64", [-1]),
-        TensorSpec("frame_lengths", "TYPE_INT64", [1], item_scalar=True),
+        *prior_tensors(c, gin),
         TensorSpec("noise_scale", "TYPE_FP32", [1], item_scalar=True),
         TensorSpec("noise_z", "TYPE_FP32", [c, -1]),
     ]

@@ -22,7 +22,9 @@ runner = CliRunner()
 def test_export_writes_graphs_sidecar_and_metadata(tiny_voice_dir):
     voice_dir, _ = tiny_voice_dir
     manifest = VoiceManifest.load(voice_dir)
-    assert set(manifest.graphs) == {"encoder", "decoder", "bert_zh", "bert_jp", "bert_en"}
+    assert set(manifest.graphs) == {
+        "encoder", "decoder", "flow", "vocoder", "bert_zh", "bert_jp", "bert_en"
+    }  # fmt: skip
     assert manifest.speakers == {"spk0": 0, "spk1": 1, "spk2": 2}
     assert manifest.precision["encoder"] == "fp32"
     for kind, graph in manifest.graphs.items():

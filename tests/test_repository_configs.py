@@ -147,3 +147,30 @@ def test_repository_cli_passes_batching_options(tmp_path, tiny_voice_dir):
         result = CliRunner().invoke(app, args + bad)
         assert result.exit_code != 0
         assert message in " ".join(result.output.split()), result.output
+
+
+@pytest.mark.parametrize("cap, bf16", [("", None), ("AVX2", False), ("AVX512_CORE_VNNI", False)])
+def test_auto_graph_runtime_follows_the_cpu_and_is_recorded(
+    tmp_path, tiny_voice_dir, monkeypatch, cap, bf16
+):
+    """`--graph-runtime auto` resolves per CPU ISA (ONEDNN_MAX_CPU_ISA caps it, as oneDNN
+    does) and the ensemble's voice JSON records what was chosen and why; bf16 is never chosen
+    without native bf16."""
+    from tts_model_repository.runtime import cpu_isa
+
+    if cap:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    else:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    isa = cpu_isa()
+    models = write_repository(
+        tiny_voice_dir[0], tmp_path, RepositoryOptions(graph_runtime="auto", name="v")
+    )
+    meta = json.loads(_config(tmp_path / "v" / "config.pbtxt").parameters["voice"].string_value)
+    assert meta["models"] == models and meta["auto"]["isa"] == isa and meta["auto"]["reason"]
+    decoder = _config(tmp_path / "v_decoder" / "config.pbtxt").parameters
+    assert decoder["runtime"].string_value == meta["auto"]["runtime"]
+    chose_bf16 = decoder["precision"].string_value == "bf16"
+    assert chose_bf16 == (isa in ("amx", "avx512_bf16"))
+    if bf16 is False:
+        assert not chose_bf16

@@ -11,6 +11,17 @@ import pytest
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 TINY = FIXTURES / "bert-vits2-v2.3-tiny"
 NUM_CASES = 6
+# widths, heads and layers unlike the tiny fixtures' (hidden 32), for tests that a voice of
+# other dimensions builds, exports and matches
+OTHER_WIDTHS = dict(
+    hidden_channels=48,
+    inter_channels=24,
+    filter_channels=80,
+    n_heads=3,
+    n_layers=4,
+    gin_channels=16,
+    upsample_initial_channel=32,
+)
 
 
 def require(path: Path) -> Path:
@@ -24,10 +35,52 @@ def require(path: Path) -> Path:
     return path
 
 
-def reference_cases() -> list[dict[str, np.ndarray]]:
-    data = np.load(require(TINY / "reference.npz"))
+def reference_cases(folder: str = TINY.name) -> list[dict[str, np.ndarray]]:
+    """The six recorded upstream cases of a fixture folder (default: the 2.3 tiny voice)."""
+    data = np.load(require(FIXTURES / folder / "reference.npz"))
     cases = []
     for i in range(NUM_CASES):
         prefix = f"case{i}/"
         cases.append({k[len(prefix) :]: data[k] for k in data.files if k.startswith(prefix)})
     return cases
+
+
+def _batch_of_one(case: dict[str, np.ndarray], name: str):
+    import torch  # here, not at the top: the frontend tests import this module without torch
+
+    return torch.from_numpy(case[name])[None] if name in case else None
+
+
+def case_inputs(case: dict[str, np.ndarray]) -> tuple:
+    """infer()'s positional inputs for one recorded case, a batch of one: phones, tones,
+    languages, bert_zh, bert_ja, bert_en (None where the release records none), sid."""
+    import torch
+
+    names = ("phones", "tones", "language", "bert_zh", "bert_ja", "bert_en")
+    return (*(_batch_of_one(case, n) for n in names), torch.from_numpy(case["sid"]))
+
+
+def recorded_kwargs(case: dict[str, np.ndarray]) -> dict:
+    """infer()'s keywords for upstream's call in `case`: its four scales, its recorded noise,
+    and return_intermediates=True (the cases record z_p, z and the frame priors too)."""
+    sdp_ratio, noise_scale, noise_scale_w, length_scale = (float(x) for x in case["scales"])
+    return dict(
+        sdp_ratio=sdp_ratio,
+        noise_scale=noise_scale,
+        noise_scale_w=noise_scale_w,
+        length_scale=length_scale,
+        noise_sdp=_batch_of_one(case, "noise_sdp"),
+        noise_z=_batch_of_one(case, "noise_z"),
+        return_intermediates=True,
+    )
+
+
+def run_decoder(dec, encoded, noise_scale, noise_z) -> list:
+    """The decoder graph's [audio, audio_lengths] for the encoder graph's outputs `encoded`
+    (in ENCODER_OUTPUTS order; they feed the decoder's inputs of the same names)."""
+    from tts_export.metadata import DECODER_OUTPUTS, ENCODER_OUTPUTS
+
+    feeds = dict(
+        zip(ENCODER_OUTPUTS, encoded, strict=True), noise_scale=noise_scale, noise_z=noise_z
+    )
+    return dec.run(DECODER_OUTPUTS, feeds)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import vits2
-from tests.fixtures import TINY, reference_cases, require
+from tests.fixtures import TINY, case_inputs, reference_cases, require
 from vits2.checkpoint import CheckpointError
 from vits2.config import ConfigError, VoiceConfig
 
@@ -24,19 +24,8 @@ def _fixture_config() -> dict:
 
 
 def _audio(model, case):
-    t = lambda n: torch.from_numpy(case[n])[None]  # noqa: E731
     return model.infer(
-        t("phones"),
-        t("tones"),
-        t("language"),
-        t("bert_zh"),
-        t("bert_ja"),
-        t("bert_en"),
-        torch.from_numpy(case["sid"]),
-        sdp_ratio=0.3,
-        noise_scale=0.667,
-        noise_scale_w=0.8,
-        seed=3,
+        *case_inputs(case), sdp_ratio=0.3, noise_scale=0.667, noise_scale_w=0.8, seed=3
     ).audio
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import vits2
-from tests.fixtures import TINY, reference_cases, require
+from tests.fixtures import OTHER_WIDTHS, TINY, reference_cases, require, run_decoder
 from tts_export import acoustic
 from tts_export.verify import session
 from vits2.random_voice import make_random_model, tiny_config
@@ -24,20 +24,25 @@ def fixture_graphs(tmp_path_factory):
 
 
 def _run(enc, dec, feeds, noise_scale, noise_z):
-    m_p, logs_p, g, durations, frame_lengths = enc.run(acoustic.ENCODER_OUTPUTS, feeds)
-    audio, lengths = dec.run(
-        acoustic.DECODER_OUTPUTS,
-        dict(
-            m_p=m_p,
-            logs_p=logs_p,
-            g=g,
-            durations=durations,
-            frame_lengths=frame_lengths,
-            noise_scale=noise_scale,
-            noise_z=noise_z[:, :, : int(frame_lengths.max())],
-        ),
-    )
+    encoded = enc.run(acoustic.ENCODER_OUTPUTS, feeds)
+    durations, frame_lengths = encoded[3], encoded[4]
+    noise_z = noise_z[:, :, : int(frame_lengths.max())]
+    audio, lengths = run_decoder(dec, encoded, noise_scale, noise_z)
     return durations, audio, lengths
+
+
+def _reference(model, inputs, noise_scale: float, noise_z):
+    """The PyTorch model on `example_encoder_inputs` (noise_scale_w 0.8, as those inputs have)."""
+    names = ("phones", "tones", "languages", "bert_zh", "bert_ja", "bert_en", "sid")
+    return model.infer(
+        *(inputs[k] for k in names),
+        inputs["phone_lengths"],
+        sdp_ratio=inputs["sdp_ratio"],
+        noise_scale=noise_scale,
+        noise_scale_w=0.8,
+        noise_sdp=inputs["noise_sdp"],
+        noise_z=noise_z,
+    )
 
 
 @pytest.mark.parametrize("case_id", range(6))
@@ -75,20 +80,7 @@ def test_onnx_matches_reference_on_random_inputs(fixture_graphs, phones):
     durations, audio, lengths = _run(
         enc, dec, feeds, np.array([0.667], np.float32), noise_z.numpy()
     )
-    ref = model.infer(
-        inputs["phones"],
-        inputs["tones"],
-        inputs["languages"],
-        inputs["bert_zh"],
-        inputs["bert_ja"],
-        inputs["bert_en"],
-        inputs["sid"],
-        sdp_ratio=inputs["sdp_ratio"],
-        noise_scale=0.667,
-        noise_scale_w=0.8,
-        noise_sdp=inputs["noise_sdp"],
-        noise_z=noise_z,
-    )
+    ref = _reference(model, inputs, 0.667, noise_z)
     np.testing.assert_array_equal(durations, ref.durations.numpy())
     assert np.abs(audio[0, : lengths[0]] - ref.audio[0].numpy()).max() <= 1e-4
 
@@ -123,16 +115,7 @@ def test_graphs_are_valid_and_carry_no_forbidden_ops(fixture_graphs):
 
 
 def test_voice_with_other_dims_exports_and_matches(tmp_path):
-    cfg = tiny_config(
-        hidden_channels=48,
-        inter_channels=24,
-        filter_channels=80,
-        n_heads=3,
-        n_layers=4,
-        gin_channels=16,
-        upsample_initial_channel=32,
-        use_transformer_flow=False,
-    )
+    cfg = tiny_config(**OTHER_WIDTHS, use_transformer_flow=False)
     model = make_random_model(cfg, seed=3)
     enc = session(acoustic.export_encoder(model, tmp_path / "e.onnx"))
     dec = session(acoustic.export_decoder(model, tmp_path / "d.onnx"))
@@ -145,26 +128,7 @@ def test_voice_with_other_dims_exports_and_matches(tmp_path):
         np.full(2, 0.5, np.float32),
         noise_z.numpy(),
     )
-    ref = model.infer(
-        *(
-            inputs[k]
-            for k in (
-                "phones",
-                "tones",
-                "languages",
-                "bert_zh",
-                "bert_ja",
-                "bert_en",
-                "sid",
-                "phone_lengths",
-            )
-        ),
-        sdp_ratio=inputs["sdp_ratio"],
-        noise_scale=0.5,
-        noise_scale_w=0.8,
-        noise_sdp=inputs["noise_sdp"],
-        noise_z=noise_z,
-    )
+    ref = _reference(model, inputs, 0.5, noise_z)
     np.testing.assert_array_equal(durations, ref.durations.numpy())
     n = ref.audio.shape[1]
     assert np.abs(audio[:, :n] - ref.audio.numpy()).max() <= 1e-4

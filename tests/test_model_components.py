@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional as F
 
 import vits2
+from tests.fixtures import OTHER_WIDTHS
 from vits2.attentions import MultiHeadAttention
 from vits2.flows import rational_quadratic_spline_inverse
 from vits2.random_voice import make_random_model, make_random_voice, tiny_config
@@ -93,13 +94,7 @@ def test_relative_attention_equals_direct_formula():
 OTHER_DIMS = [
     # other widths, heads and layer counts; resblock 2; residual-coupling flow; shared flow
     dict(
-        hidden_channels=48,
-        inter_channels=24,
-        filter_channels=80,
-        n_heads=3,
-        n_layers=4,
-        gin_channels=16,
-        upsample_initial_channel=32,
+        **OTHER_WIDTHS,
         resblock="2",
         resblock_kernel_sizes=[3, 5],
         resblock_dilation_sizes=[[1, 2], [2, 6]],

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import vits2
-from tests.fixtures import TINY, reference_cases, require
+from tests.fixtures import TINY, case_inputs, recorded_kwargs, reference_cases, require
 
 
 @pytest.fixture(scope="module")
@@ -16,25 +16,7 @@ def tiny_model():
 
 
 def _infer(model, case, **kw):
-    t = lambda name: torch.from_numpy(case[name])[None]  # noqa: E731
-    sdp_ratio, noise_scale, noise_scale_w, length_scale = (float(x) for x in case["scales"])
-    return model.infer(
-        t("phones"),
-        t("tones"),
-        t("language"),
-        t("bert_zh"),
-        t("bert_ja"),
-        t("bert_en"),
-        torch.from_numpy(case["sid"]),
-        sdp_ratio=sdp_ratio,
-        noise_scale=noise_scale,
-        noise_scale_w=noise_scale_w,
-        length_scale=length_scale,
-        noise_sdp=t("noise_sdp"),
-        noise_z=t("noise_z"),
-        return_intermediates=True,
-        **kw,
-    )
+    return model.infer(*case_inputs(case), **recorded_kwargs(case), **kw)
 
 
 @pytest.mark.parametrize("case_id", range(6))
@@ -96,16 +78,7 @@ def test_six_cases_in_one_padded_batch_match_singles(tiny_model):
 
 def test_same_seed_same_audio_and_other_seed_differs(tiny_model):
     case = reference_cases()[1]
-    t = lambda name: torch.from_numpy(case[name])[None]  # noqa: E731
-    args = (
-        t("phones"),
-        t("tones"),
-        t("language"),
-        t("bert_zh"),
-        t("bert_ja"),
-        t("bert_en"),
-        torch.from_numpy(case["sid"]),
-    )
+    args = case_inputs(case)
     kw = dict(sdp_ratio=0.5, noise_scale=0.667, noise_scale_w=0.8)
     a = tiny_model.infer(*args, seed=7, **kw).audio
     b = tiny_model.infer(*args, seed=7, **kw).audio

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import vits2
-from tests.fixtures import FIXTURES, require
+from tests.fixtures import FIXTURES, case_inputs, recorded_kwargs, reference_cases, require
 from vits2 import styles
 from vits2.checkpoint import CheckpointWarning
 from vits2.config import ConfigError, VoiceConfig
@@ -36,12 +36,7 @@ def model_for(folder: str, name: str = "G_tiny.pth"):
 
 
 def cases(folder: str) -> list[dict[str, np.ndarray]]:
-    data = np.load(require(FIXTURES / folder / "reference.npz"))
-    out = []
-    for i in range(6):
-        prefix = f"case{i}/"
-        out.append({k[len(prefix) :]: data[k] for k in data.files if k.startswith(prefix)})
-    return out
+    return reference_cases(folder)
 
 
 def release_inputs(case) -> dict[str, torch.Tensor]:
@@ -53,21 +48,9 @@ def release_inputs(case) -> dict[str, torch.Tensor]:
 
 def run_case(model, case, **kw):
     """Upstream's call for `case`; keyword arguments replace or add infer() arguments."""
-    t = lambda n: torch.from_numpy(case[n])[None] if n in case else None  # noqa: E731
-    sdp_ratio, noise_scale, noise_scale_w, length_scale = (float(x) for x in case["scales"])
-    args = dict(
-        sdp_ratio=sdp_ratio,
-        noise_scale=noise_scale,
-        noise_scale_w=noise_scale_w,
-        length_scale=length_scale,
-        noise_sdp=t("noise_sdp"),
-        noise_z=t("noise_z"),
-        return_intermediates=True,
-        **release_inputs(case),
-    )
+    args = dict(recorded_kwargs(case), **release_inputs(case))
     args.update(kw)
-    ids = [t(n) for n in ("phones", "tones", "language", "bert_zh", "bert_ja", "bert_en")]
-    return model.infer(*ids, torch.from_numpy(case["sid"]), **args)
+    return model.infer(*case_inputs(case), **args)
 
 
 @pytest.mark.parametrize("folder, name", CHECKPOINTS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.fixtures import run_decoder
 from tests.test_model_versions import FOLDERS, cases, model_for
 from tts_export import acoustic
 from tts_export.verify import session
@@ -67,17 +68,8 @@ def test_onnx_encoder_and_decoder_match_upstream_singly_and_batched(folder, tmp_
         frames = int(frame_lengths.max())
         noise_z = _pad(batch, "noise_z", (m_p.shape[1], frames), np.float32)
         noise_scale = np.array([c["scales"][1] for c in batch], dtype=np.float32)
-        audio, lengths = dec.run(
-            acoustic.DECODER_OUTPUTS,
-            dict(
-                m_p=m_p,
-                logs_p=logs_p,
-                g=g,
-                durations=durations,
-                frame_lengths=frame_lengths,
-                noise_scale=noise_scale,
-                noise_z=noise_z,
-            ),
+        audio, lengths = run_decoder(
+            dec, (m_p, logs_p, g, durations, frame_lengths), noise_scale, noise_z
         )
         for i, c in enumerate(batch):
             n = len(c["phones"])

@@ -63,6 +63,14 @@ __all__ = [
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
+def _ways_table(heading: str, intro: str, column: tuple[str, str, dict]) -> list[str]:
+    """A report section: heading, intro line, and a table of way -> value; `column` is the
+    value column's (name, format spec, {way: value})."""
+    name, spec, values = column
+    rows = [f"| {way} | {value:{spec}} |" for way, value in values.items()]
+    return ["", f"## {heading}", "", intro, "", f"| way | {name} |", "|---|---|", *rows]
+
+
 def markdown(results: dict) -> str:
     lines = [
         "# Speed levers",
@@ -86,31 +94,21 @@ def markdown(results: dict) -> str:
             )
     if results.get("padding"):
         r = results["padding"]
-        lines += [
-            "",
-            f"## Sentence batching (decoder, zh-long, {r['runtime']} {r['precision']})",
-            "",
+        lines += _ways_table(
+            f"Sentence batching (decoder, zh-long, {r['runtime']} {r['precision']})",
             f"{r['sentences']} sentences of {r['frames']} frames ({r['padding_share']:.0%} of "
             "one padded batch is padding); batches by max padding: "
             + ", ".join(f"{mp}: {groups}" for mp, groups in r["groups"].items()),
-            "",
-            "| way | ms |",
-            "|---|---|",
-            *[f"| {way} | {ms:.0f} |" for way, ms in r["ms"].items()],
-        ]
+            ("ms", ".0f", r["ms"]),
+        )
     if results.get("buckets"):
         r = results["buckets"]
-        lines += [
-            "",
-            f"## Shape buckets (decoder, {r['runtime']} {r['precision']})",
-            "",
+        lines += _ways_table(
+            f"Shape buckets (decoder, {r['runtime']} {r['precision']})",
             f"{r['sentences']} sentences of every text, {r['distinct_frame_counts']} distinct "
             "frame counts, each decoded once on a fresh session:",
-            "",
-            "| way | seconds |",
-            "|---|---|",
-            *[f"| {way} | {sec:.2f} |" for way, sec in r["seconds"].items()],
-        ]
+            ("seconds", ".2f", r["seconds"]),
+        )
     if results.get("server"):
         lines += [
             "",

@@ -28,7 +28,8 @@ import typer
 
 from tts_benchmarks.run import DEFAULT_OUT, Progress
 from tts_benchmarks.stats import load_average, machine_facts
-from tts_model_repository.runtime import GraphSession, cpu_isa
+from tts_model_repository.cpu import cpu_isa
+from tts_model_repository.runtime import GraphSession
 from tts_model_repository.windows import (
     FIRST_WINDOW_SECONDS,
     WINDOW_FRAMES,

@@ -36,8 +36,9 @@ from tts_export.triton_config import (
     tensor_block,
     vocoder_tensors,
 )
+from tts_model_repository.cpu import AutoChoice, auto_choice
 from tts_model_repository.inprocess import graph_variant
-from tts_model_repository.runtime import OPENVINO_HINTS, AutoChoice, auto_choice
+from tts_model_repository.runtime import OPENVINO_HINTS
 from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES
 from vits2.serving.path import STEPS
 from vits2.serving.pipeline import inside_folder
@@ -381,7 +382,7 @@ def _check_precision(opts: RepositoryOptions) -> None:
 def resolve_auto(
     opts: RepositoryOptions, variants: dict
 ) -> tuple[RepositoryOptions, AutoChoice | None]:
-    """`opts` with graph runtime "auto" replaced by this CPU's choice (`runtime.auto_choice`,
+    """`opts` with graph runtime "auto" replaced by this CPU's choice (`cpu.auto_choice`,
     with the voice's gated `variants`); precisions given explicitly win over the choice's."""
     if opts.graph_runtime != "auto":
         return opts, None
@@ -393,7 +394,7 @@ def resolve_auto(
 
 
 def default_graph_runtime(variants: dict | None = None) -> tuple[str, dict[str, str]]:
-    """The fastest in-process setting that holds quality on this CPU: `runtime.auto_choice`
+    """The fastest in-process setting that holds quality on this CPU: `cpu.auto_choice`
     (per ISA, honouring ONEDNN_MAX_CPU_ISA; the voice's gated int8 decoder where `variants`
     has one and the CPU has VNNI but no bf16). The encoder stays fp32."""
     choice = auto_choice(variants=variants)

@@ -30,7 +30,7 @@ class RepositoryOptions:
     runtime: str = "python"
     graph_runtime: str = "onnxruntime"
     """For runtime python: run graphs with onnxruntime or openvino in-process; "auto" picks
-    per CPU ISA (`runtime.auto_choice`) and records the choice in the ensemble's voice JSON."""
+    per CPU ISA (`cpu.auto_choice`) and records the choice in the ensemble's voice JSON."""
     precision: dict[str, str] = field(default_factory=dict)
     """Graph kind (bert, decoder) -> fp32/bf16/fp16 for the OpenVINO runtimes, or decoder int8
     (the `tts-export quantize` graph, any runtime but tensorrt); the encoder is always fp32."""

@@ -156,7 +156,7 @@ def test_auto_graph_runtime_follows_the_cpu_and_is_recorded(
     """`--graph-runtime auto` resolves per CPU ISA (ONEDNN_MAX_CPU_ISA caps it, as oneDNN
     does) and the ensemble's voice JSON records what was chosen and why; bf16 is never chosen
     without native bf16."""
-    from tts_model_repository.runtime import cpu_isa
+    from tts_model_repository.cpu import cpu_isa
 
     if cap:
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)

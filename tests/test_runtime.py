@@ -9,12 +9,10 @@ import torch
 import vits2
 from tests.fixtures import TINY, require
 from tts_export import acoustic
+from tts_model_repository.cpu import AutoChoice, auto_choice, cpu_isa
 from tts_model_repository.runtime import (
-    AutoChoice,
     GraphSession,
     InputError,
-    auto_choice,
-    cpu_isa,
     graph_axes,
     length_groups,
     run_padded,

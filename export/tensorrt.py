@@ -320,6 +320,36 @@ def build_engine(
     start = time.perf_counter()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
+    network, _parser = _parse_network(trt, builder, logger, onnx_path, say)  # keep it alive
+    net_inputs = {}
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        net_inputs[tensor.name] = tuple(int(d) for d in tensor.shape)
+    used = validate_profiles(net_inputs, profiles)
+    config = _builder_config(trt, builder, used, fp16, workspace_gb, timing_cache, say)
+    say(
+        f"building {engine_path.name} ({'fp16' if fp16 else 'fp32'}, {workspace_gb:g} GB workspace)"
+    )
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError(
+            f"TensorRT failed to build an engine from {onnx_path.name}; its log above names the "
+            "layer (try a larger workspace_gb or fp16=False)"
+        )
+    engine_path.parent.mkdir(parents=True, exist_ok=True)
+    engine_path.write_bytes(bytes(plan))
+    if timing_cache is not None:
+        Path(timing_cache).parent.mkdir(parents=True, exist_ok=True)
+        Path(timing_cache).write_bytes(bytes(config.get_timing_cache().serialize()))
+    say(
+        f"wrote {engine_path} ({engine_path.stat().st_size / 1e6:.1f} MB) "
+        f"in {time.perf_counter() - start:.0f} s"
+    )
+    return engine_path
+
+
+def _parse_network(trt, builder, logger, onnx_path: Path, say: Callable[[str], None]):
+    """The graph as a TensorRT network (and the parser, which must outlive it)."""
     major = int(trt.__version__.split(".")[0])
     flags = 0
     if major < 10:  # explicit batch is the only mode from TensorRT 10 on
@@ -334,12 +364,11 @@ def build_engine(
             f"TensorRT could not parse {onnx_path.name} ({len(errors)} error(s)):\n  "
             + "\n  ".join(errors)
         )
-    net_inputs = {}
-    for i in range(network.num_inputs):
-        tensor = network.get_input(i)
-        net_inputs[tensor.name] = tuple(int(d) for d in tensor.shape)
-    used = validate_profiles(net_inputs, profiles)
+    return network, parser
 
+
+def _builder_config(trt, builder, used, fp16, workspace_gb, timing_cache, say):
+    """Workspace, fp16, the optimization profile, the timing cache and progress reporting."""
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
     if fp16:
@@ -366,22 +395,4 @@ def build_engine(
     if monitor is not None:
         config.progress_monitor = monitor
 
-    say(
-        f"building {engine_path.name} ({'fp16' if fp16 else 'fp32'}, {workspace_gb:g} GB workspace)"
-    )
-    plan = builder.build_serialized_network(network, config)
-    if plan is None:
-        raise RuntimeError(
-            f"TensorRT failed to build an engine from {onnx_path.name}; its log above names the "
-            "layer (try a larger workspace_gb or fp16=False)"
-        )
-    engine_path.parent.mkdir(parents=True, exist_ok=True)
-    engine_path.write_bytes(bytes(plan))
-    if timing_cache is not None:
-        Path(timing_cache).parent.mkdir(parents=True, exist_ok=True)
-        Path(timing_cache).write_bytes(bytes(config.get_timing_cache().serialize()))
-    say(
-        f"wrote {engine_path} ({engine_path.stat().st_size / 1e6:.1f} MB) "
-        f"in {time.perf_counter() - start:.0f} s"
-    )
-    return engine_path
+    return config

@@ -260,10 +260,9 @@ def _stream_params(
     params["max_stream_chars"] = str(manifest.request_limits.max_stream_chars)
     if has_decoder_halves(manifest, opts):
         steps += ["flow", "vocoder"]
-        first = (
-            FIRST_WINDOW_SECONDS if opts.first_window_seconds is None else opts.first_window_seconds
-        )
-        size = WINDOW_FRAMES if opts.window_frames is None else opts.window_frames
+        first, size = opts.first_window_seconds, opts.window_frames
+        first = FIRST_WINDOW_SECONDS if first is None else first
+        size = WINDOW_FRAMES if size is None else size
         if not (first > 0 and first <= 10) or size < 1:
             raise ValueError(
                 f"stream windows: the first window takes (0, 10] seconds and later windows >= 1 "

@@ -244,18 +244,7 @@ def export_decoder(
 ) -> Path:
     """polyphase=False keeps upstream's ConvTranspose1d (for comparing; see PolyphaseUpsample)."""
     inputs = example_decoder_inputs(model, example_encoder_inputs(model))
-    axes = {n: {0: "batch", 2: "phones"} for n in ("m_p", "logs_p")}
-    axes.update(
-        {
-            "g": {0: "batch"},
-            "durations": {0: "batch", 1: "phones"},
-            "frame_lengths": {0: "batch"},
-            "noise_scale": {0: "batch"},
-            "noise_z": {0: "batch", 2: "frames"},
-            "audio": {0: "batch", 1: "samples"},
-            "audio_lengths": {0: "batch"},
-        }
-    )
+    axes = {n: _DECODER_IO_AXES[n] for n in list(inputs) + DECODER_OUTPUTS}
     graph = DecoderGraph(polyphase_copy(model) if polyphase else model).eval()
     return _export(graph, inputs, Path(out_path), DECODER_OUTPUTS, axes, opset)
 

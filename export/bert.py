@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checks import save_onnx
+
 __all__ = ["BertGraphInfo", "export_bert", "OUTPUT_NAME"]
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,6 @@ OUTPUT_NAME = "bert_features"
 # Exported as an additive attention bias on padded keys. Large enough that exp() underflows to
 # exactly 0 next to any real score, finite so an fp16 conversion cannot make inf - inf = NaN.
 _MASK_BIAS = -10000.0
-_TWO_GB = 2**31
 
 
 @dataclass
@@ -186,20 +187,7 @@ def _convert_fp16(path: Path) -> None:
         convert_float_to_float16(onnx.load(str(path)), keep_io_types=True, op_block_list=block)
     )
     wrapped.topological_sort()
-    _save(wrapped.model, path)
-
-
-def _save(model, path: Path) -> None:
-    import onnx
-
-    large = model.ByteSize() >= _TWO_GB
-    onnx.save_model(
-        model,
-        str(path),
-        save_as_external_data=large,
-        all_tensors_to_one_file=True,
-        location=path.name + ".data" if large else None,
-    )
+    save_onnx(wrapped.model, path)
 
 
 def _graph_io(with_token_types: bool) -> tuple[list[str], dict[str, dict[int, str]]]:

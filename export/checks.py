@@ -238,15 +238,8 @@ def simplify(path: Path, out_path: Path | None = None) -> bool:
     for prop in before.metadata_props:
         if prop.key not in existing:
             slim.metadata_props.add(key=prop.key, value=prop.value)
-    large = slim.ByteSize() >= _TWO_GB
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(
-        slim,
-        str(out_path),
-        save_as_external_data=large,
-        all_tensors_to_one_file=True,
-        location=out_path.name + ".data" if large else None,
-    )
+    save_onnx(slim, out_path)
     log.info(
         "simplified %s: %d -> %d nodes",
         path.name,
@@ -254,3 +247,18 @@ def simplify(path: Path, out_path: Path | None = None) -> bool:
         len(slim.graph.node),
     )
     return True
+
+
+def save_onnx(model, path: Path) -> None:
+    """Writes an ONNX ModelProto; one of 2 GB or more (protobuf's limit) keeps its tensors in
+    one file `<name>.data` beside it."""
+    import onnx
+
+    large = model.ByteSize() >= _TWO_GB
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=large,
+        all_tensors_to_one_file=True,
+        location=path.name + ".data" if large else None,
+    )

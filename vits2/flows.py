@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vits2.attentions import Encoder, LayerNorm
+from vits2.generator import get_padding
 
 
 def fused_add_tanh_sigmoid_multiply(a: torch.Tensor, b: torch.Tensor, n_channels: int):
@@ -48,7 +49,6 @@ class DDSConv(nn.Module):
         self.norms_2 = nn.ModuleList()
         for i in range(n_layers):
             dilation = kernel_size**i
-            padding = (kernel_size * dilation - dilation) // 2
             self.convs_sep.append(
                 nn.Conv1d(
                     channels,
@@ -56,7 +56,7 @@ class DDSConv(nn.Module):
                     kernel_size,
                     groups=channels,
                     dilation=dilation,
-                    padding=padding,
+                    padding=get_padding(kernel_size, dilation),
                 )
             )
             self.convs_1x1.append(nn.Conv1d(channels, channels, 1))
@@ -199,14 +199,13 @@ class WN(nn.Module):
             self.cond_layer = nn.Conv1d(gin_channels, 2 * hidden_channels * n_layers, 1)
         for i in range(n_layers):
             dilation = dilation_rate**i
-            padding = (kernel_size * dilation - dilation) // 2
             self.in_layers.append(
                 nn.Conv1d(
                     hidden_channels,
                     2 * hidden_channels,
                     kernel_size,
                     dilation=dilation,
-                    padding=padding,
+                    padding=get_padding(kernel_size, dilation),
                 )
             )
             out = 2 * hidden_channels if i < n_layers - 1 else hidden_channels
@@ -230,15 +229,15 @@ class WN(nn.Module):
         return output * x_mask
 
 
-class ResidualCouplingLayer(nn.Module):
-    def __init__(
-        self, channels, hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels=0
-    ):
-        super().__init__()
-        self.half_channels = channels // 2
-        self.pre = nn.Conv1d(self.half_channels, hidden_channels, 1)
-        self.enc = WN(hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels)
-        self.post = nn.Conv1d(hidden_channels, self.half_channels, 1)  # mean_only
+class _MeanOnlyCoupling(nn.Module):
+    """A mean-only coupling layer, run in reverse: the first half of the channels, through
+    `pre`, `enc` and `post`, gives the mean taken off the second half. Subclasses build
+    those three (their names are the checkpoint's keys)."""
+
+    half_channels: int
+    pre: nn.Conv1d
+    enc: nn.Module
+    post: nn.Conv1d
 
     def forward(self, x, x_mask, g=None):
         x0, x1 = x[:, : self.half_channels], x[:, self.half_channels :]
@@ -248,7 +247,18 @@ class ResidualCouplingLayer(nn.Module):
         return torch.cat([x0, (x1 - m) * x_mask], 1)
 
 
-class TransformerCouplingLayer(nn.Module):
+class ResidualCouplingLayer(_MeanOnlyCoupling):
+    def __init__(
+        self, channels, hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels=0
+    ):
+        super().__init__()
+        self.half_channels = channels // 2
+        self.pre = nn.Conv1d(self.half_channels, hidden_channels, 1)
+        self.enc = WN(hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels)
+        self.post = nn.Conv1d(hidden_channels, self.half_channels, 1)  # mean_only
+
+
+class TransformerCouplingLayer(_MeanOnlyCoupling):
     def __init__(
         self,
         channels,
@@ -274,13 +284,6 @@ class TransformerCouplingLayer(nn.Module):
             cond_layer_idx=cond_layer_idx,
         )
         self.post = nn.Conv1d(hidden_channels, self.half_channels, 1)  # mean_only
-
-    def forward(self, x, x_mask, g=None):
-        x0, x1 = x[:, : self.half_channels], x[:, self.half_channels :]
-        h = self.pre(x0) * x_mask
-        h = self.enc(h, x_mask, g=g)
-        m = self.post(h) * x_mask
-        return torch.cat([x0, (x1 - m) * x_mask], 1)
 
 
 class FlowBlock(nn.Module):

@@ -84,3 +84,38 @@ def run_decoder(dec, encoded, noise_scale, noise_z) -> list:
         zip(ENCODER_OUTPUTS, encoded, strict=True), noise_scale=noise_scale, noise_z=noise_z
     )
     return dec.run(DECODER_OUTPUTS, feeds)
+
+
+def pad_cases(cases: list[dict[str, np.ndarray]], name: str, shape: tuple, dtype):
+    """`name` of every case zero-padded to `shape` and stacked (zeros where a case lacks it)."""
+    import torch
+
+    out = np.zeros((len(cases), *shape), dtype=dtype)
+    for i, c in enumerate(cases):
+        if name in c:
+            out[(i, *[slice(0, s) for s in c[name].shape])] = c[name]
+    return torch.from_numpy(out)
+
+
+def padded_batch(cases: list[dict[str, np.ndarray]]) -> tuple[tuple, dict]:
+    """infer()'s positional inputs and keywords (scales, noise) for the cases padded into one
+    batch; the release's emotion/style inputs are the caller's."""
+    import torch
+
+    p = max(len(c["phones"]) for c in cases)
+    frames = max(c["noise_z"].shape[1] for c in cases)
+    channels = cases[0]["noise_z"].shape[0]
+    ids = [pad_cases(cases, n, (p,), np.int64) for n in ("phones", "tones", "language")]
+    berts = [pad_cases(cases, n, (1024, p), np.float32) for n in ("bert_zh", "bert_ja", "bert_en")]
+    sid = torch.from_numpy(np.concatenate([c["sid"] for c in cases]))
+    lengths = torch.tensor([len(c["phones"]) for c in cases])
+    scales = torch.from_numpy(np.stack([c["scales"] for c in cases]))
+    kwargs = dict(
+        sdp_ratio=scales[:, 0],
+        noise_scale=scales[:, 1],
+        noise_scale_w=scales[:, 2],
+        length_scale=scales[:, 3],
+        noise_sdp=pad_cases(cases, "noise_sdp", (2, p), np.float32),
+        noise_z=pad_cases(cases, "noise_z", (channels, frames), np.float32),
+    )
+    return (*ids, *berts, sid, lengths), kwargs

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 import vits2
-from tests.fixtures import TINY, case_inputs, recorded_kwargs, reference_cases, require
+from tests.fixtures import (
+    TINY,
+    case_inputs,
+    padded_batch,
+    recorded_kwargs,
+    reference_cases,
+    require,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,36 +43,8 @@ def test_fixture_case_matches_upstream(tiny_model, case_id):
 
 def test_six_cases_in_one_padded_batch_match_singles(tiny_model):
     cases = reference_cases()
-    b, p = len(cases), max(len(c["phones"]) for c in cases)
-    f = max(c["noise_z"].shape[1] for c in cases)
-    c_ = cases[0]["noise_z"].shape[0]
-
-    def pad(name, shape, dtype):
-        out = np.zeros((b, *shape), dtype=dtype)
-        for i, c in enumerate(cases):
-            v = c[name]
-            out[(i, *[slice(0, s) for s in v.shape])] = v
-        return torch.from_numpy(out)
-
-    ids = {n: pad(n, (p,), np.int64) for n in ("phones", "tones", "language")}
-    berts = {n: pad(n, (1024, p), np.float32) for n in ("bert_zh", "bert_ja", "bert_en")}
-    scales = torch.from_numpy(np.stack([c["scales"] for c in cases]))
-    res = tiny_model.infer(
-        ids["phones"],
-        ids["tones"],
-        ids["language"],
-        berts["bert_zh"],
-        berts["bert_ja"],
-        berts["bert_en"],
-        torch.from_numpy(np.concatenate([c["sid"] for c in cases])),
-        torch.tensor([len(c["phones"]) for c in cases]),
-        sdp_ratio=scales[:, 0],
-        noise_scale=scales[:, 1],
-        noise_scale_w=scales[:, 2],
-        length_scale=scales[:, 3],
-        noise_sdp=pad("noise_sdp", (2, p), np.float32),
-        noise_z=pad("noise_z", (c_, f), np.float32),
-    )
+    args, kwargs = padded_batch(cases)
+    res = tiny_model.infer(*args, **kwargs)
     for i, c in enumerate(cases):
         n = len(c["phones"])
         np.testing.assert_array_equal(res.durations[i, :n].numpy(), c["durations"])

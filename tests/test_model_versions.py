@@ -10,7 +10,15 @@ import pytest
 import torch
 
 import vits2
-from tests.fixtures import FIXTURES, case_inputs, recorded_kwargs, reference_cases, require
+from tests.fixtures import (
+    FIXTURES,
+    case_inputs,
+    pad_cases,
+    padded_batch,
+    recorded_kwargs,
+    reference_cases,
+    require,
+)
 from vits2 import styles
 from vits2.checkpoint import CheckpointWarning
 from vits2.config import ConfigError, VoiceConfig
@@ -71,44 +79,19 @@ def test_every_case_matches_upstream(folder, name):
         assert np.abs(audio - case["audio"]).max() <= 1e-4, f"case {i}"
 
 
-def _pad(cases_, name, shape, dtype):
-    out = np.zeros((len(cases_), *shape), dtype=dtype)
-    for i, c in enumerate(cases_):
-        if name in c:
-            out[(i, *[slice(0, s) for s in c[name].shape])] = c[name]
-    return torch.from_numpy(out)
-
-
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_six_cases_in_one_padded_batch_match_singles(folder):
     model, cs = model_for(folder), cases(folder)
-    p = max(len(c["phones"]) for c in cs)
-    f = max(c["noise_z"].shape[1] for c in cs)
-    ch = cs[0]["noise_z"].shape[0]
-    ids = [_pad(cs, n, (p,), np.int64) for n in ("phones", "tones", "language")]
-    berts = [_pad(cs, n, (1024, p), np.float32) for n in ("bert_zh", "bert_ja", "bert_en")]
-    scales = torch.from_numpy(np.stack([c["scales"] for c in cs]))
+    args, kwargs = padded_batch(cs)
     extra = {}
     if "emo" in cs[0] or "emo" in cs[2]:
         dim = model.config.parts.emo_dim
-        extra["emo"] = _pad(cs, "emo", (dim,), np.float32)
+        extra["emo"] = pad_cases(cs, "emo", (dim,), np.float32)
     if model.config.parts.emotion == "2.1":  # mixes clip embeddings and ids in one batch
         extra["emo_id"] = torch.tensor([int(c["emo_id"][0]) if "emo_id" in c else -1 for c in cs])
     if "style_vec" in cs[0]:
-        extra["style_vec"] = _pad(cs, "style_vec", (256,), np.float32)
-    res = model.infer(
-        *ids,
-        *berts,
-        torch.from_numpy(np.concatenate([c["sid"] for c in cs])),
-        torch.tensor([len(c["phones"]) for c in cs]),
-        sdp_ratio=scales[:, 0],
-        noise_scale=scales[:, 1],
-        noise_scale_w=scales[:, 2],
-        length_scale=scales[:, 3],
-        noise_sdp=_pad(cs, "noise_sdp", (2, p), np.float32),
-        noise_z=_pad(cs, "noise_z", (ch, f), np.float32),
-        **extra,
-    )
+        extra["style_vec"] = pad_cases(cs, "style_vec", (256,), np.float32)
+    res = model.infer(*args, **kwargs, **extra)
     for i, c in enumerate(cs):
         n = len(c["phones"])
         np.testing.assert_array_equal(res.durations[i, :n].numpy(), c["durations"])

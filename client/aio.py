@@ -230,7 +230,7 @@ class AsyncTTSClient(ClientSettings):
         method: str | None = None,
         **knobs: Any,
     ) -> AsyncIterator[Audio]:
-        """Async generator of per-sentence `Audio` (see `TTSClient.stream`)."""
+        """Async generator of `Audio` chunks (per sentence or per window: `TTSClient.stream`)."""
         method = method or self.stream_method
         if method not in STREAM_METHODS:
             raise ValueError(f"method must be one of {STREAM_METHODS}, got {method!r}")

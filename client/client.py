@@ -296,9 +296,11 @@ class TTSClient(ClientSettings):
         method: str | None = None,
         **knobs: Any,
     ) -> Iterator[Audio]:
-        """Yield one `Audio` per sentence as soon as it is ready.
+        """Yield `Audio` chunks as soon as they are ready: one per sentence (pipelined), or
+        one per vocoder window (decoupled, with a voice that has the decoder's halves: first
+        audio after about 0.2 s of audio is decoded, not after the whole sentence).
 
-        Each chunk ends with the pause that follows its sentence (none after the last), so
+        A sentence's last chunk ends with the pause that follows it (none after the last), so
         played back to back, or ``Audio.join(chunks)``, they equal `synthesize` with the same
         seed; ``meta["pause_after"]`` says how many seconds of the chunk's end are that pause.
         """

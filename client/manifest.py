@@ -37,6 +37,10 @@ ENCODER_INPUTS = [
 ENCODER_OUTPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths"]
 DECODER_INPUTS = ["m_p", "logs_p", "g", "durations", "frame_lengths", "noise_scale", "noise_z"]
 DECODER_OUTPUTS = ["audio", "audio_lengths"]
+FLOW_OUTPUTS = ["z"]
+"""The flow graph (the decoder's first half: DECODER_INPUTS -> z) and the vocoder (z -> audio)."""
+VOCODER_INPUTS = ["z", "g", "frame_lengths"]
+VOCODER_OUTPUTS = ["audio", "audio_lengths"]
 
 
 @dataclass

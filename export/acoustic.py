@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tts_client.manifest import FLOW_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
 from tts_export.metadata import DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
-from tts_model_repository.windows import FLOW_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
 from vits2.config import BERT_INPUTS, STYLE_DIM, VoiceConfig
 from vits2.model import SynthesizerTrn
 

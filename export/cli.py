@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -142,32 +143,36 @@ def trt(
         TensorRTUnavailable,
         build_engine,
         default_profiles,
+        split_decoder_profiles,
         tensorrt_available,
     )
+    from tts_model_repository.windows import WINDOW_FRAMES, context_from_config
 
     ok, why = tensorrt_available()
     if not ok:
         _fail(f"cannot build TensorRT engines here: {why}", code=1)
     manifest = VoiceManifest.load(voice_dir)
     out.mkdir(parents=True, exist_ok=True)
+    dims = dict(inter_channels=manifest.inter_channels, gin_channels=manifest.gin_channels)
     for kind, graph in manifest.graphs.items():
         family = kind.split("_")[0]
-        profiles = default_profiles(
-            family,
-            max_batch,
-            max_tokens,
-            max_phones,
-            max_frames,
-            inter_channels=manifest.inter_channels,
-            gin_channels=manifest.gin_channels,
-        )
+        if family in ("flow", "vocoder"):  # the decoder's halves, for windowed streaming
+            ctx = context_from_config(json.loads((voice_dir / "config.json").read_text()))
+            window = WINDOW_FRAMES + ctx.left + ctx.right
+            profiles = split_decoder_profiles(
+                family, max_batch, max_phones, max_frames, window_frames=window, **dims
+            )
+        else:
+            profiles = default_profiles(
+                family, max_batch, max_tokens, max_phones, max_frames, **dims
+            )
         _progress(f"building {kind}")
         try:
             build_engine(
                 voice_dir / graph,
                 out / f"{kind}.plan",
                 profiles,
-                fp16=fp16 and kind != "encoder",
+                fp16=fp16 and family not in ("encoder", "flow"),  # durations, z stay fp32
                 workspace_gb=workspace,
                 timing_cache=out / "timing.cache",
             )
@@ -176,44 +181,60 @@ def trt(
     console.print(f"[green]built {len(manifest.graphs)} engines in {out}[/green]")
 
 
+RUNTIME = typer.Option(
+    "python",
+    "--runtime",
+    help="python (embedded default), onnxruntime, openvino or tensorrt (Triton backends)",
+)
+GRAPH_RUNTIME = typer.Option(
+    "auto",
+    "--graph-runtime",
+    help="runtime python: onnxruntime or openvino; auto: per CPU ISA, recorded in the repository",
+)
+PRECISION = typer.Option(
+    [],
+    "--precision",
+    help="GRAPH=fp32|bf16|fp16 for bert or decoder (OpenVINO), or decoder=int8 (after "
+    "`tts-export quantize`); the encoder is always fp32",
+)
+PREFERRED_BATCH = typer.Option(
+    [], "--preferred-batch", help="Triton preferred batch size (repeat; default 4 8 16)"
+)
+MAX_PADDING = typer.Option(
+    0.0,
+    "--max-padding",
+    help="runtime python: most share of a decoder batch that may be padding (0: only "
+    "equal lengths batch, best on CPU; 1: one batch)",
+)
+BUCKET = typer.Option(
+    [],
+    "--bucket",
+    help="runtime python: decoder pads AXIS (frames, phones) up to a multiple of N, e.g. "
+    "frames=32 phones=16: a bounded set of shapes for OpenVINO's kernel cache (off by default)",
+)
+FIRST_WINDOW = typer.Option(
+    None, "--first-window-seconds", help="V_stream: audio in the first vocoder window (0.2)"
+)
+WINDOW_FRAMES_OPTION = typer.Option(
+    None, "--window-frames", help="V_stream: frames in each later vocoder window (64)"
+)
+
+
 @app.command()
 def repository(
     voice: Path = typer.Option(..., "--voice", help="folder written by `tts-export onnx`"),
     out: Path = typer.Option(..., "--out", help="model repository folder (voices add up)"),
-    runtime: str = typer.Option(
-        "python",
-        "--runtime",
-        help="python (embedded default), onnxruntime, openvino or tensorrt (Triton backends)",
-    ),
-    graph_runtime: str = typer.Option(
-        "auto",
-        "--graph-runtime",
-        help="runtime python: run graphs with onnxruntime or openvino (auto: see README)",
-    ),
-    precision: list[str] = typer.Option(
-        [],
-        "--precision",
-        help="GRAPH=fp32|bf16|fp16 for bert or decoder (OpenVINO), or decoder=int8 (after "
-        "`tts-export quantize`); the encoder is always fp32",
-    ),
+    runtime: str = RUNTIME,
+    graph_runtime: str = GRAPH_RUNTIME,
+    precision: list[str] = PRECISION,
     name: str | None = typer.Option(None, "--name", help="voice (ensemble) name"),
     max_batch: int = typer.Option(16, "--max-batch", min=1),
     queue_delay_us: int = typer.Option(2000, "--queue-delay-us", min=0),
-    preferred_batch: list[int] = typer.Option(
-        [], "--preferred-batch", help="Triton preferred batch size (repeat; default 4 8 16)"
-    ),
-    max_padding: float = typer.Option(
-        0.0,
-        "--max-padding",
-        help="runtime python: most share of a decoder batch that may be padding (0: only "
-        "equal lengths batch, best on CPU; 1: one batch)",
-    ),
-    bucket: list[str] = typer.Option(
-        [],
-        "--bucket",
-        help="runtime python: decoder pads AXIS (frames, phones) up to a multiple of N, e.g. "
-        "frames=32 phones=16: a bounded set of shapes for OpenVINO's kernel cache (off by default)",
-    ),
+    preferred_batch: list[int] = PREFERRED_BATCH,
+    max_padding: float = MAX_PADDING,
+    bucket: list[str] = BUCKET,
+    first_window_seconds: float | None = FIRST_WINDOW,
+    window_frames: int | None = WINDOW_FRAMES_OPTION,
     instances: int = typer.Option(1, "--instances", min=1),
     gpu: bool = typer.Option(False, "--gpu", help="instance groups on GPU (native backends)"),
     engines: Path | None = typer.Option(
@@ -243,6 +264,8 @@ def repository(
             gpu=gpu,
             name=name,
             engines=engines,
+            first_window_seconds=first_window_seconds,
+            window_frames=window_frames,
         )
         models = write_repository(voice, out, opts)
     except (ValueError, FileNotFoundError) as e:

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from tts_client.manifest import VOCODER_INPUTS
 from tts_export.metadata import DECODER_INPUTS, ENCODER_INPUTS
-from tts_model_repository.windows import VOCODER_INPUTS
 
 __all__ = [
     "GRAPH_INPUTS",

@@ -83,25 +83,7 @@ def export_voice(
         json.dumps(cfg.raw or {}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
 
-    progress("exporting encoder (fp32: durations must not change)")
-    acoustic.export_encoder(model, out_dir / "encoder.onnx", options.opset)
-    manifest.graphs["encoder"], manifest.precision["encoder"] = "encoder.onnx", "fp32"
-    progress("exporting decoder" + (" (fp16)" if options.fp16 else ""))
-    acoustic.export_decoder(model, out_dir / "decoder.onnx", options.opset)
-    if options.fp16:
-        _to_fp16(out_dir / "decoder.onnx")
-    manifest.graphs["decoder"] = "decoder.onnx"
-    manifest.precision["decoder"] = "fp16" if options.fp16 else "fp32"
-    # the decoder's two halves, for sub-sentence streaming (docs/graphs.md: flow, vocoder);
-    # the flow stays fp32 (cheap, and z sets every sample), the vocoder follows the decoder
-    progress("exporting flow and vocoder (the decoder in two halves, for streaming)")
-    acoustic.export_flow(model, out_dir / "flow.onnx", options.opset)
-    acoustic.export_vocoder(model, out_dir / "vocoder.onnx", options.opset)
-    if options.fp16:
-        _to_fp16(out_dir / "vocoder.onnx")
-    manifest.graphs["flow"], manifest.precision["flow"] = "flow.onnx", "fp32"
-    manifest.graphs["vocoder"] = "vocoder.onnx"
-    manifest.precision["vocoder"] = manifest.precision["decoder"]
+    _export_acoustic(model, out_dir, options, manifest, progress)
 
     from tts_export.bert import export_bert
 
@@ -137,6 +119,31 @@ def export_voice(
         f"exported {len(manifest.graphs)} graphs to {out_dir} in {time.perf_counter() - t0:.1f} s"
     )
     return manifest
+
+
+def _export_acoustic(
+    model, out_dir: Path, options: ExportOptions, manifest: VoiceManifest, progress: Progress
+) -> None:
+    """Encoder (fp32), decoder, and the decoder's two halves, listed in `manifest`."""
+    progress("exporting encoder (fp32: durations must not change)")
+    acoustic.export_encoder(model, out_dir / "encoder.onnx", options.opset)
+    manifest.graphs["encoder"], manifest.precision["encoder"] = "encoder.onnx", "fp32"
+    progress("exporting decoder" + (" (fp16)" if options.fp16 else ""))
+    acoustic.export_decoder(model, out_dir / "decoder.onnx", options.opset)
+    if options.fp16:
+        _to_fp16(out_dir / "decoder.onnx")
+    manifest.graphs["decoder"] = "decoder.onnx"
+    manifest.precision["decoder"] = "fp16" if options.fp16 else "fp32"
+    # the decoder's two halves, for sub-sentence streaming (docs/graphs.md: flow, vocoder);
+    # the flow stays fp32 (cheap, and z sets every sample), the vocoder follows the decoder
+    progress("exporting flow and vocoder (the decoder in two halves, for streaming)")
+    acoustic.export_flow(model, out_dir / "flow.onnx", options.opset)
+    acoustic.export_vocoder(model, out_dir / "vocoder.onnx", options.opset)
+    if options.fp16:
+        _to_fp16(out_dir / "vocoder.onnx")
+    manifest.graphs["flow"], manifest.precision["flow"] = "flow.onnx", "fp32"
+    manifest.graphs["vocoder"] = "vocoder.onnx"
+    manifest.precision["vocoder"] = manifest.precision["decoder"]
 
 
 def _copy_tokenizer(bert_dir: Path, tok_dir: Path) -> None:

@@ -54,6 +54,8 @@ class VoiceGraphs:
         self.sessions: dict[str, GraphSession] = {}
         for kind, file in manifest.graphs.items():
             family = kind.split("_")[0]
+            if family in ("flow", "vocoder"):  # the decoder's halves serve V_stream only
+                continue
             prec = "fp32" if family == "encoder" else precision.get(family, "fp32")
             if prec == "int8":
                 file = graph_variant(manifest.variants, kind, "int8")

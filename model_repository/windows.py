@@ -29,11 +29,6 @@ FIRST_WINDOW_SECONDS = 0.2
 WINDOW_FRAMES = 64
 """Default frames in every later window (benchmarks/windows.py measures the trade-off)."""
 
-FLOW_OUTPUTS = ["z"]
-"""Flow graph outputs (its inputs are the decoder graph's); docs/graphs.md."""
-VOCODER_INPUTS = ["z", "g", "frame_lengths"]
-VOCODER_OUTPUTS = ["audio", "audio_lengths"]
-
 Vocoder = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(z [B, C, W] float32, g [B, gin, 1] float32, frame_lengths [B] int64) -> audio [B, W * hop],
 zero past frame_lengths * hop: the vocoder graph's contract (docs/graphs.md)."""

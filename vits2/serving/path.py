@@ -20,8 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tts_client.contract import OUTPUTS, REQUEST_INPUTS, RequestError
-from tts_client.manifest import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
-from tts_model_repository.windows import FLOW_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
+from tts_client.manifest import (
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+    FLOW_OUTPUTS,
+    VOCODER_INPUTS,
+    VOCODER_OUTPUTS,
+)
 from vits2.serving import noise
 from vits2.serving.assemble import trim_and_join
 

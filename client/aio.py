@@ -17,6 +17,7 @@ from tts_client.client import ProgressFn
 from tts_client.contract import OUTPUTS
 from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
+from tts_client.streaming import stream_response
 from tts_client.voices import (
     VoiceInfo,
     first_ready,
@@ -30,7 +31,6 @@ from tts_client.wire import (
     ClientSettings,
     audio_from_result,
     make_inputs,
-    stream_pause,
     with_pause,
 )
 
@@ -290,15 +290,11 @@ class AsyncTTSClient(ClientSettings):
                     raise map_error(err, info.stream_model) from err
                 if error is not None:
                     raise map_error(error, info.stream_model)
-                response = result.get_response()
-                if response.outputs:
-                    planned = plan[index].pause_after if index < len(plan) else 0.0
-                    chunk = audio_from_result(result, info.sample_rate, {"index": index})
-                    chunk.meta["pause_after"] = stream_pause(result, planned)
+                chunk, final = stream_response(result, info, plan, index)
+                if chunk is not None:
                     index += 1
                     yield chunk
-                final = response.parameters.get("triton_final_response")
-                if final is not None and final.bool_param:
+                if final:
                     break
         finally:
             with contextlib.suppress(Exception):

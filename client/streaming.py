@@ -17,6 +17,21 @@ from tts_client.voices import VoiceInfo
 from tts_client.wire import audio_from_result, make_inputs, stream_pause
 
 
+def stream_response(
+    result: Any, info: VoiceInfo, plan: list[Chunk], index: int
+) -> tuple[Audio | None, bool]:
+    """(the `Audio` a streamed response carries, or None; whether it is the final response).
+    ``meta["pause_after"]``: the response's PAUSE_AFTER, else the client's plan."""
+    response = result.get_response()
+    chunk = None
+    if response.outputs:
+        planned = plan[index].pause_after if index < len(plan) else 0.0
+        chunk = audio_from_result(result, info.sample_rate, {"index": index})
+        chunk.meta["pause_after"] = stream_pause(result, planned)
+    final = response.parameters.get("triton_final_response")
+    return chunk, final is not None and final.bool_param
+
+
 def stream_decoupled(
     tts: Any, info: VoiceInfo, params: SynthesisParams, text: str, plan: list[Chunk]
 ) -> Iterator[Audio]:
@@ -49,15 +64,11 @@ def stream_decoupled(
                 ) from None
             if error is not None:
                 raise map_error(error, info.stream_model)
-            response = result.get_response()
-            final = response.parameters.get("triton_final_response")
-            if response.outputs:
-                planned = plan[index].pause_after if index < len(plan) else 0.0
-                chunk = audio_from_result(result, info.sample_rate, {"index": index})
-                chunk.meta["pause_after"] = stream_pause(result, planned)
+            chunk, final = stream_response(result, info, plan, index)
+            if chunk is not None:
                 index += 1
                 yield chunk
-            if final is not None and final.bool_param:
+            if final:
                 break
     finally:
         with contextlib.suppress(Exception):

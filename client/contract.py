@@ -24,6 +24,9 @@ __all__ = [
     "REQUEST_INPUTS",
     "SCALES",
     "STYLE_TEXT_WEIGHT",
+    "STYLE_WEIGHT",
+    "CONDITIONING_INPUTS",
+    "EMOTION_IDS",
     "Limits",
     "RequestError",
     "Scale",
@@ -87,6 +90,15 @@ STYLE_TEXT_WEIGHT = Scale("style_text_weight", "STYLE_TEXT_WEIGHT", 0.0, 1.0, 0.
 Only used with STYLE_TEXT."""
 
 
+STYLE_WEIGHT = Scale("style_weight", "STYLE_WEIGHT", 0.0, 20.0, 1.0)
+"""Style-Bert-VITS2's style strength: the voice receives mean + (style - mean) * weight
+(`vits2.styles.style_vector`); 0 is the neutral style, 1 the style as trained (its default),
+larger values exaggerate it. Only for voices with styles."""
+
+EMOTION_IDS = range(10)
+"""Bert-VITS2 2.1's emotion ids (one of its 10 emotion codes; 0 is the default)."""
+
+
 def check_scale(name: str, value: object) -> float:
     """Check one scale by its upstream name (``length_scale``)."""
     return SCALE_BY_NAME[name].check(value)
@@ -142,10 +154,35 @@ REQUEST_INPUTS: tuple[WireInput, ...] = (
     WireInput("PROFILE", "BYTES", "profile"),
     WireInput("STYLE_TEXT", "BYTES", "style_text"),
     WireInput(STYLE_TEXT_WEIGHT.input, "FP32", STYLE_TEXT_WEIGHT.name),
+    WireInput("EMOTION", "BYTES", "emotion"),
+    WireInput("EMOTION_ID", "INT64", "emotion_id"),
+    WireInput("REFERENCE_AUDIO", "BYTES", "reference_audio"),
+    WireInput("STYLE", "BYTES", "style"),
+    WireInput(STYLE_WEIGHT.input, "FP32", STYLE_WEIGHT.name),
 )
 """Every input of a synthesis request. PROFILE names the text frontend profile for this request
 (left out: the voice's own, voice.json ``frontend_profile``); STYLE_TEXT is upstream v2.3's
-style text, whose BERT features are mixed in with STYLE_TEXT_WEIGHT."""
+style text, whose BERT features are mixed in with STYLE_TEXT_WEIGHT (Style-Bert-VITS2's
+assist_text / assist_text_weight). The conditioning inputs (`CONDITIONING_INPUTS`) only apply to
+voices whose release has them; sending one to another voice is a `RequestError`."""
+
+CONDITIONING_INPUTS: dict[str, tuple[str, ...]] = {
+    "EMOTION": ("2.2",),
+    "EMOTION_ID": ("2.1",),
+    "REFERENCE_AUDIO": ("2.1", "2.2"),
+    "STYLE": ("sbv2", "sbv2-jp-extra"),
+    "STYLE_WEIGHT": ("sbv2", "sbv2-jp-extra"),
+}
+"""Conditioning input -> the releases (voice.json ``release``) that take it:
+- EMOTION (text): 2.2's emotion prompt ("Happy", "a sad voice"), embedded by the voice's CLAP
+  text graph; left out: no prompt (a zero embedding, the 2.2 model's neutral).
+- EMOTION_ID (0-9, `EMOTION_IDS`): 2.1's emotion code; left out: 0 (or the clip's code when
+  REFERENCE_AUDIO is given).
+- REFERENCE_AUDIO (the bytes of an audio file soundfile reads: WAV, FLAC, OGG; any sample rate,
+  at most `Limits.max_reference_seconds`): the emotion of a clip, embedded by the voice's
+  wav2vec2 emotion graph (2.1) or CLAP audio graph (2.2). It wins over EMOTION / EMOTION_ID.
+- STYLE (a name from the voice's styles, or its id as digits) and STYLE_WEIGHT: Style-Bert-VITS2's
+  style; left out: the neutral style (id 0) at weight 1."""
 OUTPUTS = ("AUDIO", "SAMPLE_RATE")
 """What the ensemble returns: FP32 samples [N], INT32 sample rate [1]."""
 STREAM_OUTPUTS = (*OUTPUTS, "PAUSE_AFTER")
@@ -169,6 +206,8 @@ class Limits:
     """Acoustic frames per sentence (8192 x 512 / 44100 = 95 s); bounds memory per request."""
     max_style_text_chars: int = 500
     """Characters of STYLE_TEXT (one BERT call; BERT takes at most 512 tokens)."""
+    max_reference_seconds: float = 30.0
+    """Seconds of REFERENCE_AUDIO (upstream's emotion models read whole clips)."""
     max_stream_chars: int = 100000
     """Characters per request to the decoupled stream model (it speaks sentence by sentence)."""
     sentence_pause: float = 0.2

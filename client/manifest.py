@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tts_client.contract import DEFAULT_SCALES, Limits
+from tts_client.contract import CONDITIONING_INPUTS, DEFAULT_SCALES, Limits
 
 CONTRACT_VERSION = 1
 """Version of the graph I/O contract in docs/graphs.md; bumped on any incompatible change."""
@@ -80,6 +80,22 @@ class VoiceManifest:
     """Per-request limits the server enforces (`tts_client.contract.Limits`); missing keys take
     the defaults."""
     version: str = "2.3"
+    """The config's ``version`` string, as trained."""
+    release: str = "2.3"
+    """The generator release it loads as (`vits2.config.ModelParts.release`: 2.0, 2.1, 2.2,
+    2.3, sbv2, sbv2-jp-extra); decides which conditioning inputs a request may carry
+    (`tts_client.contract.CONDITIONING_INPUTS`)."""
+    encoder_inputs: list[str] = field(default_factory=lambda: list(ENCODER_INPUTS))
+    """The encoder graph's inputs in graph order: 2.3's `ENCODER_INPUTS` less the BERT slots the
+    release lacks (JP-Extra: bert_ja only), plus its conditioning (emo, emo_id, style_vec)."""
+    styles: dict[str, int] = field(default_factory=dict)
+    """Style-Bert-VITS2: style name -> row of the style vectors (``graphs["style_vectors"]``,
+    float32 [num_styles, 256]); row 0 is the neutral style. Empty for other voices."""
+    emotion_models: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Emotion embedders exported with the voice (2.1, 2.2), by kind: "clap_text",
+    "clap_audio", "wav2vec2" -> {"graph": file, "processor": folder of its tokenizer /
+    feature-extractor files, "model_name": ...}. A kind that is missing makes the request
+    inputs that need it an error naming how to export it."""
     frontend_profile: str = ""
     """The text frontend profile the voice was trained with (`vits2.text.profiles`; set at
     export with --frontend-profile); "" = the frontend's default ("improved"). A request may
@@ -119,6 +135,11 @@ class VoiceManifest:
             json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         return path
+
+    @property
+    def conditioning_inputs(self) -> tuple[str, ...]:
+        """The conditioning request inputs this voice takes (EMOTION, STYLE, ...)."""
+        return tuple(k for k, releases in CONDITIONING_INPUTS.items() if self.release in releases)
 
     @property
     def request_limits(self) -> Limits:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from tts_client.contract import (
+    EMOTION_IDS,
     SCALES,
     STYLE_TEXT_WEIGHT,
+    STYLE_WEIGHT,
     Limits,
     RequestError,
     check_seed,
@@ -39,6 +41,20 @@ def check_text(text: object, field: str = "TEXT") -> str:
     return text
 
 
+TEXT_KNOBS = ("profile", "style_text", "emotion", "style")
+"""SynthesisParams fields sent as UTF-8 text (their wire input is the upper-case name)."""
+
+
+def _emotion_id(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not str(value).strip().isdigit():
+        raise RequestError(f"EMOTION_ID must be an integer in 0-{EMOTION_IDS[-1]}, got {value!r}")
+    if int(value) not in EMOTION_IDS:  # type: ignore[call-overload]
+        raise RequestError(f"EMOTION_ID must be in 0-{EMOTION_IDS[-1]}, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
 @dataclass
 class SynthesisParams:
     """One request's knobs, as the user gave them; None means "the voice's default"."""
@@ -56,6 +72,16 @@ class SynthesisParams:
     """Upstream v2.3's style text: its BERT features are mixed into the text's."""
     style_text_weight: float | None = None
     """How much of the style text to mix in (None: the contract's default)."""
+    emotion: str | None = None
+    """Bert-VITS2 2.2: an emotion prompt for the voice's CLAP text graph ("Happy")."""
+    emotion_id: int | None = None
+    """Bert-VITS2 2.1: emotion id 0-9."""
+    reference_audio: bytes | None = None
+    """Bert-VITS2 2.1 / 2.2: an audio file's bytes (WAV, FLAC, OGG) whose emotion to use."""
+    style: str | None = None
+    """Style-Bert-VITS2: a style name of the voice (or its id as digits)."""
+    style_weight: float | None = None
+    """Style-Bert-VITS2: style strength (None: 1, the style as trained)."""
 
     @classmethod
     def from_kwargs(cls, **knobs: object) -> SynthesisParams:
@@ -76,17 +102,27 @@ class SynthesisParams:
     def validate(self) -> SynthesisParams:
         """Check every given value against the contract (ranges, NaN, infinity, seed)."""
         try:
-            for scale in (*SCALES, STYLE_TEXT_WEIGHT):
+            for scale in (*SCALES, STYLE_TEXT_WEIGHT, STYLE_WEIGHT):
                 value = getattr(self, scale.name)
                 if value is not None:
                     setattr(self, scale.name, scale.check(value))
             self.seed = check_seed(self.seed)
-            for name in ("profile", "style_text"):
+            if isinstance(self.style, int) and not isinstance(self.style, bool):
+                self.style = str(self.style)
+            for name in TEXT_KNOBS:
                 value = getattr(self, name)
-                if value is not None and not isinstance(value, str):
-                    raise RequestError(f"{name.upper()} must be a str, got {value!r}")
-            if self.style_text is not None:
-                check_text(self.style_text, "STYLE_TEXT")
+                if value is not None:
+                    if not isinstance(value, str):
+                        raise RequestError(f"{name.upper()} must be a str, got {value!r}")
+                    check_text(value, name.upper())
+            self.emotion_id = _emotion_id(self.emotion_id)
+            if self.reference_audio is not None and not isinstance(
+                self.reference_audio, (bytes, bytearray)
+            ):
+                raise RequestError(
+                    "REFERENCE_AUDIO must be an audio file's bytes (WAV, FLAC, OGG), got "
+                    f"{type(self.reference_audio).__name__}"
+                )
         except RequestError as e:
             raise InvalidInputError(str(e)) from None
         return self
@@ -104,11 +140,15 @@ class SynthesisParams:
         }
         if self.seed is not None:  # sentence i of a request uses SEED + i, as the server does
             out["SEED"] = np.array([sentence_seed(self.seed, seed_offset)], dtype=np.int64)
-        for name in ("profile", "style_text"):
+        for name in TEXT_KNOBS:
             value = getattr(self, name)
             if value is not None:
                 out[name.upper()] = np.array([value.encode("utf-8")], dtype=np.object_)
-        for scale in (*SCALES, STYLE_TEXT_WEIGHT):
+        if self.emotion_id is not None:
+            out["EMOTION_ID"] = np.array([self.emotion_id], dtype=np.int64)
+        if self.reference_audio is not None:
+            out["REFERENCE_AUDIO"] = np.array([bytes(self.reference_audio)], dtype=np.object_)
+        for scale in (*SCALES, STYLE_TEXT_WEIGHT, STYLE_WEIGHT):
             value = getattr(self, scale.name)
             if value is not None:
                 out[scale.input] = np.array([value], dtype=np.float32)

@@ -32,6 +32,13 @@ class VoiceInfo:
     limits: dict[str, Any] = field(default_factory=dict)
     """Per-request limits (max_text_chars, max_sentences, ...) and pauses, as the server
     sent them; `request_limits` fills the rest with the contract's defaults."""
+    release: str = "2.3"
+    """The generator release (2.0, 2.1, 2.2, 2.3, sbv2, sbv2-jp-extra)."""
+    conditioning_inputs: list[str] = field(default_factory=list)
+    """The conditioning inputs it takes (EMOTION, EMOTION_ID, REFERENCE_AUDIO, STYLE,
+    STYLE_WEIGHT; `tts_client.contract.CONDITIONING_INPUTS`)."""
+    styles: dict[str, int] = field(default_factory=dict)
+    """Style-Bert-VITS2 style name -> id (id 0 is the neutral style)."""
     models: list[str] = field(default_factory=list)
     """Every model of the voice, BERT ones first, the ensemble last (for load/unload)."""
     stream_model: str | None = None
@@ -56,6 +63,9 @@ class VoiceInfo:
             sample_rate=int(meta.get("sample_rate", 0)),
             speaker_defaults=dict(meta.get("speaker_defaults", {})),
             limits=dict(meta.get("limits", {})),
+            release=str(meta.get("release", "2.3")),
+            conditioning_inputs=list(meta.get("conditioning_inputs", [])),
+            styles={str(k): int(v) for k, v in meta.get("styles", {}).items()},
             models=models,
             stream_model=meta.get("stream_model")
             or (f"{name}_stream" if f"{name}_stream" in models else None),

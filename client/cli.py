@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 
 from tts_client.audio import Audio
-from tts_client.contract import SCALE_BY_NAME, STYLE_TEXT_WEIGHT
+from tts_client.contract import EMOTION_IDS, SCALE_BY_NAME, STYLE_TEXT_WEIGHT, STYLE_WEIGHT
 from tts_client.errors import InvalidInputError, TTSError
 from tts_client.planner import SynthesisParams, plan_chunks
 
@@ -56,6 +56,15 @@ def _fail(err: TTSError) -> typer.Exit:
     return typer.Exit(2 if isinstance(err, InvalidInputError) else 1)
 
 
+def _read_file(path: Path | None, option: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint=option) from None
+
+
 @app.command()
 def say(
     text: str = typer.Argument(..., help="Text to speak, or - to read it from stdin."),
@@ -80,6 +89,25 @@ def say(
         help=f"[{STYLE_TEXT_WEIGHT.low}, {STYLE_TEXT_WEIGHT.high}]; "
         f"default {STYLE_TEXT_WEIGHT.default}.",
     ),
+    emotion: str | None = typer.Option(
+        None, "--emotion", help='Bert-VITS2 2.2 voices: emotion prompt ("Happy", "Sad", ...).'
+    ),
+    emotion_id: int | None = typer.Option(
+        None, "--emotion-id", help=f"Bert-VITS2 2.1 voices: emotion id 0-{EMOTION_IDS[-1]}."
+    ),
+    reference_audio: Path | None = typer.Option(
+        None,
+        "--reference-audio",
+        help="Bert-VITS2 2.1/2.2 voices: audio file (WAV, FLAC, OGG) whose emotion to use.",
+    ),
+    style: str | None = typer.Option(
+        None, "--style", help="Style-Bert-VITS2 voices: style name (default: Neutral)."
+    ),
+    style_weight: float | None = typer.Option(
+        None,
+        "--style-weight",
+        help=f"[{STYLE_WEIGHT.low}, {STYLE_WEIGHT.high}]; default {STYLE_WEIGHT.default}.",
+    ),
     stream: bool = typer.Option(False, "--stream", help="Request sentence by sentence."),
     url: str = URL,
     protocol: str = PROTOCOL,
@@ -101,6 +129,11 @@ def say(
         profile=profile,
         style_text=style_text,
         style_text_weight=style_text_weight,
+        emotion=emotion,
+        emotion_id=emotion_id,
+        reference_audio=_read_file(reference_audio, "--reference-audio"),
+        style=style,
+        style_weight=style_weight,
     )
     started = time.perf_counter()
     first_audio: float | None = None

@@ -1,8 +1,8 @@
 """Long-form jobs: submit text, get an id at once, poll progress, fetch the audio, cancel.
 
 ``POST /jobs`` (JSON: ``text``, ``model`` (voice name or model_id), ``speaker`` (default the
-voice's first), ``language``, the scales, ``seed``, ``style_text``, ``style_text_weight``)
-answers 202 with the job. ``GET /jobs``, ``GET /jobs/{id}`` (``state``, ``done``/``total``
+voice's first), ``language``, the scales, ``seed``, ``style_text``, ``style_text_weight``,
+``emotion``, ``emotion_id``, ``style``, ``style_weight``) answers 202 with the job. ``GET /jobs``, ``GET /jobs/{id}`` (``state``, ``done``/``total``
 sentences, ``error``), ``GET /jobs/{id}/audio`` (``format``; ``partial=true``: what is done),
 ``DELETE /jobs/{id}`` (cancel; ``purge=true`` deletes its files), ``POST /jobs/{id}/resume``.
 
@@ -46,7 +46,7 @@ from tts_client.contract import MAX_SEED, sentence_seed
 from tts_client.errors import ServerUnavailableError, TTSError, TTSTimeoutError, UnknownVoiceError
 from tts_client.gateway import ApiError, Backend, json_object
 from tts_client.gateway_audio import MEDIA_TYPES, available_formats, encode
-from tts_client.gateway_upstream import default_language, integer, number, style_knobs
+from tts_client.gateway_upstream import default_language, integer, json_knobs, number
 from tts_client.planner import mix_prefix
 from tts_client.sentences import LANGUAGE_TAG_RE, split_sentences
 
@@ -172,7 +172,7 @@ class JobStore:
             "language": str(body.get("language") or default_language(voice)).upper(),
             **{k: number(body, k, None)
                for k in ("sdp_ratio", "noise_scale", "noise_scale_w", "length_scale")},
-            **style_knobs(body.get("style_text"), number(body, "style_text_weight", None)),
+            **json_knobs(voice, body),
         }  # fmt: skip
         sentences = split_text(text)
         if not sentences:

@@ -6,8 +6,10 @@ first voice), ``voice`` -> a speaker of it (name, id, or a configured alias such
 ``alloy``), ``input``, ``response_format`` (default mp3, as OpenAI's), ``speed`` (0.25-4,
 applied as length_scale = 1 / speed), ``stream_format`` ("audio" only). Bert-VITS2 knobs ride
 along as extra fields: ``language``, ``sdp_ratio``, ``noise_scale``, ``noise_scale_w``,
-``length_scale`` (wins over speed), ``seed``, ``style_text``, ``style_text_weight``. ``instructions`` cannot steer these voices and
-is ignored (the ``X-Ignored-Fields`` header says so).
+``length_scale`` (wins over speed), ``seed``, ``style_text``, ``style_text_weight``, and by
+the voice's release ``emotion`` (2.2: a CLAP prompt; 2.1: an id 0-9), ``emotion_id`` (2.1),
+``style`` and ``style_weight`` (Style-Bert-VITS2). ``instructions`` cannot steer these voices
+and is ignored (the ``X-Ignored-Fields`` header says so).
 
 Formats: wav and pcm always, streamed as sentences finish (chunked body; the WAV header
 carries an unknown length). flac, mp3 and opus when libsndfile has the encoder (see
@@ -27,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from tts_client.gateway import ApiError, Backend, json_object
 from tts_client.gateway_audio import MEDIA_TYPES, STREAMABLE, available_formats, encode
 from tts_client.gateway_audio import stream_body as _stream_body
-from tts_client.gateway_upstream import default_language, integer, number, style_knobs
+from tts_client.gateway_upstream import default_language, integer, json_knobs, number
 
 __all__ = ["OPENAI_MODELS", "router"]
 
@@ -35,7 +37,8 @@ OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 """OpenAI model names that mean "this server's default voice"."""
 KNOWN = {"model", "input", "voice", "response_format", "speed", "instructions", "stream_format",
          "language", "sdp_ratio", "noise_scale", "noise_scale_w", "length_scale", "seed",
-         "style_text", "style_text_weight"}  # fmt: skip
+         "style_text", "style_text_weight", "emotion", "emotion_id", "style",
+         "style_weight"}  # fmt: skip
 NAMES = {"SPEAKER": "voice", "TEXT": "input"}
 
 
@@ -91,7 +94,7 @@ def speech_request(backend: Backend, body: dict[str, Any]) -> tuple[Any, str, st
         "noise_scale_w": number(body, "noise_scale_w", None),
         "length_scale": length if length is not None else 1.0 / speed,
         "seed": integer(body, "seed"),
-        **style_knobs(body.get("style_text"), number(body, "style_text_weight", None)),
+        **json_knobs(voice, body),
     }
     return voice, text, fmt, knobs
 
@@ -118,7 +121,9 @@ def _model(voice: Any) -> dict[str, Any]:
     # created is 0: Triton does not say when a voice was loaded
     return {"id": voice.name, "object": "model", "created": 0, "owned_by": "bertvits2-triton",
             "speakers": sorted(voice.speakers, key=voice.speakers.get),
-            "languages": voice.languages, "sample_rate": voice.sample_rate}  # fmt: skip
+            "languages": voice.languages, "sample_rate": voice.sample_rate,
+            "release": voice.release, "conditioning_inputs": voice.conditioning_inputs,
+            "styles": sorted(voice.styles, key=voice.styles.get)}  # fmt: skip
 
 
 def router(backend: Backend) -> APIRouter:

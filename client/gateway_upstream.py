@@ -5,12 +5,20 @@
 voice), ``speaker_name`` or ``speaker_id`` (one is required: status 11), ``sdp_ratio`` 0.2,
 ``noise`` 0.2, ``noisew`` 0.9, ``length`` 1, ``language`` (default: the voice's, ZH when it
 has it), ``auto_translate`` (refused, status 20), ``auto_split`` (upstream's ``cut_sent``
-pieces, one request each, each followed by 0.2 s of silence, the last one too), ``emotion``
-(ignored, as v2.3 models ignore it), ``style_text``/``style_weight`` (passed on as the
-client's style_text/style_text_weight when it takes them; otherwise a non-empty style_text is
-refused, status 20),
-``reference_audio`` (refused, status 20). GET takes everything in the query string; POST takes
-the body as a form (upstream's form), JSON object or plain text, plus query parameters.
+pieces, one request each, each followed by 0.2 s of silence, the last one too),
+``style_text``/``style_weight`` (upstream v2.3's style text and its weight).
+
+Conditioning, by the voice's release (`conditioning_knobs`):
+- ``emotion``: for a 2.1 voice the emotion id 0-9 (upstream's int), for a 2.2 voice an emotion
+  prompt for CLAP ("Happy"); ignored by other voices, as upstream's 2.0/2.3 models ignore it.
+- ``reference_audio`` (a multipart file upload, as upstream's form): the clip whose emotion a
+  2.1 or 2.2 voice takes; refused (status 20) for other voices.
+- Style-Bert-VITS2's names: ``style`` and ``style_weight`` (for a Style-Bert-VITS2 voice
+  ``style_weight`` is the style strength, not upstream's style-text weight), ``assist_text`` /
+  ``assist_text_weight`` (= style_text / its weight); ``reference_audio_path`` (a style from a
+  clip, needs a speaker-embedding model) is refused.
+GET takes everything in the query string; POST takes the body as a form (upstream's form),
+JSON object or plain text, plus query parameters.
 
 The WAV is what upstream writes: 16-bit, scaled so the peak is full scale and truncated
 (gradio's ``convert_to_16_bit_wav``). Extensions: ``seed`` (default random), ``normalize=false``
@@ -37,7 +45,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tts_client.audio import Audio, silence
 from tts_client.client import TTSClient
-from tts_client.contract import STYLE_TEXT_WEIGHT
+from tts_client.contract import STYLE_TEXT_WEIGHT, STYLE_WEIGHT
 from tts_client.gateway import ApiError, Backend
 from tts_client.gateway_audio import pcm16, stream_body, upstream_pcm16, wav_header
 
@@ -49,7 +57,8 @@ AUTO_SPLIT_PAUSE = 0.2
 0.2))`` in server_fastapi.py v2.0-v2.3), the last one included."""
 NAMES = {"SPEAKER": "speaker_name", "NOISE_SCALE": "noise", "NOISE_SCALE_W": "noisew",
          "LENGTH_SCALE": "length", "SDP_RATIO": "sdp_ratio", "STYLE_TEXT": "style_text",
-         "STYLE_TEXT_WEIGHT": "style_weight"}  # fmt: skip
+         "STYLE_TEXT_WEIGHT": "style_weight", "EMOTION": "emotion", "EMOTION_ID": "emotion",
+         "REFERENCE_AUDIO": "reference_audio", "STYLE": "style"}  # fmt: skip
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # upstream's cut_sent: a break after one of 。！;？? , after "......" or "……", and after an
@@ -107,7 +116,11 @@ def boolean(params: dict[str, Any], name: str) -> bool:
     raise ApiError(400, 21, f"{name} must be true or false, got {params[name]!r}", name)
 
 
-async def body_params(request: Request) -> dict[str, str]:
+UPLOADS = ("reference_audio",)
+"""Form fields that may be file uploads (their value stays bytes)."""
+
+
+async def body_params(request: Request) -> dict[str, Any]:
     """Fields of a POST body: urlencoded or multipart form, JSON object, or plain text."""
     body = await request.body()
     if not body:
@@ -124,11 +137,15 @@ async def body_params(request: Request) -> dict[str, str]:
             head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
             out = {}
             for part in BytesParser(policy=HTTP).parsebytes(head + body).iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                if part.get_filename():
-                    raise ApiError(400, 20, "reference_audio is not supported", str(name))
+                name = str(part.get_param("name", header="content-disposition") or "")
+                data = part.get_payload(decode=True)
+                if part.get_filename() and name not in UPLOADS:
+                    raise ApiError(
+                        400, 21, f"{name} must not be a file", name,
+                        f"only {', '.join(UPLOADS)} takes a file upload",
+                    )  # fmt: skip
                 if name:
-                    out[str(name)] = part.get_payload(decode=True).decode("utf-8")
+                    out[name] = data if name in UPLOADS else data.decode("utf-8")
             return out
         if kind.startswith("text/plain"):
             return {"text": body.decode("utf-8")}
@@ -220,9 +237,75 @@ def synthesis_knobs(backend: Backend, params: dict[str, str]) -> tuple[Any, dict
         "noise_scale_w": number(params, "noisew", UPSTREAM_DEFAULTS["noisew"]),
         "length_scale": number(params, "length", UPSTREAM_DEFAULTS["length"]),
         "seed": integer(params, "seed"),
-        **style_knobs(params.get("style_text"), number(params, "style_weight", STYLE_TEXT_WEIGHT.default)),
+        **conditioning_knobs(voice, params),
     }
     return voice, knobs
+
+
+def conditioning_knobs(voice: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Style text, emotion, reference clip and style keywords for the client, mapped from
+    upstream Bert-VITS2's and Style-Bert-VITS2's /voice names by what the voice takes."""
+    takes = set(getattr(voice, "conditioning_inputs", ()))
+    styled = "STYLE" in takes
+    if params.get("reference_audio_path"):
+        raise ApiError(
+            400, 20, "reference_audio_path is not supported", "reference_audio_path",
+            "a style from a clip needs a speaker-embedding model this server does not run; "
+            "use style and style_weight",
+        )  # fmt: skip
+    text_weight = "assist_text_weight" if styled or "assist_text" in params else "style_weight"
+    knobs = style_knobs(
+        params.get("assist_text") or params.get("style_text"),
+        number(params, text_weight, STYLE_TEXT_WEIGHT.default),
+        "assist_text" if params.get("assist_text") else "style_text",
+    )
+    if styled:
+        knobs["style"] = params.get("style") or None
+        knobs["style_weight"] = number(params, "style_weight", STYLE_WEIGHT.default)
+    elif params.get("style"):
+        raise ApiError(
+            400, 21, f"{voice.name} has no styles", "style",
+            "style and style_weight are for Style-Bert-VITS2 voices; leave style out",
+        )  # fmt: skip
+    emotion = params.get("emotion")
+    if emotion not in (None, "") and "EMOTION_ID" in takes:
+        knobs["emotion_id"] = integer(params, "emotion")
+    elif emotion not in (None, "") and "EMOTION" in takes:
+        knobs["emotion"] = str(emotion)
+    audio = params.get("reference_audio")
+    if audio:
+        if "REFERENCE_AUDIO" not in takes:
+            raise ApiError(
+                400, 20, "reference_audio is not supported by this voice", "reference_audio",
+                f"{voice.name} (release {getattr(voice, 'release', '?')}) takes no reference "
+                "clip; Bert-VITS2 2.1 and 2.2 voices do",
+            )  # fmt: skip
+        if not isinstance(audio, bytes):
+            raise ApiError(
+                400, 21, "reference_audio must be a file upload", "reference_audio",
+                "send the clip as a multipart/form-data file field named reference_audio",
+            )  # fmt: skip
+        knobs["reference_audio"] = audio
+    return knobs
+
+
+def json_knobs(voice: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """JSON bodies' (OpenAI speech, jobs) style_text / style_text_weight / emotion /
+    emotion_id / style / style_weight as the client's keywords; ``emotion`` is an
+    id for a voice that takes EMOTION_ID (2.1), a prompt otherwise."""
+    knobs = style_knobs(body.get("style_text"), number(body, "style_text_weight", None))
+    emotion = body.get("emotion")
+    if emotion not in (None, ""):
+        if "EMOTION_ID" in voice.conditioning_inputs:
+            knobs["emotion_id"] = integer(body, "emotion")
+        else:
+            knobs["emotion"] = str(emotion)
+    if body.get("emotion_id") not in (None, ""):
+        knobs["emotion_id"] = integer(body, "emotion_id")
+    if body.get("style") not in (None, ""):
+        knobs["style"] = str(body["style"])
+    knobs["style_weight"] = number(body, "style_weight", None)
+    return {k: v for k, v in knobs.items() if v is not None}
 
 
 def _speak(backend: Backend, params: dict[str, str]) -> Response:

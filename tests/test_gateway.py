@@ -195,6 +195,20 @@ def test_style_weight_alone_is_accepted(gateway):
     assert gateway.get("/voice", params=params, headers=KEY).status_code == 200
 
 
+def test_conditioning_a_voice_does_not_take_is_refused_by_name(gateway):
+    # the tiny voice is 2.3: no reference clip, no styles (upstream 2.3 ignores emotion)
+    wav = Audio(np.zeros(1600, np.float32), 16000).to_wav()
+    form = {"text": "你好。", "speaker_id": "0"}
+    r = gateway.post("/voice", data=form, files={"reference_audio": ("a.wav", wav)}, headers=KEY)
+    assert r.status_code == 400 and r.json()["status"] == 20, r.text
+    assert r.json()["field"] == "reference_audio" and "2.1 and 2.2" in r.json()["message"]
+    r = gateway.post("/voice", data=form, files={"text2": ("a.txt", b"x")}, headers=KEY)
+    assert r.status_code == 400 and "only reference_audio" in r.json()["message"]
+    for extra, field in (({"style": "Happy"}, "style"), ({"reference_audio_path": "a.wav"}, "reference_audio_path")):  # fmt: skip
+        r = gateway.get("/voice", params={**form, **extra}, headers=KEY)
+        assert r.status_code == 400 and r.json()["field"] == field, r.text
+
+
 def test_api_key_guards_everything_but_health(gateway):
     for path in ("/voice", "/models/info", "/status", "/models/get_local", "/docs"):
         r = gateway.get(path, params={"text": TEXT})

@@ -190,15 +190,17 @@ def voices(
     if as_json:
         typer.echo(json.dumps([asdict(v) for v in found], ensure_ascii=False, indent=2))
         return
-    table = Table("voice", "ready", "speakers", "languages", "Hz", "max chars")
+    table = Table("voice", "ready", "release", "speakers", "languages", "Hz", "takes", "styles")
     for v in found:
         table.add_row(
             v.name,
             "yes" if v.ready else v.state.lower() or "no",
+            v.release,
             ", ".join(f"{name} ({i})" for name, i in v.speakers.items()),
             ", ".join(v.languages),
             str(v.sample_rate or ""),
-            str(v.limits.get("max_text_chars", "")),
+            ", ".join(v.conditioning_inputs),
+            ", ".join(v.styles),
         )
     Console().print(table)
     if not found:

@@ -285,20 +285,9 @@ class SynthesizerTrn(nn.Module):
             noise_sdp = torch.from_numpy(np.stack([noise.sdp_noise(s, p) for s in seeds]))
             noise_sdp = noise_sdp.to(device=phones.device, dtype=dtype)
         enc = self.encode(
-            phones,
-            tones,
-            languages,
-            bert_zh,
-            bert_ja,
-            bert_en,
-            sid,
-            phone_lengths,
-            sdp_ratio,
-            noise_scale_w,
-            length_scale,
-            noise_sdp,
-            **cond,
-        )
+            phones, tones, languages, bert_zh, bert_ja, bert_en, sid, phone_lengths,
+            sdp_ratio, noise_scale_w, length_scale, noise_sdp, **cond,
+        )  # fmt: skip
         num_frames = int(enc.frame_lengths.max())
         if noise_z is None:
             noise_z = torch.from_numpy(
@@ -311,15 +300,9 @@ class SynthesizerTrn(nn.Module):
         else:
             noise_z = noise_z[:, :, :num_frames]
         res = self.decode(
-            enc.m_p,
-            enc.logs_p,
-            enc.g,
-            enc.durations,
-            enc.frame_lengths,
-            noise_scale,
-            noise_z,
+            enc.m_p, enc.logs_p, enc.g, enc.durations, enc.frame_lengths, noise_scale, noise_z,
             return_intermediates,
-        )
+        )  # fmt: skip
         res.w, res.cond_emb, res.emo_codes = enc.w, enc.cond_emb, enc.emo_codes
         return res
 

@@ -93,11 +93,18 @@ def test_goldens_tell_the_releases_apart():
 
 
 def test_profile_names_and_lookup():
-    assert PROFILE_NAMES == ("improved", "upstream-2.3", "upstream-master")
+    assert PROFILE_NAMES[:3] == ("improved", "upstream-2.3", "upstream-master")
+    assert set(PROFILE_NAMES[3:]) == {
+        "upstream-2.0",
+        "upstream-2.1",
+        "upstream-2.2",
+        "sbv2",
+        "sbv2-jp-extra",
+    }
     assert DEFAULT_PROFILE == "improved" and get_profile(None).name == "improved"
     assert get_profile("Upstream-Master") is PROFILES["upstream-master"]
     assert PROFILES["improved"].rules == frozenset(IMPROVED_RULES)
-    assert not PROFILES["upstream-2.3"].rules and not PROFILES["upstream-master"].rules
+    assert all(not p.rules for name, p in PROFILES.items() if name != "improved")
     with pytest.raises(ValueError, match="unknown frontend profile 'v2.3'; allowed: improved"):
         get_profile("v2.3")
     with pytest.raises(KeyError, match="unknown frontend rule"):

@@ -61,6 +61,8 @@ def clean_text(
 
         norm_text = english.text_normalize(text, prof)
         phones, tones, word2ph = english.g2p(norm_text, tokenizer=tokenizer, profile=prof)
+    elif language == "JP" and prof.ja_g2p != "bert-vits2":
+        raise ValueError(f"profile {prof.name}: Japanese g2p {prof.ja_g2p!r} is not built yet")
     elif language == "JP":
         from vits2.text import japanese
 

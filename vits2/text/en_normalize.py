@@ -146,6 +146,8 @@ def text_normalize(text: str, profile: str | Profile | None = None) -> str:
         if profile.has(rule):
             text = rewrite(text)
     text = normalize_numbers(text)
+    if profile.en_words == "split-2.0":
+        return text  # 2.0 maps no punctuation here (its post_replace_ph maps some marks)
     text = replace_punctuation(text)
     text = _PUNCT_SPACE_RE.sub(r"\1 \2", text)
     return text

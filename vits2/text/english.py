@@ -276,15 +276,22 @@ def distribute_phone(n_phone: int, n_word: int) -> list[int]:
 def g2p(norm_text: str, tokenizer=None, profile=None) -> tuple[list[str], list[int], list[int]]:
     """(phones, tones, word2ph) of normalised English text; padding "_" phones at both ends.
 
-    English g2p is the same in every profile (`profile` is accepted for a uniform interface).
+    Profiles of releases before v2.3 (`Profile.en_words`) read whole words
+    (`vits2.text.en_releases`); every later profile reads DeBERTa pieces as here.
 
     `tokenizer` is the DeBERTa-v3 tokenizer of the voice's English BERT (a transformers
     tokenizer object, or the path of a local model folder). word2ph has one entry per token
     of `tokenizer(norm_text)`, [CLS] and [SEP] included.
     """
     from vits2.text.frontend import load_tokenizer
+    from vits2.text.profiles import get_profile
 
     tok = load_tokenizer(tokenizer, "EN")
+    en_words = get_profile(profile).en_words
+    if en_words != "tokens":  # releases before v2.3 read whole words
+        from vits2.text.en_releases import g2p_words
+
+        return g2p_words(norm_text, tok, en_words)
     words = text_to_words(tok.tokenize(norm_text))
     phones: list[str] = []
     tones: list[int] = []

@@ -132,7 +132,8 @@ class Segment:
     phone_to_token: list[int]
     """For each id in phone_ids, the BERT token whose feature it takes."""
     trim_start: int = 0
-    """Ids dropped at the start when the segment joins an utterance (3 after the first)."""
+    """Ids dropped at the start when the segment joins an utterance (3 after the first; the
+    profile's `join_trim`)."""
     trim_end: int = 0
     """Ids dropped at the end (2 before the last)."""
 
@@ -154,10 +155,14 @@ class Sentence:
     """Seconds of silence to put after this utterance's audio."""
 
     @classmethod
-    def join(cls, segments: list[Segment], pause_after: float = 0.0) -> Sentence:
+    def join(
+        cls, segments: list[Segment], pause_after: float = 0.0, trim: tuple[int, int] = (3, 2)
+    ) -> Sentence:
+        """Concatenate segments, each later one dropping `trim[0]` ids at its start and each
+        earlier one `trim[1]` at its end (the profile's `join_trim`: 2.1 trims 1 and 1)."""
         for i, seg in enumerate(segments):
-            seg.trim_start = 3 if i > 0 else 0
-            seg.trim_end = 2 if i < len(segments) - 1 else 0
+            seg.trim_start = trim[0] if i > 0 else 0
+            seg.trim_end = trim[1] if i < len(segments) - 1 else 0
         sent = cls(segments=segments, pause_after=pause_after)
         for seg in segments:
             sent.phone_ids += seg.phone_ids[seg.kept]
@@ -336,7 +341,7 @@ class Frontend:
             seg = self.segment(piece, lang, prof)
             if seg is not None:
                 segments.append(seg)
-        return Sentence.join(segments, pause) if segments else None
+        return Sentence.join(segments, pause, prof.join_trim) if segments else None
 
     def segment(
         self, text: str, language: str, profile: str | Profile | None = None
@@ -356,7 +361,15 @@ class Frontend:
         enc = tok(norm_text)
         input_ids = list(enc["input_ids"])
         token_type_ids = enc.get("token_type_ids")
-        if len(input_ids) != len(word2ph):
+        if language == "JP" and prof.ja_normalize == "2.0":
+            # the 2.0 BERT reads [CLS] + each pyopenjtalk word's tokens + [SEP], all type 0
+            from vits2.text.japanese import bert_input_ids_v20
+
+            input_ids = bert_input_ids_v20(norm_text, tok)
+            enc = {"attention_mask": [1] * len(input_ids)}
+            token_type_ids = [0] * len(input_ids)
+        by_position = language == "EN" and prof.en_words == "split-2.0"
+        if len(input_ids) != len(word2ph) and not by_position:
             log.warning(
                 "%s: %d BERT tokens but word2ph has %d entries for %r; spreading by position",
                 language,
@@ -364,6 +377,7 @@ class Frontend:
                 len(word2ph),
                 norm_text,
             )
+        # word i takes token i's feature; 2.0's English BERT is indexed so by design
         last = len(input_ids) - 1
         phone_to_token = [min(i, last) for i, n in enumerate(blank_w2p) for _ in range(n)]
         return Segment(

@@ -23,7 +23,7 @@ from functools import lru_cache
 from vits2.text.english import distribute_phone
 from vits2.text.ja_normalize import convert_numbers_to_words, number_to_kanji
 from vits2.text.profiles import Profile, get_profile
-from vits2.text.punctuation import REPLACE_MAP, replace_marks
+from vits2.text.punctuation import REPLACE_MAP, REPLACE_MAP_20, replace_marks
 from vits2.text.symbols import PUNCTUATION, SYMBOL_TO_ID
 
 __all__ = ["g2p", "number_to_kanji", "text_normalize", "text2sep_kata"]
@@ -130,9 +130,10 @@ def hiragana_to_phones(text: str, small_vowels: bool = True) -> list[str]:
     return [p for p in joined.replace("N", "n").split(" ") if p]
 
 
-def replace_punctuation(text: str) -> str:
-    """Map punctuation onto the 7 marks and drop everything but kana, kanji and marks."""
-    return _DROP_RE.sub("", replace_marks(text))
+def replace_punctuation(text: str, v20: bool = False) -> str:
+    """Map punctuation onto the 7 marks and drop everything but kana, kanji and marks
+    (`v20`: Bert-VITS2 2.0's map)."""
+    return _DROP_RE.sub("", replace_marks(text, v20))
 
 
 def text_normalize(text: str, profile: str | Profile | None = None) -> str:
@@ -141,23 +142,36 @@ def text_normalize(text: str, profile: str | Profile | None = None) -> str:
     The last step makes the text the BERT sees the same as upstream's BERT input
     (`"".join(text2sep_kata(text)[0])`), so word2ph matches its tokens one to one.
     """
+    v20 = get_profile(profile).ja_normalize == "2.0"
     res = unicodedata.normalize("NFKC", text)
     res = convert_numbers_to_words(res, profile)
-    res = replace_punctuation(res)
-    res = res.replace("\u3099", "").replace("\u309b", "")
+    res = replace_punctuation(res, v20)
+    if not v20:  # 2.0 kept the dakuten marks
+        res = res.replace("\u3099", "").replace("\u309b", "")
     if not res:
         return res
-    return "".join(text2sep_kata(res)[0])
+    return "".join(text2sep_kata(res, v20)[0])
 
 
-def text2sep_kata(text: str) -> tuple[list[str], list[str], list[tuple[str, int]]]:
-    """pyopenjtalk words of `text`: (surface strings, katakana readings, (phone, accent))."""
-    words, readings, accents = _text2sep_kata(text)
+def text2sep_kata(
+    text: str, v20: bool = False
+) -> tuple[list[str], list[str], list[tuple[str, int]]]:
+    """pyopenjtalk words of `text`: (surface strings, katakana readings, (phone, accent));
+    `v20` maps each word's marks as Bert-VITS2 2.0 did."""
+    words, readings, accents = _text2sep_kata(text, v20)
     return list(words), list(readings), list(accents)
 
 
+def bert_input_ids_v20(norm_text: str, tokenizer) -> list[int]:
+    """What the 2.0 Japanese BERT (ku-nlp/deberta-v2-large-japanese) reads: 2 ([CLS]), the ids
+    of each pyopenjtalk word's tokens, 3 ([SEP]); upstream writes the two ids as literals."""
+    words = text2sep_kata(norm_text, v20=True)[0]
+    ids = [i for w in words for i in tokenizer.convert_tokens_to_ids(tokenizer.tokenize(w))]
+    return [2, *ids, 3]
+
+
 @lru_cache(maxsize=256)  # text_normalize and g2p both parse the same normalised text
-def _text2sep_kata(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple]:
+def _text2sep_kata(text: str, v20: bool) -> tuple[tuple[str, ...], tuple[str, ...], tuple]:
     import pyopenjtalk
 
     with _OJT_LOCK:
@@ -170,17 +184,18 @@ def _text2sep_kata(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple]:
         labels = pyopenjtalk.make_label(parsed) if parsed else []
     words: list[str] = []
     readings: list[str] = []
+    marks = REPLACE_MAP_20 if v20 else REPLACE_MAP
     for part in parsed:
-        word = replace_punctuation(part["string"])
+        word = replace_punctuation(part["string"], v20)
         yomi = part["pron"].replace("’", "")
         if yomi:
             if _MARKS.match(yomi):
                 if len(word) > 1:
-                    chars = [replace_punctuation(c) for c in word]
+                    chars = [replace_punctuation(c, v20) for c in word]
                     readings += chars
                     words += chars
                     continue
-                if word not in REPLACE_MAP and word not in REPLACE_MAP.values():
+                if word not in marks and word not in marks.values():
                     word = ","
                 yomi = word
             readings.append(yomi)
@@ -313,9 +328,10 @@ def g2p(
     from vits2.text.frontend import load_tokenizer
 
     tok = load_tokenizer(tokenizer, "JP")
-    words, readings, accents = text2sep_kata(norm_text)
-    pairs = list(zip(words, readings, strict=True))
     profile = get_profile(profile)
+    v20 = profile.ja_normalize == "2.0"
+    words, readings, accents = text2sep_kata(norm_text, v20)
+    pairs = list(zip(words, readings, strict=True))
     sep_phonemes = handle_long([kata2phoneme(r, profile) for _, r in pairs])
     sep_phonemes = [[p if p in SYMBOL_TO_ID else "UNK" for p in ph] for ph in sep_phonemes]
     tones = align_tones(sep_phonemes, accents)
@@ -325,7 +341,8 @@ def g2p(
     word2ph: list[int] = []
     k = 0
     for (word, _), ph in zip(pairs, sep_phonemes, strict=True):
-        n_tok = 1 if word in PUNCTUATION else len(tok.tokenize(word)) if word else 0
+        # 2.1 on: a mark is one token of its own; 2.0 tokenized marks like words
+        n_tok = 1 if word in PUNCTUATION and not v20 else len(tok.tokenize(word)) if word else 0
         t = tones[k : k + len(ph)]
         k += len(ph)
         if n_tok == 0:
@@ -334,7 +351,7 @@ def g2p(
         out_tones += t
         word2ph += distribute_phone(len(ph), n_tok)
 
-    n_tokens = len(tok.tokenize(norm_text))
+    n_tokens = len(bert_input_ids_v20(norm_text, tok)) - 2 if v20 else len(tok.tokenize(norm_text))
     if len(word2ph) != n_tokens:
         # pyopenjtalk's words did not spell norm_text: spread all phones over its tokens.
         word2ph = distribute_phone(len(phones), n_tokens) if n_tokens else []

@@ -10,8 +10,8 @@ frontend. Profiles differ only where the frontends differ, through two kinds of 
 
 `upstream-2.3` is the `v2.3` release tag of fishaudio/Bert-VITS2, `upstream-master` its later
 master (what its `infer.py` runs for version 2.3 today); `improved` is `upstream-master` plus
-every rule, and is the default. Adding a profile (an older release, Style-Bert-VITS2) is one
-more `Profile` entry, plus a variant where that release did a step differently.
+every rule, and is the default. `upstream-2.0`/`-2.1`/`-2.2` are the older release tags,
+`sbv2`/`sbv2-jp-extra` Style-Bert-VITS2 2.7.0; `profile_for_release` names a release's default.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ __all__ = [
     "PROFILES",
     "PROFILE_NAMES",
     "Profile",
+    "RELEASE_PROFILES",
     "get_profile",
+    "profile_for_release",
 ]
 
 IMPROVED_RULES: dict[str, str] = {
@@ -68,6 +70,21 @@ class Profile:
     table of master's `hiragana2p` (January 2024)."""
     rules: frozenset[str] = frozenset()
     """Names from IMPROVED_RULES that this profile applies."""
+    en_words: str = "tokens"
+    """"tokens": words are DeBERTa tokens grouped at "▁", each piece read (v2.3 on); "split":
+    words split at spaces and , ; . ? !, each whole word read, its phones spread over its own
+    tokens, consonant tone 0 (2.1, 2.2); "split-2.0": as "split" but also at "-", without the
+    punctuation mapping, word2ph one entry per word (2.0: its BERT is indexed by word number)."""
+    ja_normalize: str = "2.1"
+    """"2.1": "…" -> "...", '"' -> "'", dakuten marks dropped (2.1 on); "2.0": "..." -> "…",
+    '"' dropped, dakuten kept, and punctuation words tokenized like any word (the 2.0 BERT)."""
+    ja_g2p: str = "bert-vits2"
+    """"bert-vits2": katakana per word as `ja_kana` says; "sbv2" / "sbv2-jp-extra":
+    Style-Bert-VITS2's normaliser and mora g2p ("ん" is "n" for the normal model, "N" for
+    JP-Extra), vits2.text.ja_sbv2."""
+    join_trim: tuple[int, int] = (3, 2)
+    """Ids a segment drops at the start / end when languages are joined in one utterance
+    (2.2 on: 3 and 2; 2.1: 1 and 1)."""
 
     def has(self, rule: str) -> bool:
         if rule not in IMPROVED_RULES:
@@ -95,12 +112,79 @@ _PROFILES = (
         zh_numbers="cn2an-transform",
         ja_kana="table",
     ),
+    Profile(
+        name="upstream-2.2",
+        description="fishaudio/Bert-VITS2 release tag v2.2 (English g2p by whole words)",
+        zh_numbers="an2cn-each",
+        ja_kana="openjtalk",
+        en_words="split",
+    ),
+    Profile(
+        name="upstream-2.1",
+        description="fishaudio/Bert-VITS2 release tag 2.1 (as 2.2; joins trim 1 id)",
+        zh_numbers="an2cn-each",
+        ja_kana="openjtalk",
+        en_words="split",
+        join_trim=(1, 1),
+    ),
+    Profile(
+        name="upstream-2.0",
+        description="fishaudio/Bert-VITS2 release tag v2.0.2.1 (= 2.0.1): word-level English, "
+        "the ku-nlp/deberta-v2-large-japanese BERT",
+        zh_numbers="an2cn-each",
+        ja_kana="openjtalk",
+        en_words="split-2.0",
+        ja_normalize="2.0",
+        join_trim=(1, 1),
+    ),
+    Profile(
+        name="sbv2",
+        description="litagin02/Style-Bert-VITS2 2.7.0, normal model: its Japanese normaliser "
+        "and mora g2p; Chinese and English as upstream v2.3",
+        zh_numbers="an2cn-each",
+        ja_kana="openjtalk",
+        ja_g2p="sbv2",
+    ),
+    Profile(
+        name="sbv2-jp-extra",
+        description="litagin02/Style-Bert-VITS2 2.7.0, JP-Extra model (Japanese only): as sbv2 "
+        'but "ん" is the phone "N"',
+        zh_numbers="an2cn-each",
+        ja_kana="openjtalk",
+        ja_g2p="sbv2-jp-extra",
+    ),
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in _PROFILES}
 PROFILE_NAMES: tuple[str, ...] = tuple(PROFILES)
 """Every profile name `clean_text`, `Frontend` and voice.json accept."""
 DEFAULT_PROFILE = "improved"
+
+
+RELEASE_PROFILES: dict[str, str] = {
+    "2.0": "upstream-2.0",
+    "2.0.1": "upstream-2.0",
+    "2.0.2-fix": "upstream-2.0",
+    "2.1": "upstream-2.1",
+    "2.2": "upstream-2.2",
+    "2.3": DEFAULT_PROFILE,
+    "sbv2": "sbv2",
+    "sbv2-jp-extra": "sbv2-jp-extra",
+}
+"""Release -> the default profile of its voices (2.3 keeps `improved`: it corrects upstream
+2.3's readings without changing any phone a 2.3 voice did not learn)."""
+
+
+def profile_for_release(release: str) -> str:
+    """The default frontend profile of a voice trained with `release` ("2.0", "2.0.1",
+    "2.0.2-fix", "2.1", "2.2", "2.3", "sbv2", "sbv2-jp-extra"); voice.json's frontend_profile."""
+    key = str(release).strip().lower()
+    if key not in RELEASE_PROFILES:
+        raise ValueError(
+            f"no frontend profile for release {release!r}; known releases: "
+            f"{', '.join(RELEASE_PROFILES)} (pass a profile name from PROFILE_NAMES instead)"
+        )
+    return RELEASE_PROFILES[key]
 
 
 def get_profile(profile: str | Profile | None) -> Profile:

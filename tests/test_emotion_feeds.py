@@ -119,6 +119,7 @@ def test_clip_loading_near_upstream_pinned_librosa(target):
     idx = np.linspace(0, length - 1, INDEX_COUNT).astype(int)
     np.testing.assert_allclose(y[idx], values, rtol=0, atol=1e-3)
     noisy = load_clip(_clip(True), target, MAX_SECONDS)
+    assert load_clip(_wav(np.full(1600, 0.1, np.float32)), target, MAX_SECONDS).size
     assert noisy.shape == (KAISER_BEST_GOLDEN[f"noisy_{target}"][0],)
 
 
@@ -205,9 +206,10 @@ def _wav(samples: np.ndarray, rate: int = 16000, subtype: str = "FLOAT") -> byte
         (b"", "empty"),
         (b"this is not audio at all" * 10, "could not be decoded"),
         (_wav(np.zeros(0, np.float32)), "no samples"),
-        (_wav(np.array([0.1, np.nan, 0.2] * 100, np.float32)), "NaN"),
-        (_wav(np.array([0.1, np.inf] * 100, np.float32)), "NaN or infinite"),
+        (_wav(np.array([0.1, np.nan, 0.2] * 1000, np.float32)), "NaN"),
+        (_wav(np.array([0.1, np.inf] * 1000, np.float32)), "NaN or infinite"),
         (_wav(np.zeros(8000 * 31, np.int16), 8000, "PCM_16"), "at most 30 s"),
+        (_wav(np.full(1599, 0.1, np.float32)), "at least 0.1 s"),
     ],
 )
 def test_bad_clips_are_request_errors(feeds21, feeds22, data, words):

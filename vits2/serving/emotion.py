@@ -39,6 +39,7 @@ __all__ = [
     "EMOTION_DIMS",
     "EMOTION_GRAPHS",
     "EMOTION_RATES",
+    "MIN_CLIP_SECONDS",
     "EmotionFeeds",
     "load_clip",
     "resample",
@@ -60,6 +61,10 @@ EMOTION_DIMS = {"clap_text": 512, "clap_audio": 512, "wav2vec2": 1024}
 
 EMOTION_RATES = {"clap_audio": 48000, "wav2vec2": 16000}
 """Sample rate each audio model reads (its feature extractor's ``sampling_rate``)."""
+
+MIN_CLIP_SECONDS = 0.1
+"""Shortest reference clip taken: wav2vec2's convolutions need 400 samples (25 ms at 16 kHz)
+for one frame, and a clip shorter than a syllable carries no emotion to speak of."""
 
 CLAP_FUSION_SEED = 0
 """Seed of the chunk offsets CLAP's fusion takes from clips over 10 s (upstream: unseeded)."""
@@ -97,6 +102,11 @@ def load_clip(data: bytes, target: int, max_seconds: float, field: str = "REFERE
             f"{field} holds no samples; send a clip of speech up to {max_seconds:g} s"
         )
     seconds = audio.shape[0] / rate
+    if seconds < MIN_CLIP_SECONDS:
+        raise RequestError(
+            f"{field} is {seconds * 1000:.0f} ms long; send at least {MIN_CLIP_SECONDS:g} s "
+            f"(and at most {max_seconds:g} s) of speech"
+        )
     if seconds > max_seconds:
         raise RequestError(
             f"{field} is {seconds:.1f} s long; at most {max_seconds:g} s is allowed: cut the clip"

@@ -34,10 +34,9 @@ from tts_model_repository.windows import (
     FIRST_WINDOW_SECONDS,
     WINDOW_FRAMES,
     Context,
+    WindowPlan,
     context_from_config,
-    decode_windows,
     first_window_frames,
-    plan_windows,
     session_vocoder,
 )
 
@@ -173,14 +172,15 @@ def measure_sentence(flow, vocoder, config, ctx, n, sweep: Sweep):
         row["first_audio_ms"][w] = 1e3 * (flow_s + first_s)
     first = first_window_frames(rate, hop, FIRST_WINDOW_SECONDS)
     for later in sweep.laters:
-        args = (vocoder, z, g, lengths, hop, ctx, first, later, sweep.fixed_shapes)
+        plan = WindowPlan(hop, ctx, first, later, sweep.fixed_shapes)
+        args = (plan, vocoder, z, g, lengths)
         all_s = _best_s(partial(_joined, *args), sweep.repeats, CLOCKS[sweep.clock])
         joined = _joined(*args)
         row["windowed"].append(
             {
                 "first": first,
                 "later": later,
-                "windows": len(plan_windows(n, ctx, first, later)),
+                "windows": len(plan.windows(n)),
                 "total_ms": 1e3 * (flow_s + all_s),
                 "max_abs_error_vs_one_pass": float(np.abs(joined - one_pass).max()),
                 "snr_vs_one_pass_db": _snr_db(one_pass, joined),
@@ -189,9 +189,8 @@ def measure_sentence(flow, vocoder, config, ctx, n, sweep: Sweep):
     return row, one_pass
 
 
-def _joined(vocoder, z, g, lengths, hop, ctx, first, later, fixed) -> np.ndarray:
-    pieces = decode_windows(vocoder, z, g, lengths, hop, ctx, first, later, fixed)
-    return np.concatenate(list(pieces), axis=1)
+def _joined(plan: WindowPlan, vocoder, z, g, lengths) -> np.ndarray:
+    return np.concatenate(list(plan.decode(vocoder, z, g, lengths)), axis=1)
 
 
 def _settings(wanted: list[str]) -> list[tuple[str, str, str]]:

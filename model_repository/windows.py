@@ -158,80 +158,135 @@ def plan_windows(frames: int, context: Context, first: int, size: int) -> list[W
     return out
 
 
+@dataclass(frozen=True)
+class WindowPlan:
+    """How a sentence's frames are decoded in vocoder windows: the one value the stream model,
+    the benchmarks and the tests share (`from_config` builds it from a voice's config.json).
+
+    The field order is the old `decode_windows(..., hop_length, context, first, size,
+    fixed_shapes)` tail, so that call keeps working (`decode_windows`)."""
+
+    hop_length: int
+    """Audio samples per frame (the product of the vocoder's upsample rates)."""
+    context: Context
+    """Frames decoded beside each window so that it equals one pass (`vocoder_context`)."""
+    first: int
+    """Frames kept from the first window: first audio waits for only this much vocoder work."""
+    size: int = WINDOW_FRAMES
+    """Frames kept from every later window (each pays the context again)."""
+    fixed_shapes: bool = False
+    """Pad every window with zeros on the right to one of `widths` (two input shapes only:
+    OpenVINO prepares kernels per new shape, TensorRT tunes for one). The lengths mask the
+    padding, so the audio is the same; the cost is the padded frames' compute."""
+
+    def __post_init__(self) -> None:
+        if self.hop_length < 1 or self.first < 1 or self.size < 1:
+            raise ValueError(
+                f"a window plan needs hop_length, first and size >= 1, got {self.hop_length}, "
+                f"{self.first}, {self.size}"
+            )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping,
+        first_window_seconds: float = FIRST_WINDOW_SECONDS,
+        window_frames: int = WINDOW_FRAMES,
+        fixed_shapes: bool = False,
+    ) -> WindowPlan:
+        """The plan of an upstream config.json (the whole dict: the sample rate is in "data")."""
+        try:
+            rate = int(config["data"]["sampling_rate"])
+        except KeyError:
+            raise ValueError(
+                "config has no data.sampling_rate: pass a whole upstream Bert-VITS2 config.json"
+            ) from None
+        hop = math.prod(config["model"]["upsample_rates"])
+        first = first_window_frames(rate, hop, first_window_seconds)
+        return cls(hop, context_from_config(config), first, window_frames, fixed_shapes)
+
+    @property
+    def widths(self) -> tuple[int, int]:
+        """Input frames of the first and of every later window with `fixed_shapes`."""
+        c = self.context
+        return self.first + c.right, c.left + self.size + c.right
+
+    def windows(self, frames: int) -> list[Window]:
+        """The windows of a sentence of `frames` frames (`plan_windows`)."""
+        return plan_windows(frames, self.context, self.first, self.size)
+
+    def decode(
+        self, vocoder: Vocoder, z: np.ndarray, g: np.ndarray, frame_lengths: np.ndarray
+    ) -> Iterator[np.ndarray]:
+        """Yield audio [B, (end - start) * hop] per window, in order; joined they equal one pass.
+
+        z [B, C, F] is the flow graph's output (zero past each item's frame_lengths), g
+        [B, gin, 1] and frame_lengths [B] as for the vocoder graph. Every item's samples past
+        its own frame_lengths * hop are zero, as in one pass; windows stop at the longest item.
+        Each window hands the vocoder its frames with lengths counted from the window's context
+        start, so the vocoder masks the padded items exactly where one pass does.
+        """
+        z = np.asarray(z, dtype=np.float32)
+        lengths = np.asarray(frame_lengths, dtype=np.int64).reshape(-1)
+        if z.ndim != 3 or z.shape[0] != lengths.shape[0]:
+            raise ValueError(
+                f"z must be [B, C, F] with one frame length per item, got z {list(z.shape)} and "
+                f"frame_lengths {list(lengths.shape)}"
+            )
+        if lengths.min() < 1 or lengths.max() > z.shape[2]:
+            raise ValueError(
+                f"frame_lengths must be in [1, {z.shape[2]}] (z's frames), got {lengths.tolist()}"
+            )
+        first_width, later_width = self.widths
+        for w in self.windows(int(lengths.max())):
+            own = np.clip(lengths - w.context_start, 0, w.context_end - w.context_start)
+            frames = z[:, :, w.context_start : w.context_end]
+            if self.fixed_shapes:
+                width = first_width if w.start == 0 else later_width
+                frames = np.pad(frames, ((0, 0), (0, 0), (0, width - frames.shape[2])))
+            audio = vocoder(frames, g, own)
+            keep = (w.start - w.context_start) * self.hop_length
+            yield audio[:, keep : keep + (w.end - w.start) * self.hop_length]
+
+    def stream(
+        self,
+        flow: Callable[[dict[str, np.ndarray]], np.ndarray],
+        vocoder: Vocoder,
+        feeds: dict[str, np.ndarray],
+    ) -> Iterator[np.ndarray]:
+        """The decoder graph's work, streamed: the flow on whole sentences, then `decode`.
+
+        feeds: the decoder graph's inputs (docs/graphs.md) for B sentences. Yields audio
+        [B, samples] pieces that join to the decoder graph's `audio` (the same seed gives the
+        same audio, streamed or not); each row is zero past its own audio_lengths.
+        """
+        z = flow(feeds)
+        yield from self.decode(vocoder, z, feeds["g"], feeds["frame_lengths"])
+
+
 def decode_windows(
-    vocoder: Vocoder,
-    z: np.ndarray,
-    g: np.ndarray,
-    frame_lengths: np.ndarray,
-    hop_length: int,
-    context: Context,
-    first: int,
-    size: int = WINDOW_FRAMES,
-    fixed_shapes: bool = False,
+    vocoder: Vocoder, z: np.ndarray, g: np.ndarray, frame_lengths: np.ndarray, *plan, **fields
 ) -> Iterator[np.ndarray]:
-    """Yield audio [B, (end - start) * hop] per window, in order; joined they equal one pass.
-
-    z [B, C, F] is the flow graph's output (zero past each item's frame_lengths), g [B, gin, 1]
-    and frame_lengths [B] as for the vocoder graph. Every item's samples past its own
-    frame_lengths * hop are zero, as in one pass; windows stop at the longest item. Each
-    window hands the vocoder its frames with lengths counted from the window's context start,
-    so the vocoder masks the padded items exactly where one pass does.
-
-    fixed_shapes: pad every window's frames with zeros on the right to one of two widths
-    (first + right context; left + size + right), so the vocoder sees two input shapes only
-    (OpenVINO prepares kernels per new shape; TensorRT tunes for one). The lengths mask the
-    padding, so the audio is the same; the cost is the padded frames' compute.
-    """
-    z = np.asarray(z, dtype=np.float32)
-    lengths = np.asarray(frame_lengths, dtype=np.int64).reshape(-1)
-    if z.ndim != 3 or z.shape[0] != lengths.shape[0]:
-        raise ValueError(
-            f"z must be [B, C, F] with one frame length per item, got z {list(z.shape)} and "
-            f"frame_lengths {list(lengths.shape)}"
-        )
-    if lengths.min() < 1 or lengths.max() > z.shape[2]:
-        raise ValueError(
-            f"frame_lengths must be in [1, {z.shape[2]}] (z's frames), got {lengths.tolist()}"
-        )
-    for w in plan_windows(int(lengths.max()), context, first, size):
-        own = np.clip(lengths - w.context_start, 0, w.context_end - w.context_start)
-        frames = z[:, :, w.context_start : w.context_end]
-        if fixed_shapes:
-            width = first + context.right if w.start == 0 else context.left + size + context.right
-            frames = np.pad(frames, ((0, 0), (0, 0), (0, width - frames.shape[2])))
-        audio = vocoder(frames, g, own)
-        keep = (w.start - w.context_start) * hop_length
-        yield audio[:, keep : keep + (w.end - w.start) * hop_length]
+    """`WindowPlan.decode`, for a plan given as one `WindowPlan` or as its fields
+    (hop_length, context, first[, size, fixed_shapes]: the call before `WindowPlan`)."""
+    return _plan(plan, fields).decode(vocoder, z, g, frame_lengths)
 
 
 def stream_sentences(
     flow: Callable[[dict[str, np.ndarray]], np.ndarray],
     vocoder: Vocoder,
     feeds: dict[str, np.ndarray],
-    hop_length: int,
-    context: Context,
-    first: int,
-    size: int = WINDOW_FRAMES,
-    fixed_shapes: bool = False,
+    *plan,
+    **fields,
 ) -> Iterator[np.ndarray]:
-    """The decoder graph's work, streamed: the flow on whole sentences, then vocoder windows.
+    """`WindowPlan.stream`, for a plan given as in `decode_windows`."""
+    return _plan(plan, fields).stream(flow, vocoder, feeds)
 
-    feeds: the decoder graph's inputs (docs/graphs.md) for B sentences. Yields audio
-    [B, samples] pieces that join to the decoder graph's `audio` (the same seed gives the
-    same audio, streamed or not); each row is zero past its own audio_lengths.
-    """
-    z = flow(feeds)
-    yield from decode_windows(
-        vocoder,
-        z,
-        feeds["g"],
-        feeds["frame_lengths"],
-        hop_length,
-        context,
-        first,
-        size,
-        fixed_shapes,
-    )
+
+def _plan(plan: tuple, fields: dict) -> WindowPlan:
+    if len(plan) == 1 and not fields and isinstance(plan[0], WindowPlan):
+        return plan[0]
+    return WindowPlan(*plan, **fields)
 
 
 def session_flow(session) -> Callable[[dict[str, np.ndarray]], np.ndarray]:

@@ -12,7 +12,10 @@ import vits2
 from tests.fixtures import TINY, require
 from tts_export import acoustic
 from tts_model_repository.windows import (
+    FIRST_WINDOW_SECONDS,
+    WINDOW_FRAMES,
     Context,
+    WindowPlan,
     context_from_config,
     decode_windows,
     first_window_frames,
@@ -95,6 +98,21 @@ def test_first_window_default_holds_at_least_0_2_s():
         first_window_frames(44100, 512, 0)
 
 
+def test_window_plan_from_the_config():
+    config = json.loads(require(TINY / "config.json").read_text())
+    plan = WindowPlan.from_config(config)
+    assert plan == WindowPlan(512, Context(13, 13), 18, WINDOW_FRAMES, False)
+    assert FIRST_WINDOW_SECONDS == 0.2
+    small = WindowPlan.from_config(config, 0.05, 7, fixed_shapes=True)
+    assert (small.first, small.size, small.fixed_shapes) == (5, 7, True)
+    assert small.widths == (5 + 13, 13 + 7 + 13)
+    assert small.windows(20) == plan_windows(20, Context(13, 13), 5, 7)
+    with pytest.raises(ValueError, match="data.sampling_rate"):
+        WindowPlan.from_config(config["model"])
+    with pytest.raises(ValueError, match="first and size >= 1"):
+        WindowPlan(512, Context(1, 1), 0)
+
+
 @pytest.mark.parametrize(
     ("lengths", "first", "size"),
     [
@@ -117,11 +135,9 @@ def test_windows_join_to_the_one_pass_audio(model, lengths, first, size, fixed_s
 
     ctx = context_from_config(json.loads(require(TINY / "config.json").read_text()))
     whole = vocoder(z, g, frame_lengths)
-    hop = model.hop_length
-    pieces = list(
-        decode_windows(recording, z, g, frame_lengths, hop, ctx, first, size, fixed_shapes)
-    )
-    assert len(pieces) == len(plan_windows(max(lengths), ctx, first, size))
+    plan = WindowPlan(model.hop_length, ctx, first, size, fixed_shapes)
+    pieces = list(plan.decode(recording, z, g, frame_lengths))
+    assert len(pieces) == len(plan.windows(max(lengths)))
     joined = np.concatenate(pieces, axis=1)
     assert joined.shape == whole.shape
     assert np.abs(joined - whole).max() <= 1e-4
@@ -129,6 +145,10 @@ def test_windows_join_to_the_one_pass_audio(model, lengths, first, size, fixed_s
         assert shapes <= {first + ctx.right, ctx.left + size + ctx.right}
     for i, n in enumerate(lengths):
         assert not joined[i, n * model.hop_length :].any()
+    # the call before WindowPlan (the stream model's, export.verify's): the same pieces
+    old = decode_windows(vocoder, z, g, frame_lengths, model.hop_length, ctx, first, size,
+                         fixed_shapes=fixed_shapes)  # fmt: skip
+    np.testing.assert_array_equal(np.concatenate(list(old), axis=1), joined)
 
 
 def test_less_context_than_the_receptive_field_is_not_exact(model):

@@ -18,11 +18,10 @@ from tts_export.metadata import DECODER_INPUTS
 from tts_export.tensorrt import onnx_input_shapes, split_decoder_profiles, validate_profiles
 from tts_model_repository.runtime import GraphSession, graph_axes
 from tts_model_repository.windows import (
+    WindowPlan,
     context_from_config,
-    decode_windows,
     session_flow,
     session_vocoder,
-    stream_sentences,
 )
 
 
@@ -74,7 +73,7 @@ def test_vocoder_graph_in_windows_equals_one_pass(graphs, first, size):
     vocoder = session_vocoder(s["vocoder"])
     whole = vocoder(z, feeds["g"], lengths)
     ctx = context_from_config(json.loads(require(TINY / "config.json").read_text()))
-    pieces = decode_windows(vocoder, z, feeds["g"], lengths, model.hop_length, ctx, first, size)
+    pieces = WindowPlan(model.hop_length, ctx, first, size).decode(vocoder, z, feeds["g"], lengths)
     joined = np.concatenate(list(pieces), axis=1)
     assert joined.shape == whole.shape
     assert np.abs(joined - whole).max() <= 1e-4
@@ -101,8 +100,8 @@ def test_vocoder_graph_in_windows_on_openvino(graphs, precision):
     vocoder = session_vocoder(GraphSession(paths["vocoder"], "openvino", precision, threads=2))
     whole = vocoder(z, feeds["g"], feeds["frame_lengths"])
     ctx = context_from_config(json.loads(require(TINY / "config.json").read_text()))
-    args = (vocoder, z, feeds["g"], feeds["frame_lengths"], model.hop_length, ctx, 5, 16, True)
-    joined = np.concatenate(list(decode_windows(*args)), axis=1)
+    plan = WindowPlan(model.hop_length, ctx, 5, 16, fixed_shapes=True)
+    joined = np.concatenate(list(plan.decode(vocoder, z, feeds["g"], feeds["frame_lengths"])), 1)
     assert joined.shape == whole.shape
     if precision == "fp32":
         assert np.abs(joined - whole).max() <= 1e-4
@@ -117,9 +116,9 @@ def test_streamed_sentences_join_to_the_non_streamed_audio(graphs):
     feeds = _feeds(model, [19, 33], seed=11)
     with torch.no_grad():
         ref = model.decode(*(torch.from_numpy(v) for v in feeds.values()), always_mask=True)
-    ctx = context_from_config(json.loads(require(TINY / "config.json").read_text()))
+    plan = WindowPlan.from_config(json.loads(require(TINY / "config.json").read_text()))
     flow, vocoder = session_flow(s["flow"]), session_vocoder(s["vocoder"])
-    pieces = list(stream_sentences(flow, vocoder, feeds, model.hop_length, ctx, 18, 64))
+    pieces = list(plan.stream(flow, vocoder, feeds))
     assert len(pieces) > 1
     joined = np.concatenate(pieces, axis=1)
     assert joined.shape == tuple(ref.audio.shape)

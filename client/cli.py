@@ -9,6 +9,7 @@ tts gateway --triton-url 127.0.0.1:8001    # upstream-compatible /voice API on :
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -68,7 +69,9 @@ def _read_file(path: Path | None, option: str) -> bytes | None:
 @app.command()
 def say(
     text: str = typer.Argument(..., help="Text to speak, or - to read it from stdin."),
-    output: Path = typer.Option(Path("out.wav"), "-o", "--output", help="WAV file to write."),
+    output: Path = typer.Option(
+        Path("out.wav"), "-o", "--output", help="WAV file to write (- for stdout)."
+    ),
     voice: str | None = typer.Option(None, "--voice", help="Voice name (default: first loaded)."),
     speaker: str | None = typer.Option(None, "--speaker", help="Speaker name or id."),
     language: str = typer.Option("ZH", "--language", help="ZH, JP, EN, AUTO or MIX."),
@@ -108,12 +111,21 @@ def say(
         "--style-weight",
         help=f"[{STYLE_WEIGHT.low}, {STYLE_WEIGHT.high}]; default {STYLE_WEIGHT.default}.",
     ),
-    stream: bool = typer.Option(False, "--stream", help="Request sentence by sentence."),
+    stream: bool = typer.Option(
+        False,
+        "--stream",
+        help="Write audio as it arrives: per vocoder window where the voice has a stream model "
+        "(gRPC), else per sentence. -o - streams a WAV to stdout.",
+    ),
+    play: bool = typer.Option(
+        False, "--play", help="Stream and play as it arrives (aplay, ffplay or paplay)."
+    ),
     url: str = URL,
     protocol: str = PROTOCOL,
     timeout: float = TIMEOUT,
 ) -> None:
     """Speak TEXT into a WAV file; prints audio duration, elapsed time and RTF."""
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     if text == "-":
@@ -138,19 +150,14 @@ def say(
     started = time.perf_counter()
     first_audio: float | None = None
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())  # fmt: skip
-    with _client(url, protocol, timeout) as client, Progress(*columns, transient=True) as bar:
+    to_stdout = str(output) == "-"  # the WAV is stdout: progress and summary go to stderr
+    bar = Progress(*columns, transient=True, console=Console(stderr=True) if to_stdout else None)
+    with _client(url, protocol, timeout) as client, bar:
         try:
-            if stream:
-                info = client.voice_info(voice)
-                total = len(plan_chunks(text, info, per_sentence=True, language=language))
-                task = bar.add_task("streaming", total=total)
-                parts = []
-                for part in client.stream(text, voice, params):
-                    if first_audio is None:
-                        first_audio = time.perf_counter() - started
-                    parts.append(part)
-                    bar.advance(task)
-                audio = Audio.join(parts)  # each chunk ends with its pause
+            if stream or play:
+                audio, first_audio = _say_streamed(
+                    client, text, voice, params, output, play, bar, started
+                )
             else:
                 task = bar.add_task("synthesizing", total=None)
 
@@ -161,13 +168,65 @@ def say(
         except TTSError as err:
             raise _fail(err) from None
     elapsed = time.perf_counter() - started
-    audio.save(output)
+    if first_audio is None:  # streamed audio is written as it arrives
+        if to_stdout:
+            sys.stdout.buffer.write(audio.to_wav())
+            sys.stdout.buffer.flush()
+        else:
+            audio.save(output)
     rtf = elapsed / audio.duration if audio.duration else float("nan")
     extra = f", first audio after {first_audio:.2f} s" if first_audio is not None else ""
     typer.echo(
-        f"wrote {output}: {audio.duration:.2f} s of audio at {audio.sample_rate} Hz "
-        f"in {elapsed:.2f} s (RTF {rtf:.3f}{extra})"
+        f"wrote {'stdout' if to_stdout else output}: {audio.duration:.2f} s of audio at "
+        f"{audio.sample_rate} Hz in {elapsed:.2f} s (RTF {rtf:.3f}{extra})",
+        err=to_stdout,
     )
+
+
+def _say_streamed(
+    client, text: str, voice: str | None, params: SynthesisParams, output: Path, play: bool,
+    bar, started: float,
+) -> tuple[Audio, float]:  # fmt: skip
+    """`say --stream`: each chunk is written to the WAV (and the player) as it arrives, so the
+    file grows while the rest is synthesized. Returns (all the audio, seconds to the first
+    chunk). Decoupled (per vocoder window) where the voice has a stream model, else per
+    sentence (`first_audio_method`)."""
+    from tts_client.gateway_audio import pcm16
+    from tts_client.streaming import WavStreamWriter, first_audio_method, open_player
+
+    info = client.voice_info(voice)
+    method = first_audio_method(client.protocol, info)
+    total = None
+    if method == "pipelined":  # one chunk per sentence; decoupled: per window (count unknown)
+        total = len(plan_chunks(text, info, per_sentence=True, language=params.language))
+    task = bar.add_task(f"streaming ({method})", total=total)
+    player = open_player(info.sample_rate) if play else None
+    to_stdout = str(output) == "-"
+    sink = sys.stdout.buffer if to_stdout else open(output, "wb")  # noqa: SIM115 (closed below)
+    writer, parts, first_audio = WavStreamWriter(sink, seekable=not to_stdout), [], None
+    try:
+        for part in client.stream(text, voice, params, method=method):
+            first_audio = first_audio or time.perf_counter() - started
+            writer.write(part)
+            if player is not None:
+                try:
+                    player.stdin.write(pcm16(part.samples))
+                    player.stdin.flush()
+                except BrokenPipeError:
+                    raise TTSError(f"the player {player.args[0]} exited while playing") from None
+            parts.append(part)
+            bar.advance(task)
+    finally:
+        writer.close()
+        if not to_stdout:
+            sink.close()
+        if player is not None:
+            with contextlib.suppress(BrokenPipeError):
+                player.stdin.close()
+            player.wait()
+    if not parts:
+        raise TTSError("the stream ended without audio")
+    return Audio.join(parts), first_audio  # each sentence's last chunk ends with its pause
 
 
 @app.command()

@@ -1,17 +1,25 @@
 """Decoupled streaming: one request to a voice's ``V_stream`` model over a gRPC stream, one
 `Audio` per response as the server sends it (`TTSClient.stream(method="decoupled")`): per
 vocoder window of each sentence where the repository has the decoder's halves (first audio
-after ~0.2 s of a sentence is decoded), else per sentence."""
+after ~0.2 s of a sentence is decoded), else per sentence.
+
+Where streamed chunks go as they arrive: `first_audio_method` (which stream method gives the
+earliest audio), `WavStreamWriter` (a WAV file or pipe written chunk by chunk) and
+`open_player` (raw PCM into aplay, ffplay or paplay)."""
 
 from __future__ import annotations
 
 import contextlib
 import queue
-from collections.abc import Iterator
-from typing import Any
+import shutil
+import struct
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 from tts_client.audio import Audio
-from tts_client.errors import TTSTimeoutError, map_error
+from tts_client.errors import TTSError, TTSTimeoutError, map_error
+from tts_client.gateway_audio import pcm16, wav_header
 from tts_client.planner import Chunk, SynthesisParams
 from tts_client.voices import VoiceInfo
 from tts_client.wire import audio_from_result, make_inputs, stream_pause
@@ -75,3 +83,74 @@ def stream_decoupled(
             client.stop_stream(cancel_requests=True)
         with contextlib.suppress(Exception):
             client.close()
+
+
+def first_audio_method(protocol: str, info: VoiceInfo) -> str:
+    """The `TTSClient.stream` method whose first audio comes soonest for this voice:
+    ``decoupled`` where it has a ``V_stream`` model and the client speaks gRPC (one chunk per
+    vocoder window: first audio after the first window, not the first sentence), else
+    ``pipelined`` (HTTP, or a repository without a stream model)."""
+    return "decoupled" if protocol == "grpc" and info.has_stream_model else "pipelined"
+
+
+class WavStreamWriter:
+    """A mono 16-bit WAV written chunk by chunk: the header with the first chunk, every chunk's
+    samples flushed as they arrive (a reader or player sees them at once).
+
+    seekable (a file): `close` writes the real RIFF/data sizes into the header, so the file
+    equals `Audio.save` of the joined chunks. Not seekable (stdout, a pipe): the header keeps
+    the "unknown length" sizes streaming WAV readers accept (`gateway_audio.wav_header`)."""
+
+    def __init__(self, out: BinaryIO, seekable: bool) -> None:
+        self.out, self.seekable = out, seekable
+        self.sample_rate: int | None = None
+        self.data_bytes = 0
+
+    def write(self, chunk: Audio) -> None:
+        if self.sample_rate is None:
+            self.sample_rate = chunk.sample_rate
+            self.out.write(wav_header(chunk.sample_rate))
+        elif chunk.sample_rate != self.sample_rate:
+            raise ValueError(
+                f"chunk at {chunk.sample_rate} Hz in a {self.sample_rate} Hz stream; a stream "
+                "keeps one sample rate"
+            )
+        body = pcm16(chunk.samples)
+        self.out.write(body)
+        self.out.flush()
+        self.data_bytes += len(body)
+
+    def close(self) -> None:
+        """Fix the header's sizes (seekable outputs); an empty stream leaves nothing."""
+        if self.sample_rate is not None and self.seekable:
+            self.out.seek(4)
+            self.out.write(struct.pack("<I", 36 + self.data_bytes))
+            self.out.seek(40)
+            self.out.write(struct.pack("<I", self.data_bytes))
+            self.out.seek(0, 2)
+        self.out.flush()
+
+
+PLAYERS: dict[str, Callable[[int], list[str]]] = {
+    "aplay": lambda rate: ["aplay", "-q", "-t", "raw", "-f", "S16_LE", "-c", "1", "-r", str(rate)],
+    "ffplay": lambda rate: [
+        "ffplay", "-nodisp", "-autoexit", "-loglevel", "error", "-f", "s16le", "-ar", str(rate),
+        "-i", "-",
+    ],
+    "paplay": lambda rate: [
+        "paplay", "--raw", "--format=s16le", "--channels=1", f"--rate={rate}",
+    ],
+}  # fmt: skip
+"""Players that take raw mono 16-bit PCM on stdin, in the order they are looked for."""
+
+
+def open_player(sample_rate: int) -> subprocess.Popen:
+    """The first of `PLAYERS` on PATH, reading raw PCM at `sample_rate` from its stdin (write
+    ``pcm16(chunk.samples)`` to ``.stdin``; close it and wait when done)."""
+    for name, command in PLAYERS.items():
+        if shutil.which(name):
+            return subprocess.Popen(command(sample_rate), stdin=subprocess.PIPE)
+    raise TTSError(
+        f"--play needs an audio player on PATH: one of {', '.join(PLAYERS)} (alsa-utils, "
+        "ffmpeg or pulseaudio-utils); install one, or write a file with -o"
+    )

@@ -110,7 +110,7 @@ def test_clip_loading_equals_librosa_soxr_hq(key):
 
 @pytest.mark.parametrize("target", [48000, 16000])
 def test_clip_loading_near_upstream_pinned_librosa(target):
-    """Upstream's librosa 0.9.2 resamples with kaiser_best: same length, and on band-limited
+    """soxr_hq against upstream's librosa 0.9.2 (kaiser_best): same length, and on band-limited
     audio the same samples to 1e-3 (white noise differs more, in the band near Nyquist where the
     two filters' transition bands lie: ~28-33 dB SNR measured)."""
     y = load_clip(_clip(False), target, MAX_SECONDS)
@@ -121,6 +121,25 @@ def test_clip_loading_near_upstream_pinned_librosa(target):
     noisy = load_clip(_clip(True), target, MAX_SECONDS)
     assert load_clip(_wav(np.full(1600, 0.1, np.float32)), target, MAX_SECONDS).size
     assert noisy.shape == (KAISER_BEST_GOLDEN[f"noisy_{target}"][0],)
+
+
+@pytest.mark.parametrize("key", sorted(KAISER_BEST_GOLDEN))
+def test_kaiser_best_equals_upstream_pinned_librosa(key):
+    """resampler="kaiser_best" gives upstream's own samples (librosa 0.9.2 + resampy)."""
+    kind, target = key.split("_")
+    y = load_clip(_clip(kind == "noisy"), int(target), MAX_SECONDS, resampler="kaiser_best")
+    length, total, values = KAISER_BEST_GOLDEN[key]
+    assert y.dtype == np.float32 and y.shape == (length,)
+    idx = np.linspace(0, length - 1, INDEX_COUNT).astype(int)
+    np.testing.assert_allclose(y[idx], values, rtol=0, atol=1e-6)
+    assert abs(float(y.astype(np.float64).sum()) - total) < 1e-3
+
+
+def test_unknown_resampler_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="allowed: soxr_hq, kaiser_best"):
+        resample(np.zeros(100, np.float32), 8000, 16000, "sinc")
+    with pytest.raises(ValueError, match="allowed: soxr_hq, kaiser_best"):
+        EmotionFeeds(*_voice(tmp_path, "2.1", ("wav2vec2",)), resampler="fft")
 
 
 def test_resample_is_soxr_hq_fixed_to_librosa_length():

@@ -14,9 +14,10 @@ What upstream does, and what is kept:
   of the wav2vec2 emotion model's last hidden state [1, 1024].
 - Loading: soundfile decodes, channels are averaged (librosa's to_mono), and the clip is
   resampled with soxr "HQ" and cut or zero-padded to ceil(n * target / rate) samples, as
-  librosa >= 0.10 does (res_type "soxr_hq"). Upstream pinned librosa 0.9 (resampy
-  "kaiser_best"); the two agree to about 1e-5 below ~0.9 x Nyquist and differ in the band
-  just under it (docs/versions.md gives the measured numbers).
+  librosa >= 0.10 does (res_type "soxr_hq"). Upstream's 2.1 / 2.2 requirements pin librosa
+  0.9, whose default is resampy's "kaiser_best": ``resampler="kaiser_best"`` reproduces it
+  (to 4e-7, in numpy; several times slower). The two agree to about 1e-5 below ~0.9 x Nyquist
+  and differ in the band just under it (docs/versions.md gives the measured numbers).
 
 The CLAP mel features are computed here with transformers' numpy audio functions, not with
 `ClapFeatureExtractor` (which needs torch); tests check they equal the extractor's. Nothing here
@@ -25,6 +26,7 @@ imports torch or onnxruntime: it runs inside Triton's Python backend.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -40,6 +42,7 @@ __all__ = [
     "EMOTION_GRAPHS",
     "EMOTION_RATES",
     "MIN_CLIP_SECONDS",
+    "RESAMPLERS",
     "EmotionFeeds",
     "load_clip",
     "resample",
@@ -70,23 +73,89 @@ CLAP_FUSION_SEED = 0
 """Seed of the chunk offsets CLAP's fusion takes from clips over 10 s (upstream: unseeded)."""
 
 
-def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Mono float32 `audio` at `rate` -> `target` Hz as librosa.resample(res_type="soxr_hq"):
-    soxr HQ, then cut or zero-padded to ceil(len * target / rate) samples."""
-    import soxr
+RESAMPLERS = ("soxr_hq", "kaiser_best")
+"""How clips are resampled: "soxr_hq" (the default; librosa >= 0.10's) or "kaiser_best"
+(resampy's filter, the default of librosa 0.9, which upstream's 2.1 / 2.2 requirements pin:
+upstream's exact samples, several times slower)."""
 
+_KAISER_BEST = (50, 13, 0.9173473712608761, 12.984585216784932)
+"""resampy's (>= 0.3) kaiser_best filter: zero crossings, table bits, roll-off (fraction of
+Nyquist), Kaiser beta. resampy ships the table precomputed; this rebuilds it to 2e-11."""
+
+
+@functools.lru_cache(maxsize=1)
+def _kaiser_best_window() -> tuple[np.ndarray, int]:
+    zeros, bits, rolloff, beta = _KAISER_BEST
+    n = zeros << bits
+    sinc = rolloff * np.sinc(rolloff * np.linspace(0, zeros, n + 1))
+    return np.kaiser(2 * n + 1, beta)[n:] * sinc, 1 << bits
+
+
+def _wing(x, win, delta, n, index_frac, step: int, left: bool) -> np.ndarray:
+    """One side of the windowed-sinc sum for output samples whose input position is n + frac:
+    taps k = 0, 1, ... read the table every `step` entries from the fractional offset, with
+    linear interpolation between entries (resampy's scheme)."""
+    offset = index_frac.astype(np.int64)
+    eta = index_frac - offset
+    k = np.arange((win.shape[0] + step - 1) // step)
+    edge = n + 1 if left else x.shape[0] - n - 1
+    use = k[None, :] < np.minimum(edge, (win.shape[0] - offset) // step)[:, None]
+    pos = np.where(use, offset[:, None] + k[None, :] * step, 0)
+    src = np.where(use, n[:, None] - k[None, :] if left else n[:, None] + k[None, :] + 1, 0)
+    taps = win[pos] + eta[:, None] * delta[pos]
+    return np.where(use, taps * x[src], 0.0).sum(axis=1)
+
+
+def _resample_kaiser_best(x: np.ndarray, rate: int, target: int) -> np.ndarray:
+    win, table = _kaiser_best_window()
+    ratio = float(target) / rate
+    if ratio < 1:  # downsampling: the filter's cutoff scales with the ratio
+        win = ratio * win
+    delta = np.diff(win, append=win[-1])
+    scale = min(1.0, ratio)
+    step = int(scale * table)
+    n_out = int(x.shape[0] * float(target) / float(rate))
+    x64 = x.astype(np.float64)
+    out = np.empty(n_out, np.float32)
+    for start in range(0, n_out, 4096):
+        t = np.arange(start, min(start + 4096, n_out)) * (1.0 / ratio)
+        n = t.astype(np.int64)
+        frac = scale * (t - n)
+        left = _wing(x64, win, delta, n, frac * table, step, left=True)
+        right = _wing(x64, win, delta, n, (scale - frac) * table, step, left=False)
+        out[start : start + t.shape[0]] = left + right
+    return out
+
+
+def resample(audio: np.ndarray, rate: int, target: int, method: str = "soxr_hq") -> np.ndarray:
+    """Mono float32 `audio` at `rate` -> `target` Hz as librosa.resample(res_type=method):
+    soxr HQ or resampy's kaiser_best, then cut or zero-padded to ceil(len * target / rate)."""
+    if method not in RESAMPLERS:
+        raise ValueError(f"resampler {method!r}; allowed: {', '.join(RESAMPLERS)}")
     if rate == target:
         return audio
-    out = soxr.resample(audio, rate, target, quality="HQ")
+    if method == "kaiser_best":
+        out = _resample_kaiser_best(audio, rate, target)
+    else:
+        import soxr
+
+        out = soxr.resample(audio, rate, target, quality="HQ")
     size = int(np.ceil(audio.shape[-1] * (float(target) / rate)))
     if out.shape[-1] >= size:
         return np.ascontiguousarray(out[:size])
     return np.pad(out, (0, size - out.shape[-1]))
 
 
-def load_clip(data: bytes, target: int, max_seconds: float, field: str = "REFERENCE_AUDIO"):
+def load_clip(
+    data: bytes,
+    target: int,
+    max_seconds: float,
+    field: str = "REFERENCE_AUDIO",
+    resampler: str = "soxr_hq",
+) -> np.ndarray:
     """Audio file bytes (any format soundfile reads) -> mono float32 at `target` Hz, as
-    librosa.load(file, sr=target) gives it. Bad audio is a `RequestError` naming `field`."""
+    librosa.load(file, sr=target, res_type=resampler) gives it. Bad audio is a `RequestError`
+    naming `field`."""
     import soundfile as sf
 
     if not data:
@@ -114,7 +183,7 @@ def load_clip(data: bytes, target: int, max_seconds: float, field: str = "REFERE
     if not np.isfinite(audio).all():
         raise RequestError(f"{field} contains NaN or infinite samples; send finite audio")
     mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
-    return resample(np.ascontiguousarray(mono, dtype=np.float32), int(rate), target)
+    return resample(np.ascontiguousarray(mono, dtype=np.float32), int(rate), target, resampler)
 
 
 def _bilinear_rows(mel: np.ndarray, rows: int) -> np.ndarray:
@@ -207,7 +276,10 @@ class EmotionFeeds:
     copies of the model folders' tokenizer / feature-extractor files. Every bad input is a
     `RequestError` saying what was wrong and what is allowed."""
 
-    def __init__(self, voice_dir: str | Path, manifest) -> None:
+    def __init__(self, voice_dir: str | Path, manifest, resampler: str = "soxr_hq") -> None:
+        if resampler not in RESAMPLERS:
+            raise ValueError(f"resampler {resampler!r}; allowed: {', '.join(RESAMPLERS)}")
+        self.resampler = resampler
         self.voice_dir = Path(voice_dir)
         self.release = manifest.release
         self.models: dict[str, dict[str, str]] = dict(manifest.emotion_models)
@@ -257,7 +329,7 @@ class EmotionFeeds:
         if kind not in EMOTION_RATES:
             raise ValueError(f"audio emotion kind {kind!r}; allowed: {sorted(EMOTION_RATES)}")
         folder = self._folder(kind, "REFERENCE_AUDIO")
-        wav = load_clip(data, EMOTION_RATES[kind], max_seconds)
+        wav = load_clip(data, EMOTION_RATES[kind], max_seconds, resampler=self.resampler)
         if kind == "clap_audio":
             if self._clap_mel is None:
                 config = json.loads((folder / "preprocessor_config.json").read_text("utf-8"))

@@ -37,7 +37,7 @@ MEDIA_TYPES = {
     "opus": "audio/ogg; codecs=opus",
 }
 STREAMABLE = ("wav", "pcm")
-"""Formats whose body is sent as sentences finish (chunked); the others are encoded whole."""
+"""Formats whose body is sent as chunks are decoded (chunked); the others are encoded whole."""
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 # format -> (libsndfile container, subtype)
 _SNDFILE = {"flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"), "opus": ("OGG", "OPUS")}
@@ -129,10 +129,11 @@ def encode(audio: Audio, fmt: str) -> bytes:
 
 
 def stream_body(first: Audio, rest: Iterable[Audio], fmt: str) -> Iterator[bytes]:
-    """Chunked WAV (header with unknown length, then PCM) or raw PCM, one piece per sentence.
+    """Chunked WAV (header with unknown length, then PCM) or raw PCM, one piece per streamed
+    chunk (a vocoder window through a decoupled stream, else a sentence).
 
-    ``first`` is the already synthesized first sentence (so errors before any audio still
-    become a JSON error response); ``rest`` yields the following ones as they finish."""
+    ``first`` is the already synthesized first chunk (so errors before any audio still become
+    a JSON error response); ``rest`` yields the following ones as they finish."""
     if fmt == "wav":
         yield wav_header(first.sample_rate) + pcm16(first.samples)
     else:

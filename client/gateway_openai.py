@@ -11,10 +11,11 @@ the voice's release ``emotion`` (2.2: a CLAP prompt; 2.1: an id 0-9), ``emotion_
 ``style`` and ``style_weight`` (Style-Bert-VITS2). ``instructions`` cannot steer these voices
 and is ignored (the ``X-Ignored-Fields`` header says so).
 
-Formats: wav and pcm always, streamed as sentences finish (chunked body; the WAV header
-carries an unknown length). flac, mp3 and opus when libsndfile has the encoder (see
-`gateway_audio`), encoded once the whole clip exists; aac is refused (no maintained encoder
-in libsndfile). Unlike OpenAI (24 kHz), audio keeps the voice's sample rate (44.1 kHz for
+Formats: wav and pcm always, streamed as audio is decoded (chunked body; the WAV header
+carries an unknown length): per vocoder window through the voice's stream model where it has
+one (first bytes after the first window), else per sentence. flac, mp3 and opus when
+libsndfile has the encoder (see `gateway_audio`), encoded once the whole clip exists; aac is
+refused (no maintained encoder in libsndfile). Unlike OpenAI (24 kHz), audio keeps the voice's sample rate (44.1 kHz for
 v2.3 voices; opus: 48 kHz): the ``X-Sample-Rate`` header says which, pcm users need it.
 """
 
@@ -30,6 +31,7 @@ from tts_client.gateway import ApiError, Backend, json_object
 from tts_client.gateway_audio import MEDIA_TYPES, STREAMABLE, available_formats, encode
 from tts_client.gateway_audio import stream_body as _stream_body
 from tts_client.gateway_upstream import default_language, integer, json_knobs, number
+from tts_client.streaming import first_audio_method
 
 __all__ = ["OPENAI_MODELS", "router"]
 
@@ -106,8 +108,9 @@ def _speech(backend: Backend, body: dict[str, Any]) -> Response:
     if ignored:
         headers["X-Ignored-Fields"] = ",".join(ignored)
     tts = backend.tts
-    if fmt in STREAMABLE:
-        chunks = backend.call(tts.stream, text, _names=NAMES, **knobs)
+    if fmt in STREAMABLE:  # per vocoder window where the voice has a stream model
+        method = first_audio_method(tts.protocol, voice)
+        chunks = backend.call(tts.stream, text, _names=NAMES, method=method, **knobs)
         first = backend.call(next, chunks, _names=NAMES)
         body_iter = _stream_body(first, chunks, fmt)
         return StreamingResponse(body_iter, media_type=MEDIA_TYPES[fmt], headers=headers)

@@ -22,7 +22,8 @@ JSON object or plain text, plus query parameters.
 
 The WAV is what upstream writes: 16-bit, scaled so the peak is full scale and truncated
 (gradio's ``convert_to_16_bit_wav``). Extensions: ``seed`` (default random), ``normalize=false``
-(plain clip-and-round 16-bit, as `Audio.to_wav`), ``stream=true`` (chunked WAV sent sentence by
+(plain clip-and-round 16-bit, as `Audio.to_wav`), ``stream=true`` (chunked WAV sent as it is
+decoded: per vocoder window through the voice's stream model where it has one, else per
 sentence; not peak-normalized, since the peak is not known before the end).
 """
 
@@ -48,6 +49,7 @@ from tts_client.client import TTSClient
 from tts_client.contract import STYLE_TEXT_WEIGHT, STYLE_WEIGHT
 from tts_client.gateway import ApiError, Backend
 from tts_client.gateway_audio import pcm16, stream_body, upstream_pcm16, wav_header
+from tts_client.streaming import first_audio_method
 
 __all__ = ["UPSTREAM_DEFAULTS", "cut_sent", "router"]
 
@@ -311,8 +313,9 @@ def json_knobs(voice: Any, body: dict[str, Any]) -> dict[str, Any]:
 def _speak(backend: Backend, params: dict[str, str]) -> Response:
     voice, knobs = synthesis_knobs(backend, params)
     text, tts = params["text"], backend.tts
-    if boolean(params, "stream"):
-        chunks = backend.call(tts.stream, text, _names=NAMES, **knobs)
+    if boolean(params, "stream"):  # per vocoder window where the voice has a stream model
+        method = first_audio_method(tts.protocol, voice)
+        chunks = backend.call(tts.stream, text, _names=NAMES, method=method, **knobs)
         first = backend.call(next, chunks, _names=NAMES)
         return StreamingResponse(stream_body(first, chunks, "wav"), media_type="audio/wav")
     if boolean(params, "auto_split"):

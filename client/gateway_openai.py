@@ -15,8 +15,9 @@ Formats: wav and pcm always, streamed as audio is decoded (chunked body; the WAV
 carries an unknown length): per vocoder window through the voice's stream model where it has
 one (first bytes after the first window), else per sentence. flac, mp3 and opus when
 libsndfile has the encoder (see `gateway_audio`), encoded once the whole clip exists; aac is
-refused (no maintained encoder in libsndfile). Unlike OpenAI (24 kHz), audio keeps the voice's sample rate (44.1 kHz for
-v2.3 voices; opus: 48 kHz): the ``X-Sample-Rate`` header says which, pcm users need it.
+refused (no maintained encoder in libsndfile). Unlike OpenAI (24 kHz), audio keeps the
+voice's sample rate (44.1 kHz for v2.3 voices; opus: 48 kHz): the ``X-Sample-Rate`` header
+says which, pcm users need it.
 """
 
 from __future__ import annotations

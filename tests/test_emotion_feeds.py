@@ -100,7 +100,7 @@ def feeds21(tmp_path_factory) -> EmotionFeeds:
 @pytest.mark.parametrize("key", sorted(SOXR_HQ_GOLDEN))
 def test_clip_loading_equals_librosa_soxr_hq(key):
     kind, target = key.split("_")
-    y = load_clip(_clip(kind == "noisy"), int(target), MAX_SECONDS)
+    y = load_clip(_clip(kind == "noisy"), int(target), MAX_SECONDS, resampler="soxr_hq")
     length, total, values = SOXR_HQ_GOLDEN[key]
     assert y.dtype == np.float32 and y.shape == (length,)
     idx = np.linspace(0, length - 1, INDEX_COUNT).astype(int)
@@ -113,7 +113,7 @@ def test_clip_loading_near_upstream_pinned_librosa(target):
     """soxr_hq against upstream's librosa 0.9.2 (kaiser_best): same length, and on band-limited
     audio the same samples to 1e-3 (white noise differs more, in the band near Nyquist where the
     two filters' transition bands lie: ~28-33 dB SNR measured)."""
-    y = load_clip(_clip(False), target, MAX_SECONDS)
+    y = load_clip(_clip(False), target, MAX_SECONDS, resampler="soxr_hq")
     length, _, values = KAISER_BEST_GOLDEN[f"tones_{target}"]
     assert y.shape == (length,)
     idx = np.linspace(0, length - 1, INDEX_COUNT).astype(int)
@@ -125,9 +125,9 @@ def test_clip_loading_near_upstream_pinned_librosa(target):
 
 @pytest.mark.parametrize("key", sorted(KAISER_BEST_GOLDEN))
 def test_kaiser_best_equals_upstream_pinned_librosa(key):
-    """resampler="kaiser_best" gives upstream's own samples (librosa 0.9.2 + resampy)."""
+    """The default resampler gives upstream's own samples (librosa 0.9.2 + resampy)."""
     kind, target = key.split("_")
-    y = load_clip(_clip(kind == "noisy"), int(target), MAX_SECONDS, resampler="kaiser_best")
+    y = load_clip(_clip(kind == "noisy"), int(target), MAX_SECONDS)
     length, total, values = KAISER_BEST_GOLDEN[key]
     assert y.dtype == np.float32 and y.shape == (length,)
     idx = np.linspace(0, length - 1, INDEX_COUNT).astype(int)
@@ -135,10 +135,44 @@ def test_kaiser_best_equals_upstream_pinned_librosa(key):
     assert abs(float(y.astype(np.float64).sum()) - total) < 1e-3
 
 
+def _kaiser_best_one_by_one(x: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """resampy's kaiser_best, written out per output and tap (slow; short clips only)."""
+    from vits2.serving.emotion import _kaiser_best_window
+
+    win, table = _kaiser_best_window()
+    ratio = target / rate
+    win = win * ratio if ratio < 1 else win
+    delta = np.diff(win, append=win[-1])
+    scale = min(1.0, ratio)
+    step = int(scale * table)
+    out = np.zeros(int(len(x) * float(target) / float(rate)))
+    for j in range(len(out)):
+        t = j * (1.0 / ratio)
+        n = int(t)
+        for frac, side in ((scale * (t - n), -1), (scale - scale * (t - n), 1)):
+            offset = int(frac * table)
+            eta = frac * table - offset
+            count = n + 1 if side < 0 else len(x) - n - 1
+            for k in range(min(count, (len(win) - offset) // step)):
+                w = win[offset + k * step] + eta * delta[offset + k * step]
+                out[j] += w * x[n - k if side < 0 else n + 1 + k]
+    return out
+
+
+@pytest.mark.parametrize("rate, target", [(7000, 48000), (12982, 16000), (48000, 16000)])
+def test_kaiser_best_phases_equal_tap_by_tap(rate, target):
+    """The phase-wise matrix form equals the plain per-output sum, also at odd rates where
+    float rounding breaks the phase period (7000 -> 48000: 351 of these 4800 outputs)."""
+    x = np.random.default_rng(rate).standard_normal(rate // 10).astype(np.float32)
+    want = _kaiser_best_one_by_one(x, rate, target)
+    got = resample(x, rate, target)
+    np.testing.assert_allclose(got[: len(want)], want, rtol=0, atol=1e-6)
+
+
 def test_unknown_resampler_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="allowed: soxr_hq, kaiser_best"):
+    with pytest.raises(ValueError, match="allowed: kaiser_best, soxr_hq"):
         resample(np.zeros(100, np.float32), 8000, 16000, "sinc")
-    with pytest.raises(ValueError, match="allowed: soxr_hq, kaiser_best"):
+    with pytest.raises(ValueError, match="allowed: kaiser_best, soxr_hq"):
         EmotionFeeds(*_voice(tmp_path, "2.1", ("wav2vec2",)), resampler="fft")
 
 
@@ -148,7 +182,7 @@ def test_resample_is_soxr_hq_fixed_to_librosa_length():
     x = np.random.default_rng(0).standard_normal(22050 + 7).astype(np.float32)
     for rate, target in ((22050, 48000), (44100, 16000), (8000, 16000), (16000, 16000)):
         want = x if rate == target else soxr.resample(x, rate, target, quality="HQ")
-        got = resample(x, rate, target)
+        got = resample(x, rate, target, "soxr_hq")
         size = int(np.ceil(len(x) * (target / rate)))
         assert got.shape == (size,)
         n = min(size, len(want))

@@ -12,12 +12,12 @@ What upstream does, and what is kept:
   embedding. Clips up to 10 s involve no randomness and equal upstream's features.
 - 2.1 clip: `librosa.load(path, sr=16000)` -> `Wav2Vec2Processor` input_values -> mean over time
   of the wav2vec2 emotion model's last hidden state [1, 1024].
-- Loading: soundfile decodes, channels are averaged (librosa's to_mono), and the clip is
-  resampled with soxr "HQ" and cut or zero-padded to ceil(n * target / rate) samples, as
-  librosa >= 0.10 does (res_type "soxr_hq"). Upstream's 2.1 / 2.2 requirements pin librosa
-  0.9, whose default is resampy's "kaiser_best": ``resampler="kaiser_best"`` reproduces it
-  (to 4e-7, in numpy; several times slower). The two agree to about 1e-5 below ~0.9 x Nyquist
-  and differ in the band just under it (docs/versions.md gives the measured numbers).
+- Loading: soundfile decodes, channels are averaged (librosa's to_mono), the clip is resampled
+  and cut or zero-padded to ceil(n * target / rate) samples, as `librosa.load(file, sr=)` does.
+  Upstream's 2.1 / 2.2 requirements pin librosa 0.9, whose resampler is resampy's
+  "kaiser_best": that is the default here (numpy, equal to librosa 0.9.2 to 4e-7).
+  ``resampler="soxr_hq"`` is librosa >= 0.10's (bit-exact to librosa 0.11; ~20x faster; the two
+  agree to ~1e-5 below ~0.9 x Nyquist and differ just under it: docs/versions.md).
 
 The CLAP mel features are computed here with transformers' numpy audio functions, not with
 `ClapFeatureExtractor` (which needs torch); tests check they equal the extractor's. Nothing here
@@ -73,10 +73,10 @@ CLAP_FUSION_SEED = 0
 """Seed of the chunk offsets CLAP's fusion takes from clips over 10 s (upstream: unseeded)."""
 
 
-RESAMPLERS = ("soxr_hq", "kaiser_best")
-"""How clips are resampled: "soxr_hq" (the default; librosa >= 0.10's) or "kaiser_best"
-(resampy's filter, the default of librosa 0.9, which upstream's 2.1 / 2.2 requirements pin:
-upstream's exact samples, several times slower)."""
+RESAMPLERS = ("kaiser_best", "soxr_hq")
+"""How clips are resampled: "kaiser_best" (the default: resampy's filter, librosa 0.9's
+default, which upstream's 2.1 / 2.2 requirements pin, so upstream's own samples) or "soxr_hq"
+(librosa >= 0.10's default; ~20x faster, differs just under Nyquist)."""
 
 _KAISER_BEST = (50, 13, 0.9173473712608761, 12.984585216784932)
 """resampy's (>= 0.3) kaiser_best filter: zero crossings, table bits, roll-off (fraction of
@@ -91,22 +91,21 @@ def _kaiser_best_window() -> tuple[np.ndarray, int]:
     return np.kaiser(2 * n + 1, beta)[n:] * sinc, 1 << bits
 
 
-def _wing(x, win, delta, n, index_frac, step: int, left: bool) -> np.ndarray:
-    """One side of the windowed-sinc sum for output samples whose input position is n + frac:
-    taps k = 0, 1, ... read the table every `step` entries from the fractional offset, with
-    linear interpolation between entries (resampy's scheme)."""
-    offset = index_frac.astype(np.int64)
-    eta = index_frac - offset
-    k = np.arange((win.shape[0] + step - 1) // step)
-    edge = n + 1 if left else x.shape[0] - n - 1
-    use = k[None, :] < np.minimum(edge, (win.shape[0] - offset) // step)[:, None]
-    pos = np.where(use, offset[:, None] + k[None, :] * step, 0)
-    src = np.where(use, n[:, None] - k[None, :] if left else n[:, None] + k[None, :] + 1, 0)
-    taps = win[pos] + eta[:, None] * delta[pos]
-    return np.where(use, taps * x[src], 0.0).sum(axis=1)
+def _phase_taps(win, delta, index_frac: float, step: int, taps: int) -> np.ndarray:
+    """One wing's weights for a fractional position (0 past the table's end)."""
+    offset = int(index_frac)
+    k = np.arange(taps)
+    use = k < (win.shape[0] - offset) // step
+    pos = np.where(use, offset + k * step, 0)
+    return np.where(use, win[pos] + (index_frac - offset) * delta[pos], 0.0)
 
 
 def _resample_kaiser_best(x: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """resampy.resample(x, rate, target, filter="kaiser_best") in numpy. Output j sits at
+    input position j * rate / target; the fractional parts repeat every target / gcd outputs,
+    so each phase's weights are built once and applied as one matrix product over zero-padded
+    windows of x (the padding stands for the taps resampy skips at the ends). Outputs whose
+    float position breaks the period get their own weights, as resampy gives every output."""
     win, table = _kaiser_best_window()
     ratio = float(target) / rate
     if ratio < 1:  # downsampling: the filter's cutoff scales with the ratio
@@ -115,19 +114,33 @@ def _resample_kaiser_best(x: np.ndarray, rate: int, target: int) -> np.ndarray:
     scale = min(1.0, ratio)
     step = int(scale * table)
     n_out = int(x.shape[0] * float(target) / float(rate))
+    t = np.arange(n_out) * (1.0 / ratio)
+    n = t.astype(np.int64)
+    frac = scale * (t - n)
+    off_left = (frac * table).astype(np.int64)
+    off_right = ((scale - frac) * table).astype(np.int64)
+    gcd = math.gcd(rate, target)
+    period, advance = target // gcd, rate // gcd
+    taps = (win.shape[0] + step - 1) // step
     x64 = x.astype(np.float64)
-    out = np.empty(n_out, np.float32)
-    for start in range(0, n_out, 4096):
-        t = np.arange(start, min(start + 4096, n_out)) * (1.0 / ratio)
-        n = t.astype(np.int64)
-        frac = scale * (t - n)
-        left = _wing(x64, win, delta, n, frac * table, step, left=True)
-        right = _wing(x64, win, delta, n, (scale - frac) * table, step, left=False)
-        out[start : start + t.shape[0]] = left + right
-    return out
+    rows = np.lib.stride_tricks.sliding_window_view(np.pad(x64, (taps, taps)), 2 * taps)
+    out = np.empty(n_out)
+    exact = np.ones(n_out, bool)
+    for p in range(min(period, n_out)):
+        j = np.arange(p, n_out, period)
+        n_j = n[p] + (j - p) // period * advance
+        left = _phase_taps(win, delta, frac[p] * table, step, taps)
+        right = _phase_taps(win, delta, (scale - frac[p]) * table, step, taps)
+        out[j] = rows[n_j + 1] @ np.concatenate([left[::-1], right])
+        exact[j] = (n[j] == n_j) & (off_left[j] == off_left[p]) & (off_right[j] == off_right[p])
+    for j in np.flatnonzero(~exact):  # rare: odd rates, where t's rounding crosses an integer
+        left = _phase_taps(win, delta, frac[j] * table, step, taps)
+        right = _phase_taps(win, delta, (scale - frac[j]) * table, step, taps)
+        out[j] = rows[n[j] + 1] @ np.concatenate([left[::-1], right])
+    return out.astype(np.float32)
 
 
-def resample(audio: np.ndarray, rate: int, target: int, method: str = "soxr_hq") -> np.ndarray:
+def resample(audio: np.ndarray, rate: int, target: int, method: str = "kaiser_best") -> np.ndarray:
     """Mono float32 `audio` at `rate` -> `target` Hz as librosa.resample(res_type=method):
     soxr HQ or resampy's kaiser_best, then cut or zero-padded to ceil(len * target / rate)."""
     if method not in RESAMPLERS:
@@ -151,7 +164,7 @@ def load_clip(
     target: int,
     max_seconds: float,
     field: str = "REFERENCE_AUDIO",
-    resampler: str = "soxr_hq",
+    resampler: str = "kaiser_best",
 ) -> np.ndarray:
     """Audio file bytes (any format soundfile reads) -> mono float32 at `target` Hz, as
     librosa.load(file, sr=target, res_type=resampler) gives it. Bad audio is a `RequestError`
@@ -276,7 +289,7 @@ class EmotionFeeds:
     copies of the model folders' tokenizer / feature-extractor files. Every bad input is a
     `RequestError` saying what was wrong and what is allowed."""
 
-    def __init__(self, voice_dir: str | Path, manifest, resampler: str = "soxr_hq") -> None:
+    def __init__(self, voice_dir: str | Path, manifest, resampler: str = "kaiser_best") -> None:
         if resampler not in RESAMPLERS:
             raise ValueError(f"resampler {resampler!r}; allowed: {', '.join(RESAMPLERS)}")
         self.resampler = resampler

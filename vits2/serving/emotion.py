@@ -131,7 +131,8 @@ def _resample_kaiser_best(x: np.ndarray, rate: int, target: int) -> np.ndarray:
         n_j = n[p] + (j - p) // period * advance
         left = _phase_taps(win, delta, frac[p] * table, step, taps)
         right = _phase_taps(win, delta, (scale - frac[p]) * table, step, taps)
-        out[j] = rows[n_j + 1] @ np.concatenate([left[::-1], right])
+        # a strided view (no copy): row q starts `advance` samples after row q - 1
+        out[j] = rows[n[p] + 1 :: advance][: j.shape[0]] @ np.concatenate([left[::-1], right])
         exact[j] = (n[j] == n_j) & (off_left[j] == off_left[p]) & (off_right[j] == off_right[p])
     for j in np.flatnonzero(~exact):  # rare: odd rates, where t's rounding crosses an integer
         left = _phase_taps(win, delta, frac[j] * table, step, taps)

@@ -20,6 +20,7 @@ from tests.fixtures import FIXTURES
 from vits2.text import clean_text
 from vits2.text.frontend import Frontend, Sentence
 from vits2.text.profiles import PROFILES, RELEASE_PROFILES, profile_for_release
+from vits2.text.symbols import SYMBOL_TO_ID
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = {
@@ -38,7 +39,7 @@ def _rows(profile: str) -> list[dict]:
 
 def _cases() -> list:
     params = []
-    for profile in ("upstream-2.0", "upstream-2.1", "upstream-2.2"):
+    for profile in GOLDEN:
         for n, case in enumerate(_rows(profile)[1:], 2):
             params.append(pytest.param(profile, case, id=f"{profile}-{case['category']}-{n}"))
     return params
@@ -66,6 +67,9 @@ def test_golden_line(profile, case, tokenizers):
         norm, phones, tones, word2ph = clean_text(
             seg["text"], lang, tokenizer=tokenizers[lang], profile=profile
         )
+        if "error" in seg:  # upstream raises on this line; ours reads it
+            assert len(phones) == len(tones) == sum(word2ph) and set(phones) <= SYMBOL_TO_ID.keys()
+            continue
         # our Japanese norm_text is what the BERT reads; the other languages' is norm_text
         assert norm == seg.get("bert_text", seg["norm_text"])
         assert phones == seg["phones"]
@@ -106,9 +110,9 @@ def test_releases_differ_where_the_goldens_say():
             }
     extra = {r["text"]: r for r in _rows("sbv2-jp-extra")[1:]}
     for row in _rows("sbv2")[1:]:
-        if row.get("text") in extra:
+        ex = extra.get(row.get("text"), {})
+        if "phones" in ex and "phones" in row:
             phones = ["N" if p == "n" else p for p in row["phones"]]
-            ex = extra[row["text"]]
             assert [p if p != "n" else "N" for p in ex["phones"]] == phones
             assert ex["tones"] == row["tones"] and ex["word2ph"] == row["word2ph"]
 

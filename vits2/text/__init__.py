@@ -61,8 +61,10 @@ def clean_text(
 
         norm_text = english.text_normalize(text, prof)
         phones, tones, word2ph = english.g2p(norm_text, tokenizer=tokenizer, profile=prof)
-    elif language == "JP" and prof.ja_g2p != "bert-vits2":
-        raise ValueError(f"profile {prof.name}: Japanese g2p {prof.ja_g2p!r} is not built yet")
+    elif language == "JP" and prof.ja_g2p in ("sbv2", "sbv2-jp-extra"):
+        from vits2.text import ja_sbv2
+
+        return ja_sbv2.clean_text(text, tokenizer, jp_extra=prof.ja_g2p == "sbv2-jp-extra")
     elif language == "JP":
         from vits2.text import japanese
 

@@ -67,7 +67,8 @@ class VoiceManifest:
     languages: list[str]
     bert: dict[str, BertInfo] = field(default_factory=dict)
     graphs: dict[str, str] = field(default_factory=dict)
-    """Graph kind -> file name (encoder, decoder, bert_zh, ...)."""
+    """Graph kind -> file name (encoder, decoder, bert_zh, ...); also "style_vectors" -> the
+    Style-Bert-VITS2 style table (.npy, not a graph: `onnx_graphs` leaves it out)."""
     speaker_defaults: dict[str, dict[str, float]] = field(default_factory=dict)
     """Speaker name -> sdp_ratio, noise_scale, noise_scale_w, length_scale used when a request
     leaves them out (upstream server style); edit freely."""
@@ -135,6 +136,11 @@ class VoiceManifest:
             json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         return path
+
+    @property
+    def onnx_graphs(self) -> dict[str, str]:
+        """`graphs` less the files that are not ONNX graphs (style_vectors)."""
+        return {k: v for k, v in self.graphs.items() if v.endswith(".onnx")}
 
     @property
     def conditioning_inputs(self) -> tuple[str, ...]:

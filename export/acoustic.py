@@ -14,17 +14,16 @@ import torch
 from torch import nn
 
 from tts_client.manifest import FLOW_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
-from tts_export.metadata import DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
+from tts_export.metadata import DECODER_OUTPUTS, ENCODER_OUTPUTS
 from vits2.config import BERT_INPUTS, STYLE_DIM, VoiceConfig
 from vits2.model import SynthesizerTrn
+from vits2.serving.path import release_encoder_inputs
 
 
 def encoder_input_names(config: VoiceConfig) -> list[str]:
     """The encoder graph's inputs for a voice: 2.3's, less the BERT slots the release lacks
     (JP-Extra keeps bert_ja only), plus its conditioning inputs (emo, emo_id, style_vec)."""
-    parts = config.parts
-    names = [n for n in ENCODER_INPUTS if n not in BERT_INPUTS or n in parts.bert_inputs]
-    return names + list(parts.extra_inputs)
+    return release_encoder_inputs(config.parts.bert_inputs, config.parts.extra_inputs)
 
 
 class EncoderGraph(nn.Module):

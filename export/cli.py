@@ -147,6 +147,7 @@ def trt(
         tensorrt_available,
     )
     from tts_model_repository.windows import WINDOW_FRAMES, context_from_config
+    from vits2.serving.pipeline import voice_parts
 
     ok, why = tensorrt_available()
     if not ok:
@@ -154,7 +155,10 @@ def trt(
     manifest = VoiceManifest.load(voice_dir)
     out.mkdir(parents=True, exist_ok=True)
     dims = dict(inter_channels=manifest.inter_channels, gin_channels=manifest.gin_channels)
-    for kind, graph in manifest.graphs.items():
+    # the encoder's inputs are the voice's release's (BERT slots, emo / emo_id / style_vec)
+    emo_dim = voice_parts(manifest).emo_dim
+    encoder = dict(encoder_inputs=manifest.encoder_inputs, emo_dim=emo_dim)
+    for kind, graph in manifest.onnx_graphs.items():
         family = kind.split("_")[0]
         if family in ("flow", "vocoder"):  # the decoder's halves, for windowed streaming
             ctx = context_from_config(json.loads((voice_dir / "config.json").read_text()))
@@ -164,7 +168,7 @@ def trt(
             )
         else:
             profiles = default_profiles(
-                family, max_batch, max_tokens, max_phones, max_frames, **dims
+                family, max_batch, max_tokens, max_phones, max_frames, **dims, **encoder
             )
         _progress(f"building {kind}")
         try:
@@ -293,17 +297,23 @@ def _pairs(items: list[str], option: str) -> dict[str, int]:
 @app.command("demo-voice")
 def demo_voice(
     out: Path = typer.Option(Path("demo"), "--out", help="folder for the demo checkpoint + BERTs"),
-    tiny: bool = typer.Option(False, "--tiny", help="tiny dims (fast) instead of full v2.3 size"),
+    tiny: bool = typer.Option(False, "--tiny", help="tiny dims (fast) instead of full size"),
     seed: int = typer.Option(0, "--seed"),
+    version: str = typer.Option(
+        "2.3", "--version", help="release: 2.0, 2.1, 2.2, 2.3, sbv2 or sbv2-jp-extra"
+    ),
 ) -> None:
-    """Make a random-weight v2.3 voice and tiny random BERTs (NOT speech: for trying the stack)."""
+    """Make a random-weight voice of a release and tiny random BERTs (NOT speech: for trying
+    the stack); Style-Bert-VITS2 voices get random style vectors (Neutral, Happy, Sad)."""
     from vits2.random_bert import make_random_bert
-    from vits2.random_voice import FULL_SIZE_V23, make_random_voice, tiny_config
+    from vits2.random_voice import VERSIONS, full_config, make_random_voice, tiny_config
 
-    cfg = tiny_config() if tiny else FULL_SIZE_V23
+    if version not in VERSIONS:
+        _fail(f"--version must be one of {', '.join(VERSIONS)}, got {version!r}")
+    cfg = tiny_config(version) if tiny else full_config(version)
     ckpt = make_random_voice(out / "voice", cfg, seed=seed)
-    _progress(f"random voice (not speech) -> {ckpt}")
-    for lang in ("ZH", "EN", "JP"):
+    _progress(f"random {version} voice (not speech) -> {ckpt}")
+    for lang in ("JP",) if version == "sbv2-jp-extra" else ("ZH", "EN", "JP"):
         path = make_random_bert(lang, out / "bert" / lang, tiny=True, seed=seed)
         _progress(f"tiny random BERT {lang} -> {path}")
     console.print(f"{ckpt}")

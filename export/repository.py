@@ -24,12 +24,15 @@ from tts_export.triton_config import (
     RepositoryOptions,
     TensorSpec,
     batching_block,
+    bert_config,
     bert_tensors,
     decoder_tensors,
     encoder_tensors,
     ensemble_steps,
     flow_tensors,
     frontend_outputs,
+    graph_tensors,
+    index_ranges,
     instances_block,
     params_block,
     python_config,
@@ -40,8 +43,8 @@ from tts_model_repository.cpu import AutoChoice, auto_choice
 from tts_model_repository.inprocess import graph_variant
 from tts_model_repository.runtime import OPENVINO_HINTS
 from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES
-from vits2.serving.path import STEPS
-from vits2.serving.pipeline import inside_folder
+from vits2.serving.path import STEPS, steps_for
+from vits2.serving.pipeline import inside_folder, voice_parts
 
 REPOSITORY_RUNTIMES = ("python", "onnxruntime", "openvino", "tensorrt")
 """What `tts-export repository --runtime` takes (runtime.RUNTIMES: what runs a graph in-process)."""
@@ -54,48 +57,6 @@ def model_name(voice: str) -> str:
     if not name:
         raise ValueError(f"voice name {voice!r} has no usable characters for a Triton model name")
     return name
-
-
-def _ranges(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict[str, list]:
-    """Allowed values of each index input (high exclusive; "axis+1" = up to the axis size)."""
-    if kind == "encoder":
-        cfg = json.loads((voice_dir / "config.json").read_text(encoding="utf-8"))
-        m, d = cfg.get("model", {}), cfg.get("data", {})
-        n_speakers = d.get("n_speakers", max(manifest.speakers.values(), default=0) + 1)
-        return {
-            "phones": [0, m.get("n_vocab", 112)],
-            "tones": [0, m.get("num_tones", 12)],
-            "languages": [0, m.get("num_languages", 3)],
-            "sid": [0, n_speakers],
-            "phone_lengths": [1, "phones+1"],
-            "sdp_ratio": [0, 1.000001],
-            "noise_scale_w": [0, 100],
-            "length_scale": [0.001, 100],
-        }
-    if kind == "vocoder":  # 0 frames: a window past the item's end (docs/graphs.md)
-        return {"frame_lengths": [0, "frames+1"]}
-    if kind in ("decoder", "flow"):
-        return {
-            "durations": [0, 1 << 20],
-            "frame_lengths": [1, "frames+1"],
-            "noise_scale": [0, 100],
-        }
-    info = manifest.bert[kind.split("_")[1].upper()]
-    bert_cfg = _bert_config(kind, manifest, voice_dir)
-    ranges = {
-        "input_ids": [0, bert_cfg["vocab_size"]],
-        "attention_mask": [0, 2],
-        "phone_to_token": [0, "tokens"],
-    }
-    if info.has_token_type_ids:
-        ranges["token_type_ids"] = [0, max(1, bert_cfg.get("type_vocab_size", 1))]
-    return ranges
-
-
-def _bert_config(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict:
-    info = manifest.bert[kind.split("_")[1].upper()]
-    path = inside_folder(voice_dir, info.tokenizer) / "config.json"
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _graph_config(
@@ -133,11 +94,11 @@ def _graph_config(
                     f"buckets take frames=N / phones=N with N >= 1, got {opts.buckets}"
                 )
             params["buckets"] = json.dumps(opts.buckets)
-        params["ranges"] = json.dumps(_ranges(kind, manifest, voice_dir))
+        params["ranges"] = json.dumps(index_ranges(kind, manifest, voice_dir))
         if family == "bert":
             params["max_axes"] = json.dumps(
                 {
-                    "tokens": _bert_config(kind, manifest, voice_dir).get(
+                    "tokens": bert_config(kind, manifest, voice_dir).get(
                         "max_position_embeddings", 512
                     )
                 }
@@ -194,6 +155,9 @@ def write_repository(
         "models": models,
         "stream_model": f"{v}_stream",
         "runtime": opts.runtime,
+        "release": manifest.release,
+        "conditioning_inputs": list(manifest.conditioning_inputs),
+        "styles": manifest.styles,
         # what `--graph-runtime auto` chose on the machine that wrote the repository, and why
         "auto": asdict(auto) if auto else None,
     }
@@ -202,7 +166,7 @@ def write_repository(
         + tensor_block("input", PUBLIC_INPUTS, False)
         + tensor_block("output", PUBLIC_OUTPUTS, False)
         + params_block({"voice": json.dumps(voice_meta, ensure_ascii=False)})
-        + ensemble_steps(v)
+        + ensemble_steps(v, steps_for(manifest))
     )
     _write_model(out_dir / v, ensemble, {}, None)
     return models
@@ -214,11 +178,14 @@ def _write_graph_models(
     """BERT, encoder, decoder (and flow + vocoder, see `has_decoder_halves`): one model per
     graph in the chosen runtime."""
     c, gin = manifest.inter_channels, manifest.gin_channels
-    graphs = {"encoder": encoder_tensors(c, gin), "decoder": decoder_tensors(c, gin)}
+    encoder = encoder_tensors(c, gin, manifest.encoder_inputs, voice_parts(manifest).emo_dim)
+    graphs = {"encoder": encoder, "decoder": decoder_tensors(c, gin)}
     if has_decoder_halves(manifest, opts):
         graphs.update(flow=flow_tensors(c, gin), vocoder=vocoder_tensors(c, gin))
     for lang, info in manifest.bert.items():
         graphs[f"bert_{lang.lower()}"] = bert_tensors(info.has_token_type_ids)
+    for kind, info in manifest.emotion_models.items():  # 2.1 / 2.2 emotion embedders
+        graphs[f"emotion_{kind}"] = graph_tensors(inside_folder(voice_dir, info["graph"]))
     names = []
     for kind, (ins, outs) in graphs.items():
         name = f"{v}_{kind}"
@@ -227,6 +194,8 @@ def _write_graph_models(
             src = opts.engines / f"{kind}.plan"
         elif kind == "decoder" and opts.precision.get("decoder") == "int8":
             src = inside_folder(voice_dir, graph_variant(manifest.variants, kind, "int8"))
+        elif kind.startswith("emotion_"):
+            src = inside_folder(voice_dir, manifest.emotion_models[kind[8:]]["graph"])
         else:
             src = inside_folder(voice_dir, manifest.graphs[kind])
         if not src.is_file():
@@ -283,13 +252,14 @@ def _write_python_models(
     c = manifest.inter_channels
     limits = manifest.request_limits
     bert_models = json.dumps({lang: f"{v}_bert_{lang.lower()}" for lang in manifest.bert})
+    emotion_models = json.dumps({k: f"{v}_emotion_{k}" for k in manifest.emotion_models})
     instances = max(1, opts.instances)
     configs = {
         "frontend": python_config(
             f"{v}_frontend",
             PUBLIC_INPUTS,
-            frontend_outputs(),
-            {"bert_models": bert_models},
+            frontend_outputs(steps_for(manifest), voice_parts(manifest).emo_dim),
+            {"bert_models": bert_models, "emotion_models": emotion_models},
             count=instances,
         ),
         "noise": python_config(
@@ -312,7 +282,7 @@ def _write_python_models(
             f"{v}_stream",
             PUBLIC_INPUTS,
             STREAM_OUTPUTS,
-            _stream_params(v, manifest, opts, bert_models),
+            {**_stream_params(v, manifest, opts, bert_models), "emotion_models": emotion_models},
             count=instances,
             decoupled=True,
         ),
@@ -341,10 +311,12 @@ def _write_model(folder: Path, config: str, files: dict[str, Path], model_py: Pa
 def _copy_voice_assets(voice_dir: Path, manifest: VoiceManifest, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(voice_dir / "voice.json", dest / "voice.json")
-    for info in manifest.bert.values():
-        shutil.copytree(
-            inside_folder(voice_dir, info.tokenizer), dest / info.tokenizer, dirs_exist_ok=True
-        )
+    if "style_vectors" in manifest.graphs:
+        shutil.copy2(inside_folder(voice_dir, manifest.graphs["style_vectors"]), dest)
+    folders = [info.tokenizer for info in manifest.bert.values()]
+    folders += [info["processor"] for info in manifest.emotion_models.values()]
+    for folder in folders:  # tokenizers, and the emotion graphs' processors (EmotionFeeds)
+        shutil.copytree(inside_folder(voice_dir, folder), dest / folder, dirs_exist_ok=True)
 
 
 GRAPH_PRECISIONS = {

@@ -2,22 +2,21 @@
 
 Uses the TensorRT Python API directly: ONNX parser -> explicit-batch network -> one optimisation
 profile from the given (min, opt, max) shapes -> serialized plan. A timing cache can be loaded and
-saved so that rebuilding on the same GPU/TensorRT skips most tactic timing.
-
-TensorRT and an NVIDIA GPU are needed to build (and the plan only runs on the same GPU model and
-TensorRT version): on machines without them `build_engine` raises `TensorRTUnavailable`, and the
-ONNX graphs are served by onnxruntime/OpenVINO instead.
+saved so that rebuilding on the same GPU/TensorRT skips most tactic timing. TensorRT and an
+NVIDIA GPU are needed to build (the plan only runs on the same GPU model and TensorRT version):
+without them `build_engine` raises `TensorRTUnavailable`; onnxruntime/OpenVINO serve the graphs.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from tts_client.manifest import VOCODER_INPUTS
 from tts_export.metadata import DECODER_INPUTS, ENCODER_INPUTS
+from vits2.styles import STYLE_DIM
 
 __all__ = [
     "GRAPH_INPUTS",
@@ -97,12 +96,16 @@ def default_profiles(
     inter_channels: int = 192,
     gin_channels: int = 512,
     bert_dim: int = 1024,
+    encoder_inputs: Sequence[str] | None = None,
+    emo_dim: int = 0,
 ) -> Profiles:
     """Optimisation-profile shapes for every input of a `bert`, `encoder` or `decoder` graph.
 
     Dynamic axes go from 1 to the max; opt is half the max batch and a quarter of each max
     length (a typical sentence). Static sizes come from the voice: `inter_channels` (C of
-    m_p/logs_p/noise_z, 192 in v2.3), `gin_channels` (512), `bert_dim` (1024).
+    m_p/logs_p/noise_z, 192 in v2.3), `gin_channels` (512), `bert_dim` (1024). An encoder of
+    another release takes `encoder_inputs` (voice.json ``encoder_inputs``: its BERT slots and
+    conditioning, emo [B, emo_dim], emo_id [B], style_vec [B, 256]); default 2.3's.
     """
     if graph_kind not in GRAPH_INPUTS:
         raise ValueError(f"unknown graph kind {graph_kind!r}; allowed: {', '.join(GRAPH_INPUTS)}")
@@ -129,6 +132,8 @@ def default_profiles(
         for name in ("sid", "sdp_ratio", "noise_scale_w", "length_scale"):
             profiles[name] = shape(b)
         profiles["noise_sdp"] = shape(b, 2, p)
+        profiles.update(emo=shape(b, max(emo_dim, 1)), emo_id=shape(b))
+        profiles["style_vec"] = shape(b, STYLE_DIM)
     else:
         profiles = {
             "m_p": shape(b, inter_channels, p),
@@ -139,7 +144,13 @@ def default_profiles(
             "noise_scale": shape(b),
             "noise_z": shape(b, inter_channels, f),
         }
-    return {name: profiles[name] for name in GRAPH_INPUTS[graph_kind]}
+    names = GRAPH_INPUTS[graph_kind]
+    if graph_kind == "encoder" and encoder_inputs is not None:  # another release's encoder
+        unknown = [n for n in encoder_inputs if n not in profiles]
+        if unknown:
+            raise ValueError(f"no profile for encoder inputs {unknown}; known: {list(profiles)}")
+        names = tuple(encoder_inputs)
+    return {name: profiles[name] for name in names}
 
 
 SPLIT_DECODER_INPUTS: dict[str, tuple[str, ...]] = {
@@ -166,17 +177,10 @@ def split_decoder_profiles(
     vocoder is tuned for whole sentences like the decoder (a quarter of max_frames).
     """
     if graph_kind not in SPLIT_DECODER_INPUTS:
-        raise ValueError(
-            f"unknown graph kind {graph_kind!r}; allowed: {', '.join(SPLIT_DECODER_INPUTS)}"
-        )
-    dec = default_profiles(
-        "decoder",
-        max_batch,
-        max_phones=max_phones,
-        max_frames=max_frames,
-        inter_channels=inter_channels,
-        gin_channels=gin_channels,
-    )
+        allowed = ", ".join(SPLIT_DECODER_INPUTS)
+        raise ValueError(f"unknown graph kind {graph_kind!r}; allowed: {allowed}")
+    dims = dict(inter_channels=inter_channels, gin_channels=gin_channels)
+    dec = default_profiles("decoder", max_batch, 256, max_phones, max_frames, **dims)
     if graph_kind == "flow":
         return dec
     if window_frames is not None and not 1 <= window_frames <= max_frames:
@@ -184,8 +188,7 @@ def split_decoder_profiles(
             f"window_frames must be in [1, max_frames={max_frames}], got {window_frames}"
         )
     (lo, opt, hi) = dec["noise_z"]
-    if window_frames is not None:
-        opt = (opt[0], opt[1], window_frames)
+    opt = opt if window_frames is None else (opt[0], opt[1], window_frames)
     return {"z": (lo, opt, hi), "g": dec["g"], "frame_lengths": dec["frame_lengths"]}
 
 
@@ -394,5 +397,4 @@ def _builder_config(trt, builder, used, fp16, workspace_gb, timing_cache, say):
     monitor = _progress_monitor(trt, say)
     if monitor is not None:
         config.progress_monitor = monitor
-
     return config

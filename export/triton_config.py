@@ -10,7 +10,10 @@ from pathlib import Path
 
 from tts_client.contract import OUTPUTS, REQUEST_INPUTS
 from tts_client.contract import STREAM_OUTPUTS as CONTRACT_STREAM_OUTPUTS
-from vits2.serving.path import REQUEST_PATH, STEPS, Step
+from tts_client.manifest import ENCODER_INPUTS, VoiceManifest
+from vits2.serving.path import REQUEST_PATH, Step
+from vits2.serving.pipeline import inside_folder
+from vits2.styles import STYLE_DIM
 
 
 @dataclass
@@ -73,21 +76,38 @@ def bert_tensors(has_token_types: bool) -> tuple[list[TensorSpec], list[TensorSp
     return ins, [TensorSpec("bert_features", "TYPE_FP32", [1024, -1])]
 
 
-def encoder_tensors(c: int, gin: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    ins = [
+def encoder_input_specs(emo_dim: int = 0) -> dict[str, TensorSpec]:
+    """Every encoder input any release has, per batch item (``emo_dim``: 1024 for 2.1, 512 for
+    2.2; `vits2.config.ModelParts.emo_dim`)."""
+    specs = [
         TensorSpec("phones", "TYPE_INT64", [-1]),
         TensorSpec("tones", "TYPE_INT64", [-1]),
         TensorSpec("languages", "TYPE_INT64", [-1]),
         TensorSpec("phone_lengths", "TYPE_INT64", [1], item_scalar=True),
+        *(TensorSpec(n, "TYPE_FP32", [1024, -1]) for n in ("bert_zh", "bert_ja", "bert_en")),
+        TensorSpec("sid", "TYPE_INT64", [1], item_scalar=True),
+        *(
+            TensorSpec(n, "TYPE_FP32", [1], item_scalar=True)
+            for n in ("sdp_ratio", "noise_scale_w", "length_scale")
+        ),
+        TensorSpec("noise_sdp", "TYPE_FP32", [2, -1]),
+        TensorSpec("emo", "TYPE_FP32", [emo_dim]),
+        TensorSpec("emo_id", "TYPE_INT64", [1], item_scalar=True),
+        TensorSpec("style_vec", "TYPE_FP32", [STYLE_DIM]),
     ]
-    ins += [TensorSpec(n, "TYPE_FP32", [1024, -1]) for n in ("bert_zh", "bert_ja", "bert_en")]
-    ins.append(TensorSpec("sid", "TYPE_INT64", [1], item_scalar=True))
-    ins += [
-        TensorSpec(n, "TYPE_FP32", [1], item_scalar=True)
-        for n in ("sdp_ratio", "noise_scale_w", "length_scale")
-    ]
-    ins.append(TensorSpec("noise_sdp", "TYPE_FP32", [2, -1]))
-    return ins, prior_tensors(c, gin)
+    return {t.name: t for t in specs}
+
+
+def encoder_tensors(
+    c: int, gin: int, inputs: list[str] | tuple[str, ...] = tuple(ENCODER_INPUTS), emo_dim: int = 0
+) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The encoder graph's tensors for a voice whose encoder takes ``inputs`` (voice.json
+    ``encoder_inputs``, in graph order)."""
+    specs = encoder_input_specs(emo_dim)
+    unknown = [n for n in inputs if n not in specs]
+    if unknown:
+        raise ValueError(f"unknown encoder inputs {unknown}; known: {', '.join(specs)}")
+    return [specs[n] for n in inputs], prior_tensors(c, gin)
 
 
 def prior_tensors(c: int, gin: int) -> list[TensorSpec]:
@@ -132,6 +152,80 @@ def vocoder_tensors(c: int, gin: int) -> tuple[list[TensorSpec], list[TensorSpec
     return ins, outs
 
 
+_ONNX_TYPES = {1: "TYPE_FP32", 6: "TYPE_INT32", 7: "TYPE_INT64", 9: "TYPE_BOOL", 10: "TYPE_FP16"}
+
+
+def graph_tensors(path: str | Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """A batched ONNX graph's inputs and outputs as Triton tensors, read from the graph (the
+    emotion graphs, whose I/O the emotion exporter owns): axis 0 is the batch, named axes -1."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+
+    def specs(values) -> list[TensorSpec]:
+        out = []
+        for v in values:
+            t = v.type.tensor_type
+            if t.elem_type not in _ONNX_TYPES:
+                raise ValueError(
+                    f"{path}: {v.name} has ONNX type {t.elem_type}, not one Triton takes"
+                )
+            dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim][1:]
+            out.append(
+                TensorSpec(v.name, _ONNX_TYPES[t.elem_type], dims or [1], item_scalar=not dims)
+            )
+        return out
+
+    return specs(graph.input), specs(graph.output)
+
+
+def index_ranges(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict[str, list]:
+    """Allowed values of each index input (high exclusive; "axis+1" = up to the axis size)."""
+    if kind == "encoder":
+        cfg = json.loads((voice_dir / "config.json").read_text(encoding="utf-8"))
+        m, d = cfg.get("model", {}), cfg.get("data", {})
+        n_speakers = d.get("n_speakers", max(manifest.speakers.values(), default=0) + 1)
+        ranges = {
+            "phones": [0, m.get("n_vocab", 112)],
+            "tones": [0, m.get("num_tones", 12)],
+            "languages": [0, m.get("num_languages", 3)],
+            "sid": [0, n_speakers],
+            "phone_lengths": [1, "phones+1"],
+            "sdp_ratio": [0, 1.000001],
+            "noise_scale_w": [0, 100],
+            "length_scale": [0.001, 100],
+            "emo_id": [-1, 10],  # 2.1; -1: the clip's embedding (emo) decides
+        }
+        return {k: v for k, v in ranges.items() if k in manifest.encoder_inputs}
+    if kind.startswith("emotion_"):  # features and token ids checked by EmotionFeeds
+        return {}
+    if kind == "vocoder":  # 0 frames: a window past the item's end (docs/graphs.md)
+        return {"frame_lengths": [0, "frames+1"]}
+    if kind in ("decoder", "flow"):
+        return {
+            "durations": [0, 1 << 20],
+            "frame_lengths": [1, "frames+1"],
+            "noise_scale": [0, 100],
+        }
+    info = manifest.bert[kind.split("_")[1].upper()]
+    bert_cfg = bert_config(kind, manifest, voice_dir)
+    ranges = {
+        "input_ids": [0, bert_cfg["vocab_size"]],
+        "attention_mask": [0, 2],
+        "phone_to_token": [0, "tokens"],
+    }
+    if info.has_token_type_ids:
+        ranges["token_type_ids"] = [0, max(1, bert_cfg.get("type_vocab_size", 1))]
+    return ranges
+
+
+def bert_config(kind: str, manifest: VoiceManifest, voice_dir: Path) -> dict:
+    """The config.json of BERT graph ``kind``'s model (its tokenizer folder keeps a copy)."""
+    info = manifest.bert[kind.split("_")[1].upper()]
+    path = inside_folder(voice_dir, info.tokenizer) / "config.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _triton_type(dtype: str) -> str:
     return "TYPE_STRING" if dtype == "BYTES" else f"TYPE_{dtype}"
 
@@ -147,17 +241,19 @@ _OUTPUT_TYPES = {
 PUBLIC_OUTPUTS = [TensorSpec(n, *_OUTPUT_TYPES[n]) for n in OUTPUTS]
 STREAM_OUTPUTS = [TensorSpec(n, *_OUTPUT_TYPES[n]) for n in CONTRACT_STREAM_OUTPUTS]
 
-_INT64_VALUES = {"phones", "tones", "languages", "phone_lengths", "sid", "seeds"}
+_INT64_VALUES = {"phones", "tones", "languages", "phone_lengths", "sid", "seeds", "emo_id"}
 
 
-def frontend_outputs() -> list[TensorSpec]:
-    """The frontend step's outputs (vits2.serving.path.FRONTEND_OUTPUTS) as Triton tensors of
-    a non-batching model: [S, ...] per request."""
-    per_sentence = set(STEPS["frontend"].per_sentence)
+def frontend_outputs(path: tuple[Step, ...] = REQUEST_PATH, emo_dim: int = 0) -> list[TensorSpec]:
+    """The frontend step's outputs (the first step of the voice's ``path``,
+    `vits2.serving.path.steps_for`) as Triton tensors of a non-batching model: [S, ...] per
+    request."""
+    frontend = path[0]
+    per_sentence = set(frontend.per_sentence)
     dims = {"bert_zh": [-1, 1024, -1], "bert_ja": [-1, 1024, -1], "bert_en": [-1, 1024, -1]}
-    dims["noise_sdp"] = [-1, 2, -1]
+    dims.update(noise_sdp=[-1, 2, -1], emo=[-1, emo_dim], style_vec=[-1, STYLE_DIM])
     out = []
-    for name in STEPS["frontend"].outputs:
+    for name in frontend.outputs:
         dtype = "TYPE_INT64" if name in _INT64_VALUES else "TYPE_FP32"
         shape = [-1, 1] if name in per_sentence else dims.get(name, [-1, -1])
         out.append(TensorSpec(name, dtype, shape))
@@ -223,17 +319,13 @@ def python_config(
     return text
 
 
-def ensemble_steps(voice: str) -> str:
-    """The ensemble's steps, one per step of the declared request path (vits2.serving.path):
-    model ``<voice>_<step>``, each tensor mapped by its own name."""
+def ensemble_steps(voice: str, path: tuple[Step, ...] = REQUEST_PATH) -> str:
+    """The ensemble's steps, one per step of the voice's request path (`vits2.serving.path.
+    steps_for`): model ``<voice>_<step>``, each tensor mapped by its own name."""
 
     def one(step: Step) -> str:
         ins = "".join(f'      input_map {{ key: "{n}" value: "{n}" }}\n' for n in step.inputs)
         outs = "".join(f'      output_map {{ key: "{n}" value: "{n}" }}\n' for n in step.outputs)
         return f'    {{\n      model_name: "{voice}_{step.name}"\n      model_version: -1\n{ins}{outs}    }}'
 
-    return (
-        "ensemble_scheduling {\n  step [\n"
-        + ",\n".join(one(s) for s in REQUEST_PATH)
-        + "\n  ]\n}\n"
-    )
+    return "ensemble_scheduling {\n  step [\n" + ",\n".join(one(s) for s in path) + "\n  ]\n}\n"

@@ -33,6 +33,13 @@ class ExportOptions:
     frontend_profile: str = ""
     """The text frontend profile the voice was trained with (voice.json `frontend_profile`;
     "" = the frontend's default). Checked against `vits2.text.profiles` before exporting."""
+    stream_graphs: bool = True
+    """Also export the decoder's two halves (flow, vocoder) that the stream model decodes in
+    windows; without them it decodes whole sentences."""
+    bert_from: Path | None = None
+    """A voice folder exported with the same BERT folders (same folder names and precision):
+    its BERT graphs and tokenizers are copied instead of exported again (voices that share
+    BERTs; the graphs depend only on the BERT)."""
 
 
 def parse_bert_args(values: list[str]) -> dict[str, Path]:
@@ -76,32 +83,24 @@ def export_voice(
     progress(f"loading {checkpoint}")
     model = vits2.load_model(checkpoint, config)
     cfg = model.config
+    _check_bert_languages(cfg.parts, bert_dirs)
     manifest = voice_manifest(
         cfg, options.name or out_dir.name, list(bert_dirs), frontend_profile=profile
     )
+    if cfg.parts.style:
+        _copy_style_vectors(Path(checkpoint), cfg, out_dir, manifest)
     (out_dir / "config.json").write_text(
         json.dumps(cfg.raw or {}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
 
     _export_acoustic(model, out_dir, options, manifest, progress)
 
-    from tts_export.bert import export_bert
-
     for lang, bert_dir in bert_dirs.items():
-        graph = f"bert_{lang.lower()}.onnx"
-        progress(f"exporting BERT {lang} from {bert_dir.name}")
-        info = export_bert(bert_dir, out_dir / graph, opset=options.opset, fp16=options.fp16)
-        tok_dir = out_dir / "tokenizers" / lang
-        _copy_tokenizer(bert_dir, tok_dir)
-        manifest.bert[lang] = BertInfo(
-            lang, bert_dir.name, graph, f"tokenizers/{lang}", info.has_token_type_ids
-        )
-        manifest.graphs[f"bert_{lang.lower()}"] = graph
-        manifest.precision[f"bert_{lang.lower()}"] = "fp16" if options.fp16 else "fp32"
+        _export_bert(lang, bert_dir, out_dir, options, manifest, progress)
 
     from tts_export.checks import check_graph, simplify
 
-    for kind, graph in manifest.graphs.items():
+    for kind, graph in manifest.onnx_graphs.items():
         path = out_dir / graph
         if options.simplify:
             progress(f"simplifying {graph}")
@@ -121,6 +120,37 @@ def export_voice(
     return manifest
 
 
+def _export_bert(
+    lang: str,
+    bert_dir: Path,
+    out_dir: Path,
+    options: ExportOptions,
+    manifest: VoiceManifest,
+    progress: Progress,
+) -> None:
+    """BERT graph + tokenizer of one language (copied from `options.bert_from` when it has
+    this BERT at this precision), listed in `manifest`."""
+    from tts_export.bert import export_bert
+
+    kind, graph = f"bert_{lang.lower()}", f"bert_{lang.lower()}.onnx"
+    precision = "fp16" if options.fp16 else "fp32"
+    source = VoiceManifest.load(options.bert_from) if options.bert_from else None
+    same = source is not None and lang in source.bert and source.precision.get(kind) == precision
+    if same and source.bert[lang].model_name == bert_dir.name:
+        progress(f"copying BERT {lang} ({bert_dir.name}) from {options.bert_from}")
+        shutil.copy2(options.bert_from / source.bert[lang].graph, out_dir / graph)
+        has_token_types = source.bert[lang].has_token_type_ids
+    else:
+        progress(f"exporting BERT {lang} from {bert_dir.name}")
+        info = export_bert(bert_dir, out_dir / graph, opset=options.opset, fp16=options.fp16)
+        has_token_types = info.has_token_type_ids
+    _copy_tokenizer(bert_dir, out_dir / "tokenizers" / lang)
+    manifest.bert[lang] = BertInfo(
+        lang, bert_dir.name, graph, f"tokenizers/{lang}", has_token_types
+    )
+    manifest.graphs[kind], manifest.precision[kind] = graph, precision
+
+
 def _export_acoustic(
     model, out_dir: Path, options: ExportOptions, manifest: VoiceManifest, progress: Progress
 ) -> None:
@@ -134,6 +164,8 @@ def _export_acoustic(
         _to_fp16(out_dir / "decoder.onnx")
     manifest.graphs["decoder"] = "decoder.onnx"
     manifest.precision["decoder"] = "fp16" if options.fp16 else "fp32"
+    if not options.stream_graphs:
+        return
     # the decoder's two halves, for sub-sentence streaming (docs/graphs.md: flow, vocoder);
     # the flow stays fp32 (cheap, and z sets every sample), the vocoder follows the decoder
     progress("exporting flow and vocoder (the decoder in two halves, for streaming)")
@@ -144,6 +176,34 @@ def _export_acoustic(
     manifest.graphs["flow"], manifest.precision["flow"] = "flow.onnx", "fp32"
     manifest.graphs["vocoder"] = "vocoder.onnx"
     manifest.precision["vocoder"] = manifest.precision["decoder"]
+
+
+def _check_bert_languages(parts, bert_dirs: dict[str, Path]) -> None:
+    """JP-Extra voices project only the Japanese BERT: other languages are refused."""
+    slots = {"bert_zh": "ZH", "bert_ja": "JP", "bert_en": "EN"}  # encoder input -> language
+    extra = [lang for lang in bert_dirs if lang not in (slots[s] for s in parts.bert_inputs)]
+    if extra:
+        takes = ", ".join(slots[s] for s in parts.bert_inputs)
+        raise ValueError(
+            f"a {parts.release} voice speaks {takes} only (its encoder has no BERT input for "
+            f"{', '.join(extra)}); drop --bert {' '.join(f'{x}=...' for x in extra)}"
+        )
+
+
+def _copy_style_vectors(checkpoint: Path, cfg, out_dir: Path, manifest: VoiceManifest) -> None:
+    """The model folder's style_vectors.npy (beside the checkpoint, as `vits2.load_model` reads
+    it) -> the voice folder, listed as ``graphs["style_vectors"]``."""
+    from vits2.styles import load_style_vectors
+
+    src = checkpoint.parent / "style_vectors.npy"
+    if not src.is_file():
+        raise FileNotFoundError(
+            f"{src} not found: a Style-Bert-VITS2 voice needs the style_vectors.npy of its model "
+            "folder beside the checkpoint"
+        )
+    load_style_vectors(src, cfg.data.num_styles or None)  # checked before it is copied
+    shutil.copy2(src, out_dir / "style_vectors.npy")
+    manifest.graphs["style_vectors"] = "style_vectors.npy"
 
 
 def _copy_tokenizer(bert_dir: Path, tok_dir: Path) -> None:

@@ -52,7 +52,7 @@ class VoiceGraphs:
         self.max_padding = max_padding
         self.buckets = buckets or {}
         self.sessions: dict[str, GraphSession] = {}
-        for kind, file in manifest.graphs.items():
+        for kind, file in manifest.onnx_graphs.items():
             family = kind.split("_")[0]
             if family in ("flow", "vocoder"):  # the decoder's halves serve V_stream only
                 continue
@@ -60,6 +60,9 @@ class VoiceGraphs:
             if prec == "int8":
                 file = graph_variant(manifest.variants, kind, "int8")
             self.sessions[kind] = GraphSession(self.voice_dir / file, runtime, prec, threads)
+        for kind, info in manifest.emotion_models.items():  # emotion_<kind>, always fp32
+            path = self.voice_dir / info["graph"]
+            self.sessions[f"emotion_{kind}"] = GraphSession(path, runtime, "fp32", threads)
         self.precision = {k: s.precision for k, s in self.sessions.items()}
         self.decoder_axes = graph_axes(self.sessions["decoder"].path)
 
@@ -92,11 +95,11 @@ class VoiceGraphs:
         """Audio for one request, along the declared request path (`vits2.serving.path`).
 
         `request_fields`: the other request inputs by `parse_request`'s names (profile,
-        style_text, style_text_weight). `timer(stage)` wraps each step (frontend, which holds the bert calls, encoder, noise,
+        style_text, style_text_weight, emotion, emotion_id, reference_audio, style,
+        style_weight). `timer(stage)` wraps each step (frontend, which holds the bert calls, encoder, noise,
         decoder, join); `capture`, when given, receives every graph's inputs (`bert_<lang>`:
         a list of feeds, `encoder`, `decoder`, `noise`), the outputs and the `batch`."""
         from vits2.serving.path import join_step, noise_step, run_steps
-        from vits2.serving.pipeline import frontend_outputs
         from vits2.serving.request import parse_request
 
         def bert(language, feeds):
@@ -104,6 +107,10 @@ class VoiceGraphs:
                 capture.setdefault(f"bert_{language.lower()}", []).append(feeds)
             with timer("bert"):
                 return self.run(f"bert_{language.lower()}", feeds)["bert_features"]
+
+        def emotion(kind, feeds):
+            with timer("emotion"):
+                return self.run(f"emotion_{kind}", feeds)["embedding"]
 
         seen: dict[str, tuple[dict, dict]] = {}
 
@@ -125,7 +132,8 @@ class VoiceGraphs:
         )
         with timer("frontend"):  # includes the BERT calls it makes
             batch = self.pipeline.prepare(req, bert)
-        values = run_steps(frontend_outputs(batch, req), step)
+            feeds = self.pipeline.outputs(batch, req, emotion)
+        values = run_steps(feeds, step, path=self.pipeline.path)
         if capture is not None:
             capture.update(
                 batch=batch,

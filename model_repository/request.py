@@ -8,7 +8,13 @@ from collections.abc import Mapping
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from tts_client.contract import REQUEST_INPUTS, SCALES, STYLE_TEXT_WEIGHT, RequestError
+from tts_client.contract import (
+    REQUEST_INPUTS,
+    SCALES,
+    STYLE_TEXT_WEIGHT,
+    STYLE_WEIGHT,
+    RequestError,
+)
 from tts_model_repository.triton_io import optional_scalar
 from vits2.serving.path import STEPS
 from vits2.serving.pipeline import FrontendPipeline
@@ -41,6 +47,11 @@ def read_request(
         profile=raw["PROFILE"],
         style_text=raw["STYLE_TEXT"],
         style_text_weight=raw[STYLE_TEXT_WEIGHT.input],
+        emotion=raw["EMOTION"],
+        emotion_id=raw["EMOTION_ID"],
+        reference_audio=raw["REFERENCE_AUDIO"],
+        style=raw["STYLE"],
+        style_weight=raw[STYLE_WEIGHT.input],
     )
 
 
@@ -52,11 +63,18 @@ class BlsSteps:
     """The path's graph steps as BLS calls to the voice's step models (they keep batching
     with the ensemble's traffic)."""
 
-    def __init__(self, models: Mapping[str, str], bert_models: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, str],
+        bert_models: Mapping[str, str],
+        emotion_models: Mapping[str, str] | None = None,
+    ) -> None:
         self.models = dict(models)
         """Step name -> Triton model name."""
         self.bert_models = dict(bert_models)
         """Language -> Triton model name."""
+        self.emotion_models = dict(emotion_models or {})
+        """Emotion graph kind (clap_text, clap_audio, wav2vec2) -> Triton model name."""
 
     def call(self, model: str, inputs: Mapping[str, np.ndarray], outputs) -> dict:
         request = pb_utils.InferenceRequest(
@@ -72,6 +90,12 @@ class BlsSteps:
     def bert(self, language: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """`vits2.serving.pipeline.BertFn` over the voice's BERT model for ``language``."""
         return self.call(self.bert_models[language], feeds, ["bert_features"])["bert_features"]
+
+    def emotion(self, kind: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """`vits2.serving.pipeline.EmotionFn` over the voice's emotion model of ``kind``."""
+        if kind not in self.emotion_models:
+            raise RequestError(f"this voice has no {kind} emotion model")
+        return self.call(self.emotion_models[kind], feeds, ["embedding"])["embedding"]
 
     def run(self, step: str, feeds: Mapping[str, np.ndarray]) -> dict:
         """`vits2.serving.path.StepRunner` over the step's model."""

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tts_client.contract import RequestError
-from vits2.serving.path import STEPS
+from vits2.serving.path import STEPS, Step
 
 BAD_INPUT = (RequestError, ValueError)
 """Exceptions that mean the request was wrong (INVALID_ARG), not the server."""
@@ -41,9 +41,14 @@ def optional_scalar(request: Any, name: str) -> Any:
     return value[0]
 
 
-def step_inputs(request: Any, step: str) -> dict[str, np.ndarray]:
-    """The inputs of request-path step ``step`` (`vits2.serving.path.STEPS`) by name."""
-    return {n: pb_utils.get_input_tensor_by_name(request, n).as_numpy() for n in STEPS[step].inputs}
+def step_inputs(
+    request: Any, step: str, path: Sequence[Step] | None = None
+) -> dict[str, np.ndarray]:
+    """The inputs of request-path step ``step`` by name: of the voice's ``path``
+    (`vits2.serving.path.steps_for`; the noise and join steps are the same in every voice's,
+    so those models leave it out and get 2.3's)."""
+    steps = {s.name: s for s in path} if path is not None else STEPS
+    return {n: pb_utils.get_input_tensor_by_name(request, n).as_numpy() for n in steps[step].inputs}
 
 
 def error_for(model: str, err: BaseException) -> Any:

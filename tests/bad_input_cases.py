@@ -153,6 +153,18 @@ ENSEMBLE = [
     Case("sdp-2d", "", text(HELLO, SDP_RATIO=f32(0.5, (1, 1))), "'SDP_RATIO'"),
     Case("unknown-input", "", text(HELLO, FOO=i64(1)), "'FOO'"),
     Case("missing-text", "", {"SEED": i64(1)}, "TEXT"),
+    # conditioning inputs a 2.3 voice does not take (the other releases: test_served_releases)
+    *(
+        Case(f"{name.lower()}-to-2.3", "", text(HELLO, **{name: value}), rf"{name} is not an input")
+        for name, value in (
+            ("EMOTION", s("Sad")),
+            ("EMOTION_ID", i64(3)),
+            ("REFERENCE_AUDIO", s(b"RIFF")),
+            ("STYLE", s("Happy")),
+            ("STYLE_WEIGHT", f32(math.nan)),
+        )
+    ),
+    Case("empty-emotion-is-left-out", "", text(HELLO, EMOTION=s("")), None),
 ]
 
 FRONTEND = [

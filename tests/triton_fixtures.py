@@ -99,6 +99,7 @@ def tiny_voice_dir(tmp_path_factory, tiny_bert_dirs) -> tuple[Path, dict[str, Pa
 def triton_voice(tmp_path_factory, tiny_voice_dir):
     from tts_export.repository import write_repository
     from tts_model_repository.server import TritonServer
+
     voice_dir, berts = tiny_voice_dir
     repo = tmp_path_factory.mktemp("repo")
     write_repository(voice_dir, repo)
@@ -117,7 +118,12 @@ def infer_http(url: str, model: str, text: str, **inputs):
     """One ensemble request over HTTP with the given optional inputs (name -> value)."""
     import tritonclient.http as http
 
-    types = {str: ("BYTES", object), float: ("FP32", np.float32), int: ("INT64", np.int64)}
+    types = {
+        str: ("BYTES", object),
+        bytes: ("BYTES", object),
+        float: ("FP32", np.float32),
+        int: ("INT64", np.int64),
+    }
     tensors = []
     for name, value in {"TEXT": text, **inputs}.items():
         dt, np_type = types[type(value)]
@@ -157,3 +163,91 @@ def wait_unloaded(url: str, models: list[str], timeout: float = 120.0) -> None:
             time.sleep(0.2)
     finally:
         client.close()
+
+
+# -- one server for every other release (issues 15 and 19) -----------------------------------
+RELEASE_VOICES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # voice -> (fixture folder, checkpoint served, languages); built in this order so that each
+    # BERT graph is exported once and copied into the later voices (ExportOptions.bert_from)
+    "v20": ("bert-vits2-v2.0-tiny", "G_tiny.pth", ("ZH",)),
+    "sbv2": ("style-bert-vits2-tiny", "model.safetensors", ("JP",)),
+    "v21": ("bert-vits2-v2.1-tiny", "G_tiny.pth", ("ZH",)),
+    "v22": ("bert-vits2-v2.2-tiny", "G_tiny.pth", ("ZH",)),
+    "jpextra": ("style-bert-vits2-jp-extra-tiny", "model.safetensors", ("JP",)),
+}
+"""Tiny voices of the releases other than 2.3, one language each (the other languages' BERT
+slots are still filled, as each release did). Style-Bert-VITS2 voices are served from their
+model.safetensors; the tests compare them with the reference from the .pth as well."""
+
+
+@dataclass
+class ReleaseVoices:
+    server: object
+    voice_dirs: dict[str, Path]
+    repository: Path
+    bert_dirs: dict[str, Path]
+
+    @property
+    def http_url(self) -> str:
+        return self.server.http_address
+
+    @property
+    def grpc_url(self) -> str:
+        return self.server.grpc_url
+
+    def checkpoint(self, voice: str, file: str | None = None) -> Path:
+        folder, served, _ = RELEASE_VOICES[voice]
+        return require(TINY.parent / folder / (file or served))
+
+    def reference(self, voice: str, text: str, checkpoint: str | None = None, **fields):
+        """The PyTorch reference of `voice` (from `checkpoint`, default the served one) for one
+        request (`Synthesizer` keywords: language, seed, style, emotion_id, ...)."""
+        from vits2.synthesize import cached_synthesizer
+
+        langs = RELEASE_VOICES[voice][2]
+        synth = cached_synthesizer(
+            self.checkpoint(voice, checkpoint),
+            {lang: self.bert_dirs[lang] for lang in langs},
+            voice_dir=self.voice_dirs[voice],
+        )
+        return synth(text, **{"language": langs[0], **fields})
+
+
+def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
+    """Every voice of `RELEASE_VOICES` exported (encoder + decoder; no stream halves: the
+    stream model decodes whole sentences) into root/<voice>."""
+    from tts_export.voice import ExportOptions, export_voice
+
+    dirs: dict[str, Path] = {}
+    for voice, (_, checkpoint, langs) in RELEASE_VOICES.items():
+        source = next((dirs[v] for v in dirs if set(langs) & set(RELEASE_VOICES[v][2])), None)
+        export_voice(
+            require(TINY.parent / RELEASE_VOICES[voice][0] / checkpoint),
+            root / voice,
+            {lang: berts[lang] for lang in langs},
+            options=ExportOptions(name=voice, stream_graphs=False, bert_from=source),
+            progress=lambda _: None,
+        )
+        dirs[voice] = root / voice
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def release_voices(tmp_path_factory, tiny_bert_dirs):
+    """A real tritonserver serving every voice of `RELEASE_VOICES` from one repository."""
+    from tts_export.repository import write_repository
+    from tts_model_repository.server import TritonServer
+
+    dirs = build_release_voices(tmp_path_factory.mktemp("release-voices"), tiny_bert_dirs)
+    repo = tmp_path_factory.mktemp("release-repo")
+    for voice_dir in dirs.values():
+        write_repository(voice_dir, repo)
+    server = TritonServer(
+        repo, model_control="explicit", load_models=["*"], log_path=repo.parent / "releases.log"
+    )
+    server.start()
+    try:
+        server.wait_ready(600)
+        yield ReleaseVoices(server, dirs, repo, tiny_bert_dirs)
+    finally:
+        server.stop()

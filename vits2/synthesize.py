@@ -22,8 +22,8 @@ import torch
 from tts_client.contract import DEFAULT_SCALES, sentence_seed
 from tts_client.manifest import VoiceManifest
 from vits2.bert import BertFeatureExtractor
-from vits2.serving.path import join_step, noise_step, run_steps
-from vits2.serving.pipeline import FrontendPipeline, frontend_outputs
+from vits2.serving.path import join_step, noise_step, release_encoder_inputs, run_steps
+from vits2.serving.pipeline import EmotionFn, FrontendPipeline
 from vits2.serving.request import parse_request
 from vits2.text.frontend import Sentence
 from vits2.text.symbols import LANGUAGES
@@ -65,7 +65,10 @@ class Synthesizer:
         sentence_pause: float = 0.2,
         paragraph_pause: float = 1.0,
         voice_dir: str | Path | None = None,
+        emotion: EmotionFn | None = None,
     ) -> None:
+        """`emotion` runs the voice's emotion graphs for EMOTION / REFERENCE_AUDIO requests
+        (`vits2.serving.pipeline.EmotionFn`; they need `voice_dir`'s emotion models)."""
         import vits2
 
         if not bert_dirs:
@@ -86,7 +89,15 @@ class Synthesizer:
                 lang: json.loads((d / "config.json").read_text()).get("type_vocab_size", 0) > 0
                 for lang, d in dirs.items()
             }
-            self.pipeline = FrontendPipeline(voice, {k: str(v) for k, v in dirs.items()}, types)
+            vectors = None
+            if self.model.config.parts.style:  # beside the checkpoint, as load_model reads it
+                from vits2.styles import load_style_vectors
+
+                vectors = load_style_vectors(Path(checkpoint).parent / "style_vectors.npy")
+            self.pipeline = FrontendPipeline(
+                voice, {k: str(v) for k, v in dirs.items()}, types, style_vectors=vectors
+            )
+        self.emotion = emotion
         self.extractors = {k: BertFeatureExtractor(v, device=device) for k, v in dirs.items()}
         self._lock = threading.Lock()
 
@@ -149,7 +160,8 @@ class Synthesizer:
                 chunk = sentences[first : first + limits.max_sentences]
                 seed = sentence_seed(req.seed, first)
                 batch = self.pipeline.assemble(chunk, self._bert, seed, req.style)
-                values = run_steps(frontend_outputs(batch, req), self._step)
+                feeds = self.pipeline.outputs(batch, req, self.emotion)
+                values = run_steps(feeds, self._step, path=self.pipeline.path)
                 pieces.append(values["AUDIO"])
                 durations += [
                     values["durations"][i, : int(batch.phone_lengths[i])] for i in range(len(batch))
@@ -173,8 +185,9 @@ class Synthesizer:
         if name == "join":
             return join_step(feeds, self.sample_rate)
         t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in feeds.items()}
-        if name == "encoder":
-            enc = self.model.encode(**t)
+        if name == "encoder":  # BERT slots the release lacks are None (JP-Extra)
+            slots = {k: t.get(k) for k in ("bert_zh", "bert_ja", "bert_en")}
+            enc = self.model.encode(**{**t, **slots})
             out = {
                 "m_p": enc.m_p,
                 "logs_p": enc.logs_p,
@@ -191,6 +204,7 @@ class Synthesizer:
 def voice_manifest(cfg, name: str, bert_languages, **fields) -> VoiceManifest:
     """The voice manifest of a checkpoint's `vits2.config.VoiceConfig` speaking the languages
     it has BERTs for; `fields` set the rest (limits, frontend_profile, graphs, ...)."""
+    parts = cfg.parts
     return VoiceManifest(
         name=name,
         sample_rate=cfg.data.sampling_rate,
@@ -201,6 +215,9 @@ def voice_manifest(cfg, name: str, bert_languages, **fields) -> VoiceManifest:
         languages=[lang for lang in LANGUAGES if lang in bert_languages],
         speaker_defaults={s: dict(DEFAULT_SCALES) for s in cfg.speakers},
         version=cfg.version,
+        release=parts.release,
+        encoder_inputs=release_encoder_inputs(parts.bert_inputs, parts.extra_inputs),
+        styles=cfg.styles if parts.style else {},
         **fields,
     )
 

@@ -1,6 +1,7 @@
 """Triton Python model `<voice>_frontend`: the request path's frontend step
 (`vits2.serving.path`): text + speaker + language + scales + seed -> the encoder's padded
-inputs for every sentence of the request (BERT via BLS), plus the later steps' values."""
+inputs for every sentence of the request (BERT and the emotion graphs via BLS; the voice's own
+encoder inputs, its release's conditioning included), plus the later steps' values."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import triton_python_backend_utils as pb_utils
 
 from tts_model_repository.request import BlsSteps, read_request
 from tts_model_repository.triton_io import model_parameters, respond
-from vits2.serving.pipeline import FrontendPipeline, frontend_outputs, item_columns
+from vits2.serving.pipeline import FrontendPipeline, item_columns
 
 
 class TritonPythonModel:
@@ -22,7 +23,11 @@ class TritonPythonModel:
         model_dir = Path(args["model_repository"]) / args["model_version"]
         self.pipeline = FrontendPipeline.from_voice_dir(model_dir / "voice")
         self.pipeline.warmup()  # the first request must not pay for loading dictionaries
-        self.steps = BlsSteps({}, json.loads(params["bert_models"]))
+        self.steps = BlsSteps(
+            {},
+            json.loads(params["bert_models"]),
+            json.loads(params.get("emotion_models", "{}")),
+        )
 
     def execute(self, requests):
         return respond(self.name, requests, self._one)
@@ -30,7 +35,7 @@ class TritonPythonModel:
     def _one(self, request) -> dict[str, np.ndarray]:
         req = read_request(self.pipeline, request)
         batch = self.pipeline.prepare(req, self.steps.bert)
-        return item_columns(frontend_outputs(batch, req))
+        return item_columns(self.pipeline.outputs(batch, req, self.steps.emotion))
 
     def finalize(self):
         pb_utils.Logger.log_info(f"{self.name}: unloaded")

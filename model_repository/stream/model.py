@@ -35,7 +35,7 @@ from tts_model_repository.windows import (
     plan_windows,
 )
 from vits2.serving.path import STEPS, Values, noise_step, per_sentence, run_steps
-from vits2.serving.pipeline import FrontendPipeline, frontend_outputs, item_columns
+from vits2.serving.pipeline import FrontendPipeline, item_columns
 
 
 class TritonPythonModel:
@@ -45,7 +45,11 @@ class TritonPythonModel:
         voice_dir = Path(args["model_repository"]) / args["model_version"] / "voice"
         self.pipeline = FrontendPipeline.from_voice_dir(voice_dir)
         self.pipeline.warmup()  # the first request must not pay for loading dictionaries
-        self.steps = BlsSteps(json.loads(params["models"]), json.loads(params["bert_models"]))
+        self.steps = BlsSteps(
+            json.loads(params["models"]),
+            json.loads(params["bert_models"]),
+            json.loads(params.get("emotion_models", "{}")),
+        )
         self.max_stream_chars = int(params.get("max_stream_chars", "100000"))
         self.windowed = {"flow", "vocoder"} <= set(self.steps.models)
         if self.windowed:
@@ -90,7 +94,8 @@ class TritonPythonModel:
                 return
             seed = sentence_seed(req.seed, i)
             batch = self.pipeline.assemble([sentence], self.steps.bert, seed, req.style)
-            values = item_columns(frontend_outputs(batch, req))
+            # the conditioning (an emotion embedding too) is computed once, for sentence 0
+            values = item_columns(self.pipeline.outputs(batch, req, self.steps.emotion))
             pause = sentence.pause_after if i < len(sentences) - 1 else 0.0
             pieces = self._windows(values) if self.windowed else self._whole(values)
             for piece, last in pieces:
@@ -106,13 +111,13 @@ class TritonPythonModel:
 
     def _whole(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
         """(the sentence's audio, True): one piece, through the one-pass decoder."""
-        values = run_steps(values, self._run, stop="decoder")
+        values = run_steps(values, self._run, stop="decoder", path=self.pipeline.path)
         yield values["audio"][0, : int(per_sentence(values, "audio_lengths")[0])], True
 
     def _windows(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
         """(audio, is the sentence's last piece) window by window: the flow on all its frames,
         then the vocoder over BLS per window (`decode_windows`); joined they equal `_whole`."""
-        values = run_steps(values, self._run, stop="noise")
+        values = run_steps(values, self._run, stop="noise", path=self.pipeline.path)
         z = self.steps.run("flow", {n: values[n] for n in STEPS["flow"].inputs})["z"]
 
         def vocoder(frames: np.ndarray, g: np.ndarray, lengths: np.ndarray) -> np.ndarray:

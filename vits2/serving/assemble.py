@@ -2,8 +2,10 @@
 
 Both sides call `assemble` with their own way of computing BERT features (PyTorch, or BERT
 models behind Triton), so phones, slot filling, noise and padding are identical by
-construction. v2.3 semantics: each phone's own-language slot holds BERT features, the other
-two slots hold N(0, 1) noise drawn from the sentence's seed (`vits2.serving.noise`).
+construction. Each phone's own-language slot holds BERT features; the other two slots are
+filled as the voice's release did (`vits2.config.ModelParts.other_bert_fill`): N(0, 1) noise
+(2.3), uniform [0, 1) noise (2.2), both drawn from the sentence's seed (`vits2.serving.noise`),
+or zeros (2.0, 2.1, Style-Bert-VITS2).
 """
 
 from __future__ import annotations
@@ -43,7 +45,26 @@ class Batch:
         return len(self.phone_lengths)
 
 
-def assemble(sentences: Sequence[Sentence], features: SegmentFeatures, seed: int) -> Batch:
+BERT_FILLS = ("normal", "uniform", "zeros")
+"""How the BERT slots of the languages a phone is not in are filled (`ModelParts.other_bert_fill`)."""
+
+
+def other_slots(fill: str, seed: int, phones: int) -> np.ndarray | None:
+    """[3, 1024, P] filler of the three BERT slots for one sentence, or None for zeros."""
+    if fill == "normal":
+        return noise.bert_noise(seed, len(LANGUAGES), BERT_DIM, phones)
+    if fill == "uniform":
+        return noise.bert_uniform(seed, len(LANGUAGES), BERT_DIM, phones)
+    if fill == "zeros":
+        return None
+    raise ValueError(f"unknown BERT slot fill {fill!r}; known: {', '.join(BERT_FILLS)}")
+
+
+def assemble(
+    sentences: Sequence[Sentence], features: SegmentFeatures, seed: int, fill: str = "normal"
+) -> Batch:
+    """Sentences -> one padded batch; ``fill`` is how the voice's release filled the other
+    languages' BERT slots (`BERT_FILLS`)."""
     if not sentences:
         raise ValueError("no sentences to synthesize")
     s = len(sentences)
@@ -69,8 +90,8 @@ def assemble(sentences: Sequence[Sentence], features: SegmentFeatures, seed: int
         out.tones[i, :n] = sent.tone_ids
         out.languages[i, :n] = sent.language_ids
         out.noise_sdp[i, :, :n] = noise.sdp_noise(int(out.seeds[i]), n)
-        filler = noise.bert_noise(int(out.seeds[i]), len(LANGUAGES), BERT_DIM, n)
-        for k, slot in enumerate(slots):
+        filler = other_slots(fill, int(out.seeds[i]), n)
+        for k, slot in enumerate(slots if filler is not None else ()):
             slot[i, :, :n] = filler[k]
         start = 0
         for seg in sent.segments:

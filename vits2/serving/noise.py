@@ -46,6 +46,14 @@ def bert_noise(seed: int, slots: int, dim: int, phones: int) -> np.ndarray:
     return draw.transpose(1, 2, 0).copy()
 
 
+def bert_uniform(seed: int, slots: int, dim: int, phones: int) -> np.ndarray:
+    """[slots, dim, P] float32 uniform [0, 1): 2.2's filling of the other languages' BERT slots.
+
+    The same stream as `bert_noise` (a voice uses one or the other), phone-major."""
+    draw = _rng(seed, STREAM_BERT).random((phones, slots, dim), dtype=np.float32)
+    return draw.transpose(1, 2, 0).copy()
+
+
 def random_seed() -> int:
     """A fresh seed for requests that bring none."""
     return int(np.random.default_rng().integers(0, 2**31 - 1))

@@ -1,6 +1,10 @@
 """The request path, declared once: the steps from a request to its audio and the tensors
 that flow between them.
 
+The path is per voice (`steps_for(manifest)`): releases differ only in the encoder's inputs
+(voice.json ``encoder_inputs``: JP-Extra has no bert_zh / bert_en; 2.1 adds emo and emo_id, 2.2
+emo, Style-Bert-VITS2 style_vec), which the frontend step produces. `REQUEST_PATH` is 2.3's.
+
 Values live in one flat namespace per request: the request inputs (TEXT, ...), then what each
 step adds (the frontend's encoder inputs, the encoder's ``durations``, ...). Every name is
 produced by exactly one step. From this declaration:
@@ -14,7 +18,7 @@ Adding a request input means: the contract (`tts_client.contract`), the step tha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +32,13 @@ from tts_client.manifest import (
     FLOW_OUTPUTS,
     VOCODER_INPUTS,
     VOCODER_OUTPUTS,
+    VoiceManifest,
 )
 from vits2.serving import noise
 from vits2.serving.assemble import trim_and_join
+
+BERT_SLOTS = ("bert_zh", "bert_ja", "bert_en")
+"""Encoder inputs a release may lack (JP-Extra has bert_ja only)."""
 
 Values = dict[str, np.ndarray]
 StepRunner = Callable[[str, Values], Mapping[str, np.ndarray]]
@@ -47,48 +55,98 @@ class Step:
     """Outputs holding one value per sentence ([S]; Triton carries them as [S, 1])."""
 
 
-FRONTEND_OUTPUTS = (*ENCODER_INPUTS, "noise_scale", "seeds", "pause_after")
-"""The encoder's inputs for every sentence of the request, plus what later steps need."""
-
-REQUEST_PATH: tuple[Step, ...] = (
-    Step(
-        "frontend",
-        tuple(i.name for i in REQUEST_INPUTS),
-        FRONTEND_OUTPUTS,
-        per_sentence=(
-            "phone_lengths",
-            "sid",
-            "sdp_ratio",
-            "noise_scale_w",
-            "length_scale",
-            "noise_scale",
-            "seeds",
-            "pause_after",
-        ),
-    ),
-    Step("encoder", tuple(ENCODER_INPUTS), tuple(ENCODER_OUTPUTS), per_sentence=("frame_lengths",)),
-    Step("noise", ("frame_lengths", "seeds"), ("noise_z",)),
-    Step("decoder", tuple(DECODER_INPUTS), tuple(DECODER_OUTPUTS), per_sentence=("audio_lengths",)),
-    Step("join", ("audio", "audio_lengths", "pause_after"), OUTPUTS),
+PER_SENTENCE_INPUTS = (
+    "phone_lengths",
+    "sid",
+    "sdp_ratio",
+    "noise_scale_w",
+    "length_scale",
+    "emo_id",
 )
+"""Encoder inputs holding one value per sentence ([S]; Triton carries them as [S, 1])."""
+
+
+def frontend_outputs(encoder_inputs: Sequence[str] = ENCODER_INPUTS) -> tuple[str, ...]:
+    """The frontend step's outputs for a voice whose encoder takes ``encoder_inputs`` (voice.json
+    ``encoder_inputs``): those inputs for every sentence of the request, plus what later steps
+    need."""
+    return (*encoder_inputs, "noise_scale", "seeds", "pause_after")
+
+
+FRONTEND_OUTPUTS = frontend_outputs()
+"""The frontend step's outputs for a 2.3 voice."""
+
+
+def request_path(encoder_inputs: Sequence[str] = ENCODER_INPUTS) -> tuple[Step, ...]:
+    """The request path of a voice whose encoder graph takes ``encoder_inputs`` (in graph order:
+    2.3's inputs less the BERT slots its release lacks, plus its conditioning inputs emo,
+    emo_id, style_vec). Only the frontend's outputs and the encoder's inputs depend on it."""
+    encoder_inputs = tuple(encoder_inputs)
+    missing = [n for n in ENCODER_INPUTS if n not in BERT_SLOTS and n not in encoder_inputs]
+    if missing:
+        raise ValueError(
+            f"encoder inputs {list(encoder_inputs)} lack {missing}; every release's encoder "
+            "takes them (re-export the voice with `tts-export onnx`)"
+        )
+    per_sentence = tuple(n for n in PER_SENTENCE_INPUTS if n in encoder_inputs)
+    return (
+        Step(
+            "frontend",
+            tuple(i.name for i in REQUEST_INPUTS),
+            frontend_outputs(encoder_inputs),
+            per_sentence=(*per_sentence, "noise_scale", "seeds", "pause_after"),
+        ),
+        Step("encoder", encoder_inputs, tuple(ENCODER_OUTPUTS), per_sentence=("frame_lengths",)),
+        Step("noise", ("frame_lengths", "seeds"), ("noise_z",)),
+        Step(
+            "decoder",
+            tuple(DECODER_INPUTS),
+            tuple(DECODER_OUTPUTS),
+            per_sentence=("audio_lengths",),
+        ),
+        Step("join", ("audio", "audio_lengths", "pause_after"), OUTPUTS),
+    )
+
+
+def release_encoder_inputs(bert_inputs: Sequence[str], extra_inputs: Sequence[str]) -> list[str]:
+    """A release's encoder graph inputs (`vits2.config.ModelParts` ``bert_inputs`` and
+    ``extra_inputs``): 2.3's less the BERT slots it lacks, plus its conditioning inputs."""
+    return [n for n in ENCODER_INPUTS if n not in BERT_SLOTS or n in bert_inputs] + list(
+        extra_inputs
+    )
+
+
+def steps_for(manifest: VoiceManifest) -> tuple[Step, ...]:
+    """The request path of the voice described by ``manifest`` (its ``encoder_inputs``)."""
+    return request_path(manifest.encoder_inputs)
+
+
+REQUEST_PATH: tuple[Step, ...] = request_path()
+"""The request path of a 2.3 (and 2.0) voice."""
 DECODER_HALVES: tuple[Step, ...] = (
     Step("flow", tuple(DECODER_INPUTS), tuple(FLOW_OUTPUTS)),
     Step("vocoder", tuple(VOCODER_INPUTS), tuple(VOCODER_OUTPUTS), per_sentence=("audio_lengths",)),
 )
 """The decoder step in two halves (docs/graphs.md: flow, vocoder), for voices that have them:
 the decoupled stream model runs the flow on a whole sentence, then the vocoder in windows
-(`tts_model_repository.windows`). Not part of REQUEST_PATH: the ensemble keeps the one-pass
-decoder."""
+(`tts_model_repository.windows`). Not part of the request path: the ensemble keeps the
+one-pass decoder."""
 STEPS = {s.name: s for s in (*REQUEST_PATH, *DECODER_HALVES)}
+"""The 2.3 path's steps by name; `steps_for` gives a voice's own (the encoder differs)."""
 
 
 def run_steps(
-    values: Values, run: StepRunner, start: str = "encoder", stop: str = "join"
+    values: Values,
+    run: StepRunner,
+    start: str = "encoder",
+    stop: str = "join",
+    path: Sequence[Step] = REQUEST_PATH,
 ) -> Values:
-    """Run the path's steps from ``start`` to ``stop`` (inclusive) on ``values`` (which must
-    hold what those steps take); returns ``values`` with every step's outputs added."""
-    names = [s.name for s in REQUEST_PATH]
-    for step in REQUEST_PATH[names.index(start) : names.index(stop) + 1]:
+    """Run ``path``'s steps (the voice's, `steps_for`) from ``start`` to ``stop`` (inclusive) on
+    ``values`` (which must hold what those steps take); returns ``values`` with every step's
+    outputs added."""
+    names = [s.name for s in path]
+    for step in path[names.index(start) : names.index(stop) + 1]:
         out = run(step.name, {n: values[n] for n in step.inputs})
         values.update({n: np.asarray(out[n]) for n in step.outputs})
     return values

@@ -2,7 +2,8 @@
 
 `parse_request` (`vits2.serving.request`) validates one request's fields against the contract
 and the voice manifest, and fills the defaults; `FrontendPipeline` turns it into the
-frontend step's outputs (`vits2.serving.path.FRONTEND_OUTPUTS`). Every bad input raises
+frontend step's outputs for the voice's path (`vits2.serving.path.steps_for`): the encoder's
+inputs, its release's conditioning included (style_vec, emo, emo_id). Every bad input raises
 `RequestError` with a message naming the field and what is allowed; the Triton models turn that
 into a per-request INVALID_ARG error.
 """
@@ -18,13 +19,19 @@ import numpy as np
 
 from tts_client.contract import RequestError
 from tts_client.manifest import VoiceManifest
+from vits2.config import ModelParts, model_parts
 from vits2.serving.assemble import Batch, assemble
-from vits2.serving.request import StyleText, SynthesisRequest
+from vits2.serving.path import steps_for
+from vits2.serving.request import Conditioning, StyleText, SynthesisRequest
+from vits2.styles import load_style_vectors, style_vector
 from vits2.text.frontend import Frontend, Segment, Sentence
 
 BertFn = Callable[[str, dict[str, np.ndarray]], np.ndarray]
 """(language, {input_ids, attention_mask, [token_type_ids], phone_to_token} padded [N, ...])
 -> bert_features [N, 1024, P]."""
+EmotionFn = Callable[[str, dict[str, np.ndarray]], np.ndarray]
+"""(kind: "clap_text", "clap_audio" or "wav2vec2", the feeds of that emotion graph
+(`vits2.serving.emotion.EmotionFeeds`)) -> embedding [1, dim]."""
 
 
 WARM_UP_TEXT = {"ZH": "你好，世界。", "JP": "こんにちは、世界。", "EN": "Hello, world."}
@@ -39,8 +46,21 @@ class FrontendPipeline:
         tokenizers: dict,
         has_token_types: dict | None = None,
         bert_batch: int = 16,
+        style_vectors: np.ndarray | None = None,
+        voice_dir: Path | None = None,
     ):
         self.voice = voice
+        self.parts = voice_parts(voice)
+        self.path = steps_for(voice)
+        self.voice_dir = voice_dir
+        """The folder the emotion graphs' processors are read from (EmotionFeeds)."""
+        if self.parts.style and style_vectors is None:
+            raise ValueError(
+                f"voice {voice.name} ({voice.release}) has styles but no style vectors; "
+                "re-export it with `tts-export onnx` (which copies style_vectors.npy)"
+            )
+        self.style_vectors = style_vectors
+        self._emotion_feeds = None
         self.limits = lim = voice.request_limits
         self.has_token_types = dict(has_token_types or {})
         self.frontend = Frontend(
@@ -59,11 +79,14 @@ class FrontendPipeline:
         voice_dir = Path(voice_dir)
         manifest = VoiceManifest.load(voice_dir)
         bert = manifest.bert
+        vectors = manifest.graphs.get("style_vectors")
         return cls(
             manifest,
             {lang: inside_folder(voice_dir, info.tokenizer) for lang, info in bert.items()},
             {lang: info.has_token_type_ids for lang, info in bert.items()},
             bert_batch,
+            load_style_vectors(inside_folder(voice_dir, vectors)) if vectors else None,
+            voice_dir,
         )
 
     def warmup(self) -> float:
@@ -109,7 +132,77 @@ class FrontendPipeline:
     ) -> Batch:
         """Sentences -> one padded batch; with `style`, its mean BERT feature is mixed into
         every segment's features (`mix_style`)."""
-        return assemble(sentences, lambda segs: self.segment_features(segs, bert, style), seed)
+        features = lambda segs: self.segment_features(segs, bert, style)  # noqa: E731
+        return assemble(sentences, features, seed, self.parts.other_bert_fill)
+
+    def outputs(
+        self, batch: Batch, req: SynthesisRequest, emotion: EmotionFn | None = None
+    ) -> dict[str, np.ndarray]:
+        """The frontend step's outputs for this voice's path: the encoder's inputs (its BERT
+        slots only, its release's conditioning per sentence) and what later steps need."""
+        every = frontend_outputs(batch, req)
+        every.update(self.conditioning(req, len(batch), emotion))
+        return {name: every[name] for name in self.path[0].outputs}
+
+    def conditioning(
+        self, req: SynthesisRequest, sentences: int, emotion: EmotionFn | None = None
+    ) -> dict[str, np.ndarray]:
+        """The release's conditioning inputs for ``sentences`` rows (the same for every
+        sentence of a request): style_vec [S, 256], emo [S, dim], emo_id [S]."""
+        c, parts, out = req.conditioning, self.parts, {}
+        if parts.style:
+            vec = style_vector(self.style_vectors, c.style_id, c.style_weight)
+            out["style_vec"] = np.repeat(vec[None], sentences, axis=0)
+        if parts.emo_dim:
+            emb = self.emotion_embedding(c, emotion)
+            row = np.zeros(parts.emo_dim, np.float32) if emb is None else emb
+            out["emo"] = np.repeat(row[None], sentences, axis=0)
+        if parts.emotion == "2.1":  # -1: the clip's embedding decides (model.encode)
+            code = -1 if c.reference_audio is not None else (c.emotion_id or 0)
+            out["emo_id"] = np.full((sentences,), code, np.int64)
+        return out
+
+    def emotion_embedding(self, c: Conditioning, emotion: EmotionFn | None) -> np.ndarray | None:
+        """The embedding [dim] of REFERENCE_AUDIO (or else EMOTION), computed once per request
+        through the voice's emotion graph; None when the request has neither."""
+        if c.embedding is not None or (c.reference_audio is None and c.emotion is None):
+            return c.embedding
+        clip = c.reference_audio is not None
+        kind = (
+            ("wav2vec2" if self.parts.emotion == "2.1" else "clap_audio") if clip else "clap_text"
+        )
+        name = "REFERENCE_AUDIO" if clip else "EMOTION"
+        if kind not in self.voice.emotion_models:
+            flag = "--emotion-model DIR" if kind == "wav2vec2" else "--clap DIR"
+            raise RequestError(
+                f"{name} needs the voice's {kind} emotion graph, which it was exported without "
+                f"(add it: `tts-export emotion VOICE_DIR {flag}`); leave {name} out"
+            )
+        if emotion is None or self.voice_dir is None:
+            raise RuntimeError(f"{name}: this runner has no emotion graphs to run {kind}")
+        feeds_maker = self.emotion_feeds()
+        limit = self.limits.max_reference_seconds
+        feeds = (
+            feeds_maker.audio(kind, c.reference_audio, limit)
+            if clip
+            else feeds_maker.text(c.emotion)
+        )
+        emb = np.asarray(emotion(kind, feeds), np.float32).reshape(-1)
+        if emb.shape != (self.parts.emo_dim,):
+            raise RuntimeError(
+                f"the {kind} graph gave {emb.shape}, expected [{self.parts.emo_dim}]"
+            )
+        c.embedding = emb
+        return emb
+
+    def emotion_feeds(self):
+        """The voice's `vits2.serving.emotion.EmotionFeeds` (tokenizer / feature extractor),
+        made on first use."""
+        if self._emotion_feeds is None:
+            from vits2.serving.emotion import EmotionFeeds
+
+            self._emotion_feeds = EmotionFeeds(self.voice_dir, self.voice)
+        return self._emotion_feeds
 
     def segment_features(
         self, segments: Sequence[Segment], bert: BertFn, style: StyleText | None = None
@@ -173,11 +266,23 @@ def mix_style(features: np.ndarray, mean: np.ndarray, weight: float) -> np.ndarr
     return features * (1 - weight) + mean[:, None] * weight
 
 
+def voice_parts(voice: VoiceManifest) -> ModelParts:
+    """The release's parts (`vits2.config.ModelParts`: BERT slots, their fill, conditioning)
+    of the voice voice.json describes (its ``version`` and ``release``)."""
+    parts = model_parts(voice.version, voice.release.startswith("sbv2"))
+    if parts.release != voice.release:
+        raise ValueError(
+            f"voice.json says release {voice.release!r} but version {voice.version!r} loads as "
+            f"{parts.release!r}; re-export the voice with `tts-export onnx`"
+        )
+    return parts
+
+
 def frontend_outputs(batch: Batch, req: SynthesisRequest) -> dict[str, np.ndarray]:
-    """The frontend step's outputs (`vits2.serving.path.FRONTEND_OUTPUTS`) for a prepared
-    batch: the encoder's inputs, the request's scales repeated per sentence ([S]), each
-    sentence's seed and the pause after it. Triton carries [S] values as [S, 1]
-    (`item_columns`)."""
+    """The frontend step's outputs for a 2.3 voice (`vits2.serving.path.FRONTEND_OUTPUTS`;
+    `FrontendPipeline.outputs` gives any voice's) for a prepared batch: the encoder's inputs,
+    the request's scales repeated per sentence ([S]), each sentence's seed and the pause after
+    it. Triton carries [S] values as [S, 1] (`item_columns`)."""
     s = len(batch)
     return {
         "phones": batch.phones,

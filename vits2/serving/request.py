@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tts_client.contract import SCALES, STYLE_TEXT_WEIGHT, RequestError, check_seed
+from tts_client.contract import (
+    EMOTION_IDS,
+    SCALES,
+    STYLE_TEXT_WEIGHT,
+    STYLE_WEIGHT,
+    RequestError,
+    check_seed,
+)
 from tts_client.manifest import VoiceManifest
 from vits2.serving import noise
 from vits2.text.frontend import FRONTEND_LANGUAGES
@@ -28,6 +35,26 @@ class StyleText:
 
 
 @dataclass
+class Conditioning:
+    """The request's conditioning inputs (`tts_client.contract.CONDITIONING_INPUTS`), checked
+    against the voice: only those its release takes are ever set."""
+
+    emotion: str | None = None
+    """2.2: the emotion prompt (EMOTION), embedded by the voice's CLAP text graph."""
+    emotion_id: int | None = None
+    """2.1: EMOTION_ID (0-9)."""
+    reference_audio: bytes | None = None
+    """2.1 / 2.2: REFERENCE_AUDIO, an audio file's bytes (checked readable, finite, not empty,
+    not longer than the voice's ``max_reference_seconds``); wins over the two above."""
+    style_id: int = 0
+    """Style-Bert-VITS2: the STYLE's row of the style vectors (0: neutral)."""
+    style_weight: float = STYLE_WEIGHT.default
+    embedding: np.ndarray | None = None
+    """The emotion embedding [dim] of the prompt or clip, computed once per request (filled by
+    the pipeline)."""
+
+
+@dataclass
 class SynthesisRequest:
     """One request after validation: every field filled (defaults applied, seed drawn)."""
 
@@ -43,6 +70,7 @@ class SynthesisRequest:
     profile: str | None = None
     """Frontend profile for this request; None = the voice's own."""
     style: StyleText | None = None
+    conditioning: Conditioning = field(default_factory=Conditioning)
 
 
 def text_value(value, name: str) -> str:
@@ -122,6 +150,102 @@ def _style(voice: VoiceManifest, style_text, weight) -> StyleText | None:
     return StyleText(text, checked) if text.strip() else None
 
 
+def _takes(voice: VoiceManifest, name: str, value) -> bool:
+    """Whether ``value`` of conditioning input ``name`` is given; given to a voice whose release
+    does not take it, a RequestError naming the inputs it takes."""
+    if value is None or (isinstance(value, str | bytes) and not value):
+        return False
+    if name not in voice.conditioning_inputs:
+        takes = ", ".join(voice.conditioning_inputs) or "none"
+        raise RequestError(
+            f"{name} is not an input of this voice (release {voice.release}); its conditioning "
+            f"inputs: {takes}"
+        )
+    return True
+
+
+def _emotion_id(value) -> int:
+    ok = not isinstance(value, bool | float | str | bytes)
+    try:
+        number = int(value) if ok else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != value or number not in EMOTION_IDS:
+        raise RequestError(
+            f"EMOTION_ID must be an integer in [{EMOTION_IDS.start}, {EMOTION_IDS.stop - 1}], "
+            f"got {value!r} (leave it out for 0)"
+        )
+    return number
+
+
+def _style_id(voice: VoiceManifest, style) -> int:
+    name = text_value(style, "STYLE").strip()
+    if name in voice.styles:
+        return voice.styles[name]
+    if name.isdigit() and int(name) in voice.styles.values():
+        return int(name)
+    raise RequestError(
+        f"unknown STYLE {name!r}; this voice has: {', '.join(voice.styles)} (names or ids)"
+    )
+
+
+def read_reference_audio(data, max_seconds: float) -> tuple[np.ndarray, int]:
+    """REFERENCE_AUDIO's bytes -> (float32 mono samples, sample rate), or a RequestError when
+    soundfile cannot read them, they hold no samples or NaN / inf, or last longer than
+    ``max_seconds``."""
+    import io
+
+    import soundfile as sf
+
+    if not isinstance(data, bytes | bytearray) or not data:
+        raise RequestError("REFERENCE_AUDIO is empty; give the bytes of a WAV, FLAC or OGG file")
+    try:
+        with sf.SoundFile(io.BytesIO(bytes(data))) as f:
+            rate, frames = f.samplerate, f.frames
+            if frames > max_seconds * rate:
+                raise RequestError(
+                    f"REFERENCE_AUDIO lasts {frames / rate:.1f} s; at most {max_seconds:g} s"
+                )
+            audio = f.read(dtype="float32", always_2d=True)
+    except RequestError:
+        raise
+    except Exception as e:  # soundfile raises RuntimeError / LibsndfileError / TypeError
+        raise RequestError(
+            f"REFERENCE_AUDIO is not an audio file soundfile can read ({e}); send WAV, FLAC or "
+            "OGG bytes"
+        ) from None
+    if audio.size == 0:
+        raise RequestError("REFERENCE_AUDIO holds no samples")
+    if not np.isfinite(audio).all():
+        raise RequestError("REFERENCE_AUDIO holds NaN or infinite samples")
+    return audio.mean(axis=1), rate
+
+
+def parse_conditioning(
+    voice: VoiceManifest, emotion=None, emotion_id=None, reference=None, style=None, weight=None
+) -> Conditioning:
+    """The conditioning inputs checked against the voice (left out: its release's neutral)."""
+    out = Conditioning()
+    if _takes(voice, "REFERENCE_AUDIO", reference):
+        read_reference_audio(reference, voice.request_limits.max_reference_seconds)
+        out.reference_audio = bytes(reference)
+    if _takes(voice, "EMOTION", text_value(emotion, "EMOTION").strip() or None):
+        text = text_value(emotion, "EMOTION").strip()
+        if "\x00" in text or len(text) > voice.request_limits.max_style_text_chars:
+            raise RequestError(
+                f"EMOTION must be text of at most {voice.request_limits.max_style_text_chars} "
+                "characters without NUL"
+            )
+        out.emotion = text
+    if _takes(voice, "EMOTION_ID", emotion_id):
+        out.emotion_id = _emotion_id(emotion_id)
+    if _takes(voice, "STYLE", style):
+        out.style_id = _style_id(voice, style)
+    if _takes(voice, STYLE_WEIGHT.input, weight):
+        out.style_weight = STYLE_WEIGHT.check(weight)
+    return out
+
+
 def parse_request(
     voice: VoiceManifest,
     text,
@@ -134,10 +258,16 @@ def parse_request(
     profile=None,
     style_text=None,
     style_text_weight=None,
+    emotion=None,
+    emotion_id=None,
+    reference_audio=None,
+    style=None,
+    style_weight=None,
 ) -> SynthesisRequest:
     """Raw values (bytes/str; a value left out (None) takes its default: the speaker's for the
-    scales, a fresh one for the seed (also -1), the voice's frontend profile) -> request. NaN,
-    infinity and out-of-range values are refused."""
+    scales, a fresh one for the seed (also -1), the voice's frontend profile, the release's
+    neutral conditioning) -> request. NaN, infinity, out-of-range values and conditioning inputs
+    the voice does not take are refused."""
     text = _checked_text(voice, text, max_text_chars)
     speaker_name, sid = _speaker(voice, speaker)
     lang = _language(voice, language)
@@ -156,5 +286,8 @@ def parse_request(
         seed=noise.random_seed() if seed is None else seed,
         profile=_profile(profile),
         style=_style(voice, style_text, style_text_weight),
+        conditioning=parse_conditioning(
+            voice, emotion, emotion_id, reference_audio, style, style_weight
+        ),
         **values,
     )

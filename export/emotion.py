@@ -34,7 +34,9 @@ import torch
 from torch import nn
 
 from tts_client.manifest import VoiceManifest
-from vits2.serving.emotion import EMOTION_DIMS, EMOTION_GRAPHS
+from vits2.serving.emotion import EMOTION_DIMS, EMOTION_GRAPHS, EMOTION_RATES
+
+from .metadata import write_metadata
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +70,12 @@ _PROCESSOR_FILES = (
 @dataclass
 class EmotionGraph:
     kind: str
+    """clap_text, clap_audio or wav2vec2 (`EMOTION_GRAPHS`)."""
     path: Path
     max_abs_error: float
+    """Max |onnxruntime - transformers| of the embedding in the export check."""
     seconds: float
+    """Export plus check."""
 
 
 class _ClapText(nn.Module):
@@ -337,6 +342,11 @@ def add_emotion_models(
         _copy_processor(folder, processor)
         for g in graphs:
             progress(f"{g.path.name}: max |onnx - torch| {g.max_abs_error:.1e}, {g.seconds:.1f} s")
+            meta = {"kind": g.kind, "model_name": folder.name, "release": manifest.release}
+            meta["embedding_dim"] = str(EMOTION_DIMS[g.kind])
+            if g.kind in EMOTION_RATES:
+                meta["sampling_rate"] = str(EMOTION_RATES[g.kind])
+            write_metadata(g.path, meta)
             manifest.emotion_models[g.kind] = {
                 "graph": g.path.relative_to(voice_dir).as_posix(),
                 "processor": processor.relative_to(voice_dir).as_posix(),

@@ -19,6 +19,7 @@ from tts_client.contract import Limits
 from tts_client.manifest import VoiceManifest
 from tts_export.cli import app
 from tts_export.emotion import add_emotion_models
+from tts_export.metadata import read_metadata
 from vits2.random_emotion import make_tiny_clap, make_tiny_wav2vec2
 from vits2.serving.emotion import EMOTION_DIMS, EMOTION_GRAPHS, EmotionFeeds, run_embedding
 
@@ -94,6 +95,9 @@ def test_manifest_lists_graphs_and_processors(voices):
             assert (voice / entry["processor"] / "preprocessor_config.json").is_file()
             assert (voice / entry["processor"] / "SOURCE.txt").is_file()
             assert not list((voice / entry["processor"]).glob("*.safetensors"))
+            meta = read_metadata(voice / entry["graph"])
+            assert meta["kind"] == kind and meta["release"] == release
+            assert meta["embedding_dim"] == str(EMOTION_DIMS[kind])
             session = _session(voice, kind)
             inputs, outputs = EMOTION_GRAPHS[kind]
             assert [i.name for i in session.get_inputs()] == list(inputs)

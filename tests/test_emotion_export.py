@@ -67,9 +67,12 @@ def models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def voices(tmp_path_factory, models) -> dict[str, Path]:
+    """A 2.2 voice given CLAP by `tts-export emotion`, a 2.1 voice given wav2vec2 by the API."""
     root = tmp_path_factory.mktemp("emotion-voices")
     v22 = _manifest(root / "v22", "2.2")
-    add_emotion_models(v22, clap=models["clap"])
+    result = CliRunner().invoke(app, ["emotion", str(v22), "--clap", str(models["clap"])])
+    assert result.exit_code == 0, result.output
+    assert "emotion graphs clap_audio, clap_text" in " ".join(result.output.split())
     v21 = _manifest(root / "v21", "2.1")
     add_emotion_models(v21, wav2vec2=models["wav2vec2"])
     return {"2.2": v22, "2.1": v21}

@@ -147,3 +147,17 @@ def test_v20_japanese_word2ph_and_bert_ids():
             norm, phones, _, word2ph = clean_text(seg["text"], "JP", tok, "upstream-2.0")
             assert word2ph == seg["word2ph"]
             assert bert_input_ids_v20(norm, tok) == seg["bert_input_ids"]
+
+
+def test_frontend_segments_per_release(tiny_bert_dirs):
+    """Segments carry each release's phones and what its BERT reads."""
+    dirs = {k: str(v) for k, v in tiny_bert_dirs.items()}
+    (sent,) = Frontend(dirs, profile="sbv2-jp-extra")("ｈｅｌｌｏ、ねえ〜、こんにちは！", "JP")
+    (seg,) = sent.segments
+    assert "N" in seg.phones and seg.norm_text == "ｈｅｌｌｏ,ねえー,こんにちは!"
+    assert len(seg.input_ids) == len(seg.word2ph) and len(seg.phone_to_token) == len(seg.phone_ids)
+    (sent,) = Frontend(dirs, profile="sbv2")("こんにちは！", "JP")
+    assert "N" not in sent.segments[0].phones
+    seg = Frontend(dirs, profile="upstream-2.0").segment("Hello, well-known world.", "EN")
+    assert seg.word2ph == [1, 4, 1, 3, 1, 3, 4, 1, 1]  # one entry per word (2.0), not per token
+    assert seg.phone_to_token[:4] == [0, 0, 0, 1]  # word i takes token i's feature

@@ -26,6 +26,8 @@ class Sample:
     """Seconds of audio it produced (pauses between sentences included)."""
     first_audio_s: float | None = None
     """Streaming only: send to the first audio chunk."""
+    chunks: int = 0
+    """Streaming only: audio responses received."""
     stages: dict[str, float] = field(default_factory=dict)
     """In-process subjects only: seconds per stage (frontend, bert, encoder, decoder, ...)."""
     error: str | None = None

@@ -110,9 +110,23 @@ def closed_loop(
 
 
 def stream_once(
-    url: str, model: str, voice: Voice, text: Text, seed: int, sample_rate: int, timeout_s: float
+    url: str,
+    model: str,
+    voice: Voice,
+    text: Text,
+    seed: int,
+    sample_rate: int,
+    timeout_s: float,
+    first_only: bool = False,
 ) -> Sample:
-    """One request to the decoupled `<voice>_stream` model: first-chunk and total latency."""
+    """One request to the decoupled `<voice>_stream` model: first-chunk and total latency.
+
+    first_only: cancel the request once the first chunk is in, so a first-audio sweep does not
+    pay for the rest of the text; the sample's latency and audio are then those of the first
+    chunk. The model stops at its next cancellation check (after a window, or a sentence),
+    so this waits until its execution has ended: the next request must not share the CPU and
+    the step models with the cancelled one's remainder."""
+    executions = _executions(url, model) if first_only else 0
     import tritonclient.grpc as grpc
 
     events: queue.Queue = queue.Queue()
@@ -127,7 +141,7 @@ def stream_once(
                 outputs=[grpc.InferRequestedOutput("AUDIO")],
                 enable_empty_final_response=True,
             )
-            first, samples, error = None, 0, None
+            first, samples, chunks, error = None, 0, 0, None
             while True:
                 try:
                     result, err = events.get(timeout=timeout_s)
@@ -142,13 +156,37 @@ def stream_once(
                     if first is None:
                         first = time.perf_counter() - t0
                     samples += audio.size
+                    chunks += 1
+                    if first_only:
+                        break
                 params = result.get_response().parameters
                 if "triton_final_response" in params and params["triton_final_response"].bool_param:
                     break
             latency = time.perf_counter() - t0
         finally:
-            client.stop_stream()
-    return Sample(text.name, 0.0, latency, samples / sample_rate, first_audio_s=first, error=error)
+            client.stop_stream(cancel_requests=first_only)
+    if first_only:
+        _wait_executions(url, model, executions + 1, timeout_s)
+    audio_s = samples / sample_rate
+    return Sample(text.name, 0.0, latency, audio_s, first, chunks=chunks, error=error)
+
+
+def _executions(url: str, model: str) -> int:
+    """Executions `model` has finished (Triton counts one when `execute` returns)."""
+    import tritonclient.grpc as grpc
+
+    client = grpc.InferenceServerClient(url)
+    with contextlib.closing(client):
+        stats = client.get_inference_statistics(model, as_json=True)["model_stats"]
+    return sum(int(m.get("execution_count", 0)) for m in stats)  # JSON leaves out zeros
+
+
+def _wait_executions(url: str, model: str, count: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _executions(url, model) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{model} did not finish a cancelled request in {timeout_s:.0f} s")
+        time.sleep(0.05)
 
 
 # -- server statistics -------------------------------------------------------------------------

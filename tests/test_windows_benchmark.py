@@ -27,3 +27,51 @@ def test_windows_benchmark_writes_its_result(tmp_path):
     (windowed,) = row["windowed"]
     assert windowed["later"] == 8 and windowed["windows"] == 3  # 18 + 8 + 4 frames
     assert windowed["max_abs_error_vs_one_pass"] <= 1e-4
+
+
+def test_cut_first_clause_ends_only_an_overlong_first_sentence():
+    from tts_benchmarks.first_audio import cut_first_clause
+    from tts_benchmarks.workload import TEXTS
+
+    cut = cut_first_clause(TEXTS["zh-long"], 24)
+    assert cut.text.startswith("语音合成技术近年来发展迅速。已经") and cut.name == "zh-long+cut"
+    assert cut_first_clause(TEXTS["zh-medium"], 24) is None  # its first sentence is short
+    assert cut_first_clause(TEXTS["en-long"], 24).text.startswith("Speech synthesis has")
+    assert "navigation. customer" in cut_first_clause(TEXTS["en-long"], 24).text
+
+
+def test_first_audio_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
+    """Windowed vs per-sentence stream models on a real tritonserver: well-formed tables."""
+    from tts_benchmarks.first_audio import app as first_audio
+
+    voice_dir, _ = tiny_voice_dir
+    args = ["--voice", str(voice_dir), "--out", str(tmp_path), "--texts", "zh-long"]
+    args += ["--repeats", "1", "--whole-texts", "zh-long", "--firsts", "8", "--laters", "64,256"]
+    args += ["--graph-runtime", "onnxruntime"]
+    result = CliRunner().invoke(first_audio, args)
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    data = json.loads((tmp_path / "first_audio.json").read_text())
+    assert set(data["first_audio_s"]) == {"before", "after", "first8", "cut"}
+    assert all(s > 0 for s in data["first_audio_s"]["after"]["zh-long"])
+    whole = data["whole"]
+    assert set(whole) == {"ensemble", "stream", "later256"}
+    # windows: more chunks than zh-long's 4 sentences, fewer with larger later windows
+    assert whole["stream"]["zh-long"]["chunks"] > whole["later256"]["zh-long"]["chunks"] >= 4
+    audio = {k: whole[k]["zh-long"]["audio_s"] for k in whole}
+    assert max(audio.values()) - min(audio.values()) < 1e-3  # the same audio every way
+    assert "| zh-long |" in (tmp_path / "first_audio.md").read_text()
+
+
+def test_isa_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
+    from tts_benchmarks.isa import app as isa
+
+    voice_dir, _ = tiny_voice_dir
+    args = ["--voice", str(voice_dir), "--out", str(tmp_path), "--label", "smoke"]
+    result = CliRunner().invoke(isa, [*args, "--repeats", "1"])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    data = json.loads((tmp_path / "isa-smoke.json").read_text())
+    rows = {(r["runtime"], r["precision"]): r for r in data["rows"]}
+    assert rows[("onnxruntime", "fp32")]["snr_vs_fp32_db"] == math.inf
+    assert rows[("openvino", "fp32")]["snr_vs_fp32_db"] > 40
+    assert data["auto"]["reason"].startswith(data["isa"])
+    assert isinstance(data["auto_is_fastest_gated"], bool)

@@ -47,7 +47,10 @@ def clean_text(
     token of `norm_text` including [CLS]/[SEP] (for Chinese: per character + 2). English and
     Japanese need the BERT tokenizer (a transformers tokenizer or a local model folder) because
     their word2ph follows its tokens. `profile` names the frontend (`PROFILE_NAMES`; default
-    "improved"): "upstream-2.3" and "upstream-master" reproduce those upstream releases.
+    "improved"): "upstream-*" reproduce those Bert-VITS2 releases, "sbv2" / "sbv2-jp-extra"
+    Style-Bert-VITS2 (`profiles.profile_for_release` maps a release to its profile). Japanese
+    `norm_text` is the text the release's BERT reads; "upstream-2.0" English word2ph has one
+    entry per word (its BERT took word i's feature from token i).
     """
     prof = get_profile(profile)
     language = language.upper()

@@ -15,7 +15,7 @@ What upstream does, and what is kept:
 - Loading: soundfile decodes, channels are averaged (librosa's to_mono), the clip is resampled
   and cut or zero-padded to ceil(n * target / rate) samples, as `librosa.load(file, sr=)` does.
   Upstream's 2.1 / 2.2 requirements pin librosa 0.9, whose resampler is resampy's
-  "kaiser_best": that is the default here (numpy, equal to librosa 0.9.2 to 4e-7).
+  "kaiser_best": that is the default here (resampy itself, as librosa 0.9.2 calls it).
   ``resampler="soxr_hq"`` is librosa >= 0.10's (bit-exact to librosa 0.11; ~20x faster; the two
   agree to ~1e-5 below ~0.9 x Nyquist and differ just under it: docs/versions.md).
 
@@ -26,7 +26,6 @@ imports torch or onnxruntime: it runs inside Triton's Python backend.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import math
@@ -47,6 +46,7 @@ __all__ = [
     "load_clip",
     "resample",
     "run_embedding",
+    "warmup_resampler",
 ]
 
 EMOTION_GRAPHS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -78,68 +78,6 @@ RESAMPLERS = ("kaiser_best", "soxr_hq")
 default, which upstream's 2.1 / 2.2 requirements pin, so upstream's own samples) or "soxr_hq"
 (librosa >= 0.10's default; ~20x faster, differs just under Nyquist)."""
 
-_KAISER_BEST = (50, 13, 0.9173473712608761, 12.984585216784932)
-"""resampy's (>= 0.3) kaiser_best filter: zero crossings, table bits, roll-off (fraction of
-Nyquist), Kaiser beta. resampy ships the table precomputed; this rebuilds it to 2e-11."""
-
-
-@functools.lru_cache(maxsize=1)
-def _kaiser_best_window() -> tuple[np.ndarray, int]:
-    zeros, bits, rolloff, beta = _KAISER_BEST
-    n = zeros << bits
-    sinc = rolloff * np.sinc(rolloff * np.linspace(0, zeros, n + 1))
-    return np.kaiser(2 * n + 1, beta)[n:] * sinc, 1 << bits
-
-
-def _phase_taps(win, delta, index_frac: float, step: int, taps: int) -> np.ndarray:
-    """One wing's weights for a fractional position (0 past the table's end)."""
-    offset = int(index_frac)
-    k = np.arange(taps)
-    use = k < (win.shape[0] - offset) // step
-    pos = np.where(use, offset + k * step, 0)
-    return np.where(use, win[pos] + (index_frac - offset) * delta[pos], 0.0)
-
-
-def _resample_kaiser_best(x: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """resampy.resample(x, rate, target, filter="kaiser_best") in numpy. Output j sits at
-    input position j * rate / target; the fractional parts repeat every target / gcd outputs,
-    so each phase's weights are built once and applied as one matrix product over zero-padded
-    windows of x (the padding stands for the taps resampy skips at the ends). Outputs whose
-    float position breaks the period get their own weights, as resampy gives every output."""
-    win, table = _kaiser_best_window()
-    ratio = float(target) / rate
-    if ratio < 1:  # downsampling: the filter's cutoff scales with the ratio
-        win = ratio * win
-    delta = np.diff(win, append=win[-1])
-    scale = min(1.0, ratio)
-    step = int(scale * table)
-    n_out = int(x.shape[0] * float(target) / float(rate))
-    t = np.arange(n_out) * (1.0 / ratio)
-    n = t.astype(np.int64)
-    frac = scale * (t - n)
-    off_left = (frac * table).astype(np.int64)
-    off_right = ((scale - frac) * table).astype(np.int64)
-    gcd = math.gcd(rate, target)
-    period, advance = target // gcd, rate // gcd
-    taps = (win.shape[0] + step - 1) // step
-    x64 = x.astype(np.float64)
-    rows = np.lib.stride_tricks.sliding_window_view(np.pad(x64, (taps, taps)), 2 * taps)
-    out = np.empty(n_out)
-    exact = np.ones(n_out, bool)
-    for p in range(min(period, n_out)):
-        j = np.arange(p, n_out, period)
-        n_j = n[p] + (j - p) // period * advance
-        left = _phase_taps(win, delta, frac[p] * table, step, taps)
-        right = _phase_taps(win, delta, (scale - frac[p]) * table, step, taps)
-        # a strided view (no copy): row q starts `advance` samples after row q - 1
-        out[j] = rows[n[p] + 1 :: advance][: j.shape[0]] @ np.concatenate([left[::-1], right])
-        exact[j] = (n[j] == n_j) & (off_left[j] == off_left[p]) & (off_right[j] == off_right[p])
-    for j in np.flatnonzero(~exact):  # rare: odd rates, where t's rounding crosses an integer
-        left = _phase_taps(win, delta, frac[j] * table, step, taps)
-        right = _phase_taps(win, delta, (scale - frac[j]) * table, step, taps)
-        out[j] = rows[n[j] + 1] @ np.concatenate([left[::-1], right])
-    return out.astype(np.float32)
-
 
 def resample(audio: np.ndarray, rate: int, target: int, method: str = "kaiser_best") -> np.ndarray:
     """Mono float32 `audio` at `rate` -> `target` Hz as librosa.resample(res_type=method):
@@ -149,7 +87,9 @@ def resample(audio: np.ndarray, rate: int, target: int, method: str = "kaiser_be
     if rate == target:
         return audio
     if method == "kaiser_best":
-        out = _resample_kaiser_best(audio, rate, target)
+        import resampy  # numba-compiled on first use (`warmup_resampler`)
+
+        out = resampy.resample(audio, rate, target, filter="kaiser_best").astype(np.float32)
     else:
         import soxr
 
@@ -158,6 +98,11 @@ def resample(audio: np.ndarray, rate: int, target: int, method: str = "kaiser_be
     if out.shape[-1] >= size:
         return np.ascontiguousarray(out[:size])
     return np.pad(out, (0, size - out.shape[-1]))
+
+
+def warmup_resampler() -> None:
+    """Compile resampy's kernel (numba, ~4 s) so that the first reference clip does not pay."""
+    resample(np.zeros(1600, np.float32), 16000, 48000)
 
 
 def load_clip(

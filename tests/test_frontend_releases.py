@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import FIXTURES
+import vits2
 from vits2.text import clean_text
 from vits2.text.frontend import Frontend, Sentence
 from vits2.text.profiles import PROFILES, RELEASE_PROFILES, profile_for_release
@@ -128,14 +128,13 @@ def test_join_trim_per_profile(tiny_bert_dirs):
     assert isinstance(s21, Sentence)
 
 
-V20_JP_TOKENIZER = FIXTURES / "bert-configs" / "deberta-v2-large-japanese"
+V20_JP_TOKENIZER = Path(vits2.__file__).parent / "bert-configs" / "deberta-v2-large-japanese"
+"""2.0's Japanese BERT tokenizer, shipped as package data (SOURCE.txt there)."""
 
 
 def test_v20_japanese_word2ph_and_bert_ids():
     """2.0's Japanese word2ph and BERT ids follow ku-nlp/deberta-v2-large-japanese's tokenizer
-    (tokenizer files in the v2.0.2.1 tag's bert/ folder); checked where that folder is."""
-    if not V20_JP_TOKENIZER.is_dir():
-        pytest.skip(f"{V20_JP_TOKENIZER} absent: the 2.0 tokenizer files are not in the fixtures")
+    (tokenizer files of the v2.0.2.1 tag's bert/ folder)."""
     from vits2.text.frontend import load_tokenizer
     from vits2.text.japanese import bert_input_ids_v20
 

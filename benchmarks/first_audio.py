@@ -13,8 +13,9 @@ Phase 1 (first audio, concurrency 1): every text through the before, default and
 round-robin per repeat so that machine load hits them alike; each request is cancelled once its
 first chunk is in. With --cut-clause also the text whose overlong first sentence is cut at its
 first clause mark (a stand-in for the stream model doing so: see `cut_first_clause`).
-Phase 2 (whole stream): the ensemble (non-streamed), the default and the --laters models, to
-the last chunk. Writes first_audio.json and first_audio.md into --out.
+Phase 2 (whole stream): the ensemble (non-streamed), the per-sentence, default and --laters
+stream models, to the last chunk, after one warm-up each. Writes first_audio.json and
+first_audio.md into --out.
 """
 
 from __future__ import annotations
@@ -119,9 +120,11 @@ def _first_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
 
 
 def _whole_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
-    """label -> text -> {latency_s, audio_s, chunks} of whole requests (ensemble: no chunks)."""
+    """label -> text -> {latency_s, audio_s, chunks} of whole requests (ensemble: no chunks;
+    sentence: the stream model without windows, which separates the cost of streaming
+    sentence by sentence from that of the windows)."""
     out: dict[str, dict[str, dict]] = {}
-    streams = {"stream": models["after"]} | {
+    streams = {"sentence": models["before"], "stream": models["after"]} | {
         k: m for k, m in models.items() if k.startswith("later") and m != models["after"]
     }
     for text in texts:

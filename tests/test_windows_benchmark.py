@@ -54,7 +54,7 @@ def test_first_audio_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
     assert set(data["first_audio_s"]) == {"before", "after", "first8", "cut"}
     assert all(s > 0 for s in data["first_audio_s"]["after"]["zh-long"])
     whole = data["whole"]
-    assert set(whole) == {"ensemble", "stream", "later256"}
+    assert set(whole) == {"ensemble", "sentence", "stream", "later256"}
     # windows: more chunks than zh-long's 4 sentences, fewer with larger later windows
     assert whole["stream"]["zh-long"]["chunks"] > whole["later256"]["zh-long"]["chunks"] >= 4
     audio = {k: whole[k]["zh-long"]["audio_s"] for k in whole}

@@ -189,6 +189,33 @@ MIX = [
 ]
 
 
+GROUPS = [
+    ("EN", "EN", EN),
+    ("EN-numbers", "EN", EN_NUMBERS),
+    ("JP", "JP", JP),
+    ("JP-numbers", "JP", JP_NUMBERS),
+    ("ZH", "ZH", ZH),
+    ("ZH-numbers", "ZH", ZH_NUMBERS),
+]
+"""(category, language, sentences) of every golden file."""
+
+
+def write_goldens(out, header, one, groups, mix) -> None:
+    """A golden JSONL file: the header line, one row per sentence of ``groups`` with ``one(text,
+    language)``'s fields, then one row per mixed-language case (its segments)."""
+    rows = [header]
+    for cat, lang, items in groups:
+        for text in items:
+            rows.append({"category": cat, "language": lang, "text": text, **one(text, lang)})
+    for segs in mix:
+        segments = [{"language": lg, "text": t, **one(t, lg)} for lg, t in segs]
+        rows.append({"category": "MIX", "language": "MIX", "segments": segments})
+    with open(out, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(len(rows) - 1, "lines ->", out)
+
+
 def main(ref: str, out: str) -> None:
     sys.path.insert(0, os.getcwd())
     cfg = types.ModuleType("config")
@@ -245,24 +272,7 @@ def main(ref: str, out: str) -> None:
         norm, phones, tones, word2ph = clean_text(text, lang)
         return {"norm_text": norm, "phones": phones, "tones": tones, "word2ph": word2ph}
 
-    rows = [header]
-    for cat, lang, items in [
-        ("EN", "EN", EN),
-        ("EN-numbers", "EN", EN_NUMBERS),
-        ("JP", "JP", JP),
-        ("JP-numbers", "JP", JP_NUMBERS),
-        ("ZH", "ZH", ZH),
-        ("ZH-numbers", "ZH", ZH_NUMBERS),
-    ]:
-        for text in items:
-            rows.append({"category": cat, "language": lang, "text": text, **one(text, lang)})
-    for segs in MIX:
-        segments = [{"language": lg, "text": t, **one(t, lg)} for lg, t in segs]
-        rows.append({"category": "MIX", "language": "MIX", "segments": segments})
-    with open(out, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(len(rows) - 1, "lines ->", out)
+    write_goldens(out, header, one, GROUPS, MIX)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,13 @@ Tags: 2.0 -> `v2.0.2.1` (text identical to `2.0.1`), 2.1 -> `2.1`, 2.2 -> `v2.2`
 
 import functools
 import hashlib
-import json
 import os
 import sys
 import types
 from importlib.metadata import version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_frontend_goldens import EN, EN_NUMBERS, JP, JP_NUMBERS, MIX, ZH, ZH_NUMBERS  # noqa: E402
+from make_frontend_goldens import GROUPS, MIX, write_goldens  # noqa: E402
 
 TAGS = {"2.0": "v2.0.2.1", "2.1": "2.1", "2.2": "v2.2"}
 JP_TOKENIZER = {
@@ -104,24 +103,7 @@ def main(release: str, commit: str, out: str) -> None:
                 row["bert_input_ids"] = [2, *ids, 3]
         return row
 
-    rows = [header]
-    for cat, lang, items in [
-        ("EN", "EN", EN),
-        ("EN-numbers", "EN", EN_NUMBERS),
-        ("JP", "JP", JP),
-        ("JP-numbers", "JP", JP_NUMBERS),
-        ("ZH", "ZH", ZH),
-        ("ZH-numbers", "ZH", ZH_NUMBERS),
-    ]:
-        for text in items:
-            rows.append({"category": cat, "language": lang, "text": text, **one(text, lang)})
-    for segs in MIX:
-        segments = [{"language": lg, "text": t, **one(t, lg)} for lg, t in segs]
-        rows.append({"category": "MIX", "language": "MIX", "segments": segments})
-    with open(out, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(len(rows) - 1, "lines ->", out)
+    write_goldens(out, header, one, GROUPS, MIX)
 
 
 if __name__ == "__main__":

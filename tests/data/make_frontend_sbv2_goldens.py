@@ -31,7 +31,6 @@ with False (the normal model: "n"); the normal model's file also has English and
 import functools
 import hashlib
 import inspect
-import json
 import os
 import re
 import sys
@@ -39,7 +38,7 @@ import types
 from importlib.metadata import PackageNotFoundError, version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_frontend_goldens import EN, EN_NUMBERS, JP, JP_NUMBERS, MIX, ZH, ZH_NUMBERS  # noqa: E402
+from make_frontend_goldens import GROUPS, MIX, write_goldens  # noqa: E402
 
 JP_SBV2 = [
     "ねえ〜、ちょっと待ってよ〜！",
@@ -176,22 +175,9 @@ def main(commit: str, family: str, out: str) -> None:
             row["bert_text"] = "".join(text_to_sep_kata(norm, raise_yomi_error=False)[0])
         return row
 
-    groups = [("JP", "JP", JP), ("JP-numbers", "JP", JP_NUMBERS), ("JP-sbv2", "JP", JP_SBV2)]
-    if not jp_extra:
-        groups += [("EN", "EN", EN), ("EN-numbers", "EN", EN_NUMBERS)]
-        groups += [("ZH", "ZH", ZH), ("ZH-numbers", "ZH", ZH_NUMBERS)]
-    rows = [header]
-    for cat, lang, items in groups:
-        for text in items:
-            rows.append({"category": cat, "language": lang, "text": text, **one(text, lang)})
-    if not jp_extra:
-        for segs in MIX:
-            segments = [{"language": lg, "text": t, **one(t, lg)} for lg, t in segs]
-            rows.append({"category": "MIX", "language": "MIX", "segments": segments})
-    with open(out, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(len(rows) - 1, "lines ->", out)
+    japanese = [g for g in GROUPS if g[1] == "JP"] + [("JP-sbv2", "JP", JP_SBV2)]
+    groups = japanese + ([] if jp_extra else [g for g in GROUPS if g[1] != "JP"])
+    write_goldens(out, header, one, groups, [] if jp_extra else MIX)
 
 
 if __name__ == "__main__":

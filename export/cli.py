@@ -53,6 +53,12 @@ def onnx(
         help="text frontend the voice was trained with: improved (default), upstream-2.3, "
         "upstream-master, ... (docs/frontend.md); requests may override it (PROFILE)",
     ),
+    clap: Path | None = typer.Option(
+        None, "--clap", help="2.2 voices: local clap-htsat-fused folder (EMOTION, REFERENCE_AUDIO)"
+    ),
+    emotion_model: Path | None = typer.Option(
+        None, "--emotion-model", help="2.1 voices: local wav2vec2 emotion folder (REFERENCE_AUDIO)"
+    ),
 ) -> None:
     """Export all graphs of a voice (BERT per language, encoder, decoder) plus voice.json."""
     from tts_export.voice import ExportOptions, export_voice, parse_bert_args
@@ -70,6 +76,8 @@ def onnx(
                 simplify=simplify,
                 name=name,
                 frontend_profile=frontend_profile,
+                clap=clap,
+                emotion_model=emotion_model,
             ),
             progress=_progress,
         )

@@ -189,7 +189,10 @@ def _write_graph_models(
     names = []
     for kind, (ins, outs) in graphs.items():
         name = f"{v}_{kind}"
-        config, file = _graph_config(name, kind, ins, outs, opts, manifest, voice_dir)
+        # `tts-export trt` builds no emotion engines: those graphs run on Triton's onnxruntime
+        emotion_trt = kind.startswith("emotion_") and opts.runtime == "tensorrt"
+        kind_opts = replace(opts, runtime="onnxruntime") if emotion_trt else opts
+        config, file = _graph_config(name, kind, ins, outs, kind_opts, manifest, voice_dir)
         if file == "model.plan":
             src = opts.engines / f"{kind}.plan"
         elif kind == "decoder" and opts.precision.get("decoder") == "int8":

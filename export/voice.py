@@ -36,6 +36,11 @@ class ExportOptions:
     stream_graphs: bool = True
     """Also export the decoder's two halves (flow, vocoder) that the stream model decodes in
     windows; without them it decodes whole sentences."""
+    clap: Path | None = None
+    """2.2 voices: a local clap-htsat-fused folder; its text and audio branches are exported
+    as the voice's emotion graphs (EMOTION, REFERENCE_AUDIO; `tts_export.emotion`)."""
+    emotion_model: Path | None = None
+    """2.1 voices: a local wav2vec2-large-robust-12-ft-emotion-msp-dim folder (REFERENCE_AUDIO)."""
     bert_from: Path | None = None
     """A voice folder exported with the same BERT folders (same folder names and precision):
     its BERT graphs and tokenizers are copied instead of exported again (voices that share
@@ -84,6 +89,7 @@ def export_voice(
     model = vits2.load_model(checkpoint, config)
     cfg = model.config
     _check_bert_languages(cfg.parts, bert_dirs)
+    _check_emotion_models(cfg.parts.release, options)
     manifest = voice_manifest(
         cfg, options.name or out_dir.name, list(bert_dirs), frontend_profile=profile
     )
@@ -109,6 +115,11 @@ def export_voice(
         extra = {"bert_language": kind.split("_")[1].upper()} if kind.startswith("bert_") else {}
         write_metadata(path, manifest.graph_metadata(kind.split("_")[0], **extra))
     manifest.save(out_dir)
+    if options.clap or options.emotion_model:
+        from tts_export.emotion import add_emotion_models
+
+        clap, wav2vec2 = options.clap, options.emotion_model
+        manifest = add_emotion_models(out_dir, clap, wav2vec2, options.opset, progress)
     sources = {
         "checkpoint": str(Path(checkpoint).resolve()),
         "bert": {k: str(v.resolve()) for k, v in bert_dirs.items()},
@@ -188,6 +199,18 @@ def _check_bert_languages(parts, bert_dirs: dict[str, Path]) -> None:
             f"a {parts.release} voice speaks {takes} only (its encoder has no BERT input for "
             f"{', '.join(extra)}); drop --bert {' '.join(f'{x}=...' for x in extra)}"
         )
+
+
+def _check_emotion_models(release: str, options: ExportOptions) -> None:
+    """--clap is for 2.2 voices, --emotion-model for 2.1 (checked before anything is exported)."""
+    for flag, given, takes in (
+        ("--clap", options.clap, "2.2"),
+        ("--emotion-model", options.emotion_model, "2.1"),
+    ):
+        if given is not None and release != takes:
+            raise ValueError(
+                f"{flag} is for {takes} voices (their emo input); this voice is release {release}"
+            )
 
 
 def _copy_style_vectors(checkpoint: Path, cfg, out_dir: Path, manifest: VoiceManifest) -> None:

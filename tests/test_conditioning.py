@@ -209,3 +209,16 @@ def test_demo_voice_of_a_release(tmp_path, version):
     assert (tmp_path / "voice" / "style_vectors.npy").is_file() == version.startswith("sbv2")
     bad = CliRunner().invoke(app, ["demo-voice", "--out", str(tmp_path), "--version", "3.0"])
     assert bad.exit_code == 2 and "--version must be one of" in bad.output
+
+
+def test_export_refuses_emotion_models_and_berts_the_release_lacks(tmp_path):
+    from tts_export.voice import ExportOptions, export_voice
+
+    v20 = require(FIXTURES / "bert-vits2-v2.0-tiny" / "G_tiny.pth")
+    jp_extra = require(FIXTURES / "style-bert-vits2-jp-extra-tiny" / "G_tiny.pth")
+    bert = require(FIXTURES / "bert-configs" / "chinese-roberta-wwm-ext-large")
+    with pytest.raises(ValueError, match=r"--clap is for 2.2 voices .*this voice is release 2.0"):
+        export_voice(v20, tmp_path / "a", {"ZH": bert}, options=ExportOptions(clap=tmp_path))
+    with pytest.raises(ValueError, match="sbv2-jp-extra voice speaks JP only .* drop --bert ZH"):
+        export_voice(jp_extra, tmp_path / "b", {"ZH": bert})
+    assert not (tmp_path / "a" / "encoder.onnx").exists()

@@ -215,7 +215,7 @@ class ReleaseVoices:
 
 def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
     """Every voice of `RELEASE_VOICES` exported (encoder + decoder; no stream halves: the
-    stream model decodes whole sentences) into root/<voice>."""
+    stream model decodes whole sentences) into root/<voice>; v22 with CLAP emotion graphs."""
     from tts_export.voice import ExportOptions, export_voice
 
     dirs: dict[str, Path] = {}
@@ -229,6 +229,16 @@ def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
             progress=lambda _: None,
         )
         dirs[voice] = root / voice
+    from tts_export.emotion import add_emotion_models
+    from vits2.random_emotion import make_tiny_clap
+
+    # 2.2 takes EMOTION / REFERENCE_AUDIO through a (tiny random) CLAP; 2.1 is left without its
+    # wav2vec2, so that a clip for it is refused by name
+    manifest = add_emotion_models(dirs["v22"], make_tiny_clap(root / "clap"), progress=print)
+    # the CLAP audio graph takes a bool input (is_longer), which the python runtime's graph
+    # runner (tts_model_repository.runtime) does not map yet: served with the text branch only
+    del manifest.emotion_models["clap_audio"]
+    manifest.save(dirs["v22"])
     return dirs
 
 

@@ -93,11 +93,16 @@ class Synthesizer:
             if self.model.config.parts.style:  # beside the checkpoint, as load_model reads it
                 from vits2.styles import load_style_vectors
 
-                vectors = load_style_vectors(Path(checkpoint).parent / "style_vectors.npy")
+                path = Path(checkpoint).parent / "style_vectors.npy"
+                # without the file (load_model warned): the neutral style only, zeros
+                neutral = self.model.neutral_style.cpu().numpy()[None]
+                vectors = load_style_vectors(path) if path.is_file() else neutral
             self.pipeline = FrontendPipeline(
                 voice, {k: str(v) for k, v in dirs.items()}, types, style_vectors=vectors
             )
         self.emotion = emotion
+        if emotion is None and self.pipeline.voice.emotion_models and voice_dir is not None:
+            self.emotion = onnx_emotion(Path(voice_dir), self.pipeline.voice.emotion_models)
         self.extractors = {k: BertFeatureExtractor(v, device=device) for k, v in dirs.items()}
         self._lock = threading.Lock()
 
@@ -199,6 +204,24 @@ class Synthesizer:
             res = self.model.decode(**t)
             out = {"audio": res.audio, "audio_lengths": res.audio_lengths}
         return {k: v.cpu().numpy() for k, v in out.items()}
+
+
+def onnx_emotion(voice_dir: Path, emotion_models: dict[str, dict[str, str]]) -> EmotionFn:
+    """`EmotionFn` running a voice folder's emotion graphs (voice.json ``emotion_models``) with
+    onnxruntime: the same graphs the server runs, so a reference and a served request with
+    EMOTION / REFERENCE_AUDIO get the same embedding."""
+    import onnxruntime as ort
+
+    sessions: dict[str, ort.InferenceSession] = {}
+
+    def run(kind: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if kind not in sessions:
+            path = voice_dir / emotion_models[kind]["graph"]
+            sessions[kind] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [i.name for i in sessions[kind].get_inputs()]
+        return sessions[kind].run(["embedding"], {n: feeds[n] for n in names})[0]
+
+    return run
 
 
 def voice_manifest(cfg, name: str, bert_languages, **fields) -> VoiceManifest:

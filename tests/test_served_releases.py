@@ -66,6 +66,9 @@ def _wav(seconds: float, rate: int = 8000) -> bytes:
     return buf.getvalue()
 
 
+CASES.append(("v21", {"REFERENCE_AUDIO": _wav(1.5), "EMOTION_ID": 5}))  # the clip wins
+
+
 @pytest.mark.parametrize("voice, inputs", CASES, ids=[f"{v}-{sorted(i)}" for v, i in CASES])
 def test_served_release_equals_pytorch_reference(release_voices, voice, inputs):
     text = TEXT[_language(voice)]
@@ -108,10 +111,10 @@ def _stream(url: str, model: str, inputs: dict) -> list[np.ndarray]:
     client = grpc.InferenceServerClient(url)
     tensors = []
     for name, value in inputs.items():
-        kind = {str: "BYTES", float: "FP32", int: "INT64"}[type(value)]
-        dtype = {str: object, float: np.float32, int: np.int64}[type(value)]
+        kind = {str: "BYTES", bytes: "BYTES", float: "FP32", int: "INT64"}[type(value)]
+        dtype = {str: object, bytes: object, float: np.float32, int: np.int64}[type(value)]
         t = grpc.InferInput(name, [1], kind)
-        t.set_data_from_numpy(np.array([value.encode() if kind == "BYTES" else value], dtype))
+        t.set_data_from_numpy(np.array([value.encode() if type(value) is str else value], dtype))
         tensors.append(t)
     out = []
     try:
@@ -132,9 +135,15 @@ def _stream(url: str, model: str, inputs: dict) -> list[np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize(
-    "voice, inputs", [("v21", {"EMOTION_ID": 3}), ("jpextra", {"STYLE": "Happy"})]
-)
+STREAM_CASES = [
+    ("v21", {"EMOTION_ID": 3}),
+    ("v21", {"REFERENCE_AUDIO": _wav(1.0)}),
+    ("v22", {"EMOTION": "Sad"}),
+    ("jpextra", {"STYLE": "Happy"}),
+]
+
+
+@pytest.mark.parametrize("voice, inputs", STREAM_CASES, ids=[v for v, _ in STREAM_CASES])
 def test_stream_sentence_by_sentence_equals_the_batched_ensemble(release_voices, voice, inputs):
     text = TEXT[_language(voice)]
     audio = _served(release_voices, voice, text, 11, **inputs)
@@ -160,9 +169,9 @@ BAD = [
     ("v21", {"REFERENCE_AUDIO": b"RIFF not audio"}, r"REFERENCE_AUDIO is not an audio file"),
     ("v22", {"REFERENCE_AUDIO": _wav(31.0)}, r"REFERENCE_AUDIO lasts 31.0 s; at most 30 s"),
     ("v21", {"REFERENCE_AUDIO": _wav(0.0)}, r"REFERENCE_AUDIO holds no samples"),
-    ("v21", {"REFERENCE_AUDIO": _wav(1.0)}, r"wav2vec2 emotion graph.*--emotion-model"),
     ("v22", {"REFERENCE_AUDIO": _wav(1.0)}, r"clap_audio emotion graph.*--clap DIR"),
     ("v21", {"EMOTION_ID": 2, "REFERENCE_AUDIO": b""}, None),  # an empty clip is left out
+    ("v21", {"REFERENCE_AUDIO": _wav(0.05)}, r"REFERENCE_AUDIO is 50 ms long; send at least"),
 ]
 
 

@@ -215,7 +215,8 @@ class ReleaseVoices:
 
 def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
     """Every voice of `RELEASE_VOICES` exported (encoder + decoder; no stream halves: the
-    stream model decodes whole sentences) into root/<voice>; v22 with CLAP emotion graphs."""
+    stream model decodes whole sentences) into root/<voice>; v21 with a wav2vec2 emotion
+    graph, v22 with the CLAP text graph."""
     from tts_export.voice import ExportOptions, export_voice
 
     dirs: dict[str, Path] = {}
@@ -230,10 +231,11 @@ def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
         )
         dirs[voice] = root / voice
     from tts_export.emotion import add_emotion_models
-    from vits2.random_emotion import make_tiny_clap
+    from vits2.random_emotion import make_tiny_clap, make_tiny_wav2vec2
 
-    # 2.2 takes EMOTION / REFERENCE_AUDIO through a (tiny random) CLAP; 2.1 is left without its
-    # wav2vec2, so that a clip for it is refused by name
+    # tiny random emotion models: 2.1 REFERENCE_AUDIO through wav2vec2, 2.2 EMOTION through CLAP
+    wav2vec2 = make_tiny_wav2vec2(root / "wav2vec2")
+    add_emotion_models(dirs["v21"], wav2vec2=wav2vec2, progress=lambda _: None)
     manifest = add_emotion_models(dirs["v22"], make_tiny_clap(root / "clap"), progress=print)
     # the CLAP audio graph takes a bool input (is_longer), which the python runtime's graph
     # runner (tts_model_repository.runtime) does not map yet: served with the text branch only

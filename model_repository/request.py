@@ -94,7 +94,11 @@ class BlsSteps:
     def emotion(self, kind: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """`vits2.serving.pipeline.EmotionFn` over the voice's emotion model of ``kind``."""
         if kind not in self.emotion_models:
-            raise RequestError(f"this voice has no {kind} emotion model")
+            raise RequestError(
+                f"this repository serves no {kind} emotion model for this voice (the python "
+                "runtime leaves out graphs with bool inputs: CLAP's audio branch); leave the "
+                "input out, or serve the voice on Triton's onnxruntime backend (--runtime onnxruntime)"
+            )
         return self.call(self.emotion_models[kind], feeds, ["embedding"])["embedding"]
 
     def run(self, step: str, feeds: Mapping[str, np.ndarray]) -> dict:

@@ -222,3 +222,34 @@ def test_export_refuses_emotion_models_and_berts_the_release_lacks(tmp_path):
     with pytest.raises(ValueError, match="sbv2-jp-extra voice speaks JP only .* drop --bert ZH"):
         export_voice(jp_extra, tmp_path / "b", {"ZH": bert})
     assert not (tmp_path / "a" / "encoder.onnx").exists()
+
+
+def test_python_repositories_leave_out_emotion_graphs_with_bool_inputs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from tts_export.repository import emotion_graphs
+    from tts_export.triton_config import RepositoryOptions
+
+    def save(name: str, bool_input: bool) -> str:
+        ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 512])]
+        if bool_input:
+            ins.append(helper.make_tensor_value_info("is_longer", TensorProto.BOOL, ["n", 1]))
+        out = helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", 512])
+        node = helper.make_node("Identity", ["x"], ["embedding"])
+        onnx.save(helper.make_model(helper.make_graph([node], name, ins, [out])), tmp_path / name)
+        return name
+
+    voice = manifest("2.2")
+    voice.emotion_models = {
+        "clap_text": {"graph": save("text.onnx", False), "processor": "p"},
+        "clap_audio": {"graph": save("audio.onnx", True), "processor": "p"},
+    }
+    with pytest.warns(UserWarning, match="clap_audio has a bool input"):
+        served = emotion_graphs(tmp_path, voice, RepositoryOptions(runtime="python"))
+    assert list(served) == ["clap_text"]
+    ins, outs = served["clap_text"]
+    assert [(t.name, t.dtype, t.dims) for t in ins] == [("x", "TYPE_FP32", [512])]
+    assert [t.name for t in outs] == ["embedding"]
+    both = emotion_graphs(tmp_path, voice, RepositoryOptions(runtime="onnxruntime"))
+    assert both["clap_audio"][0][1].dtype == "TYPE_BOOL"

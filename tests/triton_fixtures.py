@@ -216,7 +216,7 @@ class ReleaseVoices:
 def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
     """Every voice of `RELEASE_VOICES` exported (encoder + decoder; no stream halves: the
     stream model decodes whole sentences) into root/<voice>; v21 with a wav2vec2 emotion
-    graph, v22 with the CLAP text graph."""
+    graph, v22 with CLAP's graphs."""
     from tts_export.voice import ExportOptions, export_voice
 
     dirs: dict[str, Path] = {}
@@ -236,11 +236,9 @@ def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
     # tiny random emotion models: 2.1 REFERENCE_AUDIO through wav2vec2, 2.2 EMOTION through CLAP
     wav2vec2 = make_tiny_wav2vec2(root / "wav2vec2")
     add_emotion_models(dirs["v21"], wav2vec2=wav2vec2, progress=lambda _: None)
-    manifest = add_emotion_models(dirs["v22"], make_tiny_clap(root / "clap"), progress=print)
-    # the CLAP audio graph takes a bool input (is_longer), which the python runtime's graph
-    # runner (tts_model_repository.runtime) does not map yet: served with the text branch only
-    del manifest.emotion_models["clap_audio"]
-    manifest.save(dirs["v22"])
+    # CLAP's audio graph takes a bool input: the python-runtime repository leaves it out
+    # (tts_export.repository.emotion_graphs), so v22 serves EMOTION, and refuses clips by name
+    add_emotion_models(dirs["v22"], make_tiny_clap(root / "clap"), progress=lambda _: None)
     return dirs
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from vits2.text.profiles import PROFILE_NAMES
+
 app = typer.Typer(
     help="Export Bert-VITS2 voices for Triton: ONNX, verify, TensorRT, repository.",
     no_args_is_help=True,
@@ -50,8 +52,9 @@ def onnx(
     frontend_profile: str = typer.Option(
         "",
         "--frontend-profile",
-        help="text frontend the voice was trained with: improved (default), upstream-2.3, "
-        "upstream-master, ... (docs/frontend.md); requests may override it (PROFILE)",
+        help="text frontend the voice was trained with (default: its release's own: "
+        "upstream-2.0/2.1/2.2, improved for 2.3, sbv2, sbv2-jp-extra); one of "
+        f"{', '.join(PROFILE_NAMES)} (docs/frontend.md); requests may override it (PROFILE)",
     ),
     clap: Path | None = typer.Option(
         None, "--clap", help="2.2 voices: local clap-htsat-fused folder (EMOTION, REFERENCE_AUDIO)"

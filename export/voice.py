@@ -14,7 +14,7 @@ import vits2
 from tts_export import acoustic
 from tts_export.metadata import BertInfo, VoiceManifest, write_metadata
 from vits2.synthesize import voice_manifest
-from vits2.text.profiles import get_profile
+from vits2.text.profiles import get_profile, profile_for_release
 from vits2.text.symbols import LANGUAGES
 
 Progress = Callable[[str], None]
@@ -83,11 +83,12 @@ def export_voice(
             "languages whose BERT it has"
         )
     # checked before anything heavy is loaded
-    profile = get_profile(options.frontend_profile).name if options.frontend_profile else ""
+    profile = get_profile(options.frontend_profile).name if options.frontend_profile else None
     t0 = time.perf_counter()
     progress(f"loading {checkpoint}")
     model = vits2.load_model(checkpoint, config)
     cfg = model.config
+    profile = profile or profile_for_release(cfg.parts.release)  # the release's own frontend
     _check_bert_languages(cfg.parts, bert_dirs)
     _check_emotion_models(cfg.parts.release, options)
     manifest = voice_manifest(

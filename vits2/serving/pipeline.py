@@ -25,6 +25,7 @@ from vits2.serving.path import steps_for
 from vits2.serving.request import Conditioning, StyleText, SynthesisRequest
 from vits2.styles import load_style_vectors, style_vector
 from vits2.text.frontend import Frontend, Segment, Sentence
+from vits2.text.profiles import profile_for_release
 
 BertFn = Callable[[str, dict[str, np.ndarray]], np.ndarray]
 """(language, {input_ids, attention_mask, [token_type_ids], phone_to_token} padded [N, ...])
@@ -69,7 +70,7 @@ class FrontendPipeline:
             paragraph_pause=lim.paragraph_pause,
             max_tokens=lim.max_tokens,
             max_phones=lim.max_phones,
-            profile=voice.frontend_profile or None,
+            profile=voice.frontend_profile or profile_for_release(voice.release),
         )
         self.bert_batch = bert_batch
 

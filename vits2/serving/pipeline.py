@@ -95,11 +95,16 @@ class FrontendPipeline:
 
         jieba's dictionary, pypinyin, the English g2p and OpenJTalk load on first use: without
         this the first request pays for them (3.6 s for Chinese, 0.8 s for English here).
+        A voice that takes reference clips also compiles their resampler (numba, ~4 s).
         """
         t0 = time.perf_counter()
         for lang in self.voice.languages:
             if lang in WARM_UP_TEXT:
                 self.frontend(WARM_UP_TEXT[lang], lang)
+        if {"wav2vec2", "clap_audio"} & set(self.voice.emotion_models):
+            from vits2.serving.emotion import warmup_resampler
+
+            warmup_resampler()
         return time.perf_counter() - t0
 
     def sentences(self, req: SynthesisRequest) -> list[Sentence]:

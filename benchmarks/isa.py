@@ -94,9 +94,8 @@ def measure(voice_dir: Path, repeats: int, threads: int, progress) -> dict:
             "snr_vs_fp32_db": round(_snr_db(ref, audio), 2),
         }
         rows.append(row)
-        progress(
-            f"  {isa}: {runtime} {precision}: {row['decoder_ms']:.0f} ms, SNR {row['snr_vs_fp32_db']} dB"
-        )
+        ms, snr = row["decoder_ms"], row["snr_vs_fp32_db"]
+        progress(f"  {isa}: {runtime} {precision}: {ms:.0f} ms, SNR {snr} dB")
         del session
     choice = auto_choice(isa=isa, variants=manifest.variants)
     return {

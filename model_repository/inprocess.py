@@ -60,15 +60,22 @@ class VoiceGraphs:
             if prec == "int8":
                 file = graph_variant(manifest.variants, kind, "int8")
             self.sessions[kind] = GraphSession(self.voice_dir / file, runtime, prec, threads)
-        for kind, info in manifest.emotion_models.items():  # emotion_<kind>, always fp32
-            path = self.voice_dir / info["graph"]
-            self.sessions[f"emotion_{kind}"] = GraphSession(path, runtime, "fp32", threads)
+        self.runtime, self.threads = runtime, threads
         self.precision = {k: s.precision for k, s in self.sessions.items()}
         self.decoder_axes = graph_axes(self.sessions["decoder"].path)
 
     def run(self, kind: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self.sessions[kind]
         return session.run({i.name: values[i.name] for i in session.inputs})
+
+    def emotion_session(self, kind: str) -> GraphSession:
+        """The voice's emotion graph of `kind` (fp32), loaded on first use: only requests with
+        EMOTION / REFERENCE_AUDIO need one."""
+        name = f"emotion_{kind}"
+        if name not in self.sessions:
+            path = self.voice_dir / self.pipeline.voice.emotion_models[kind]["graph"]
+            self.sessions[name] = GraphSession(path, self.runtime, "fp32", self.threads)
+        return self.sessions[name]
 
     def decode(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The decoder on one request's rows, grouped by frame count like the server's."""
@@ -110,7 +117,7 @@ class VoiceGraphs:
 
         def emotion(kind, feeds):
             with timer("emotion"):
-                return self.run(f"emotion_{kind}", feeds)["embedding"]
+                return self.emotion_session(kind).run(feeds)["embedding"]
 
         seen: dict[str, tuple[dict, dict]] = {}
 

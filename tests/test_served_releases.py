@@ -215,3 +215,16 @@ def test_jp_extra_repository_has_only_the_japanese_bert(release_voices):
     for config in (encoder, frontend, ensemble):
         assert '"bert_zh"' not in config and '"bert_en"' not in config
         assert '"style_vec"' in config and '"bert_ja"' in config
+
+
+@pytest.mark.parametrize(
+    "voice, inputs",
+    [("v22", {"emotion": "Sad"}), ("v21", {"reference_audio": _wav(1.0)}), ("jpextra", {})],
+)
+def test_in_process_runner_equals_reference_with_conditioning(release_voices, voice, inputs):
+    from tts_model_repository.inprocess import VoiceGraphs
+
+    text = TEXT[_language(voice)]
+    graphs = VoiceGraphs(release_voices.voice_dirs[voice])
+    audio = graphs.synthesize(text, "", _language(voice), 9, **inputs)
+    _assert_same(audio, release_voices.reference(voice, text, seed=9, **inputs))

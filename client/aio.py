@@ -17,7 +17,7 @@ from tts_client.client import ProgressFn
 from tts_client.contract import OUTPUTS
 from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
-from tts_client.streaming import stream_response
+from tts_client.streaming import first_audio_method, stream_response
 from tts_client.voices import (
     VoiceInfo,
     first_ready,
@@ -236,6 +236,8 @@ class AsyncTTSClient(ClientSettings):
             raise ValueError(f"method must be one of {STREAM_METHODS}, got {method!r}")
         params = SynthesisParams.merged(params, knobs)
         name, info, chunks = await self._prepare(text, voice, params, per_sentence=True)
+        if method == "auto":
+            method = first_audio_method(self.protocol, info)
         if method == "decoupled":
             if self.protocol != "grpc" or not info.has_stream_model:
                 raise TTSError(

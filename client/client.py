@@ -30,7 +30,7 @@ from tts_client.errors import (
     map_error,
 )
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
-from tts_client.streaming import stream_decoupled
+from tts_client.streaming import first_audio_method, stream_decoupled
 from tts_client.voices import (
     VoiceInfo,
     first_ready,
@@ -309,6 +309,8 @@ class TTSClient(ClientSettings):
             raise ValueError(f"method must be one of {STREAM_METHODS}, got {method!r}")
         params = SynthesisParams.merged(params, knobs)
         name, info, chunks = self._prepare(text, voice, params, per_sentence=True)
+        if method == "auto":
+            method = first_audio_method(self.protocol, info)
         if method == "decoupled":
             if self.protocol != "grpc" or not info.has_stream_model:
                 raise TTSError(

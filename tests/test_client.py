@@ -149,7 +149,7 @@ def test_text_over_the_sentence_limit_is_split_and_joined(triton_voice):
             )
         seen = []
         whole = client.synthesize(text, seed=5, progress=lambda d, t, a: seen.append((d, t)))
-        chunks = list(client.stream(text, seed=5))
+        chunks = list(client.stream(text, seed=5, method="pipelined"))
     assert seen == [(1, 2), (2, 2)]
     assert len(chunks) == n and _close(_joined(chunks), whole)
 

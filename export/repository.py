@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -185,7 +184,7 @@ def _write_graph_models(
         graphs.update(flow=flow_tensors(c, gin), vocoder=vocoder_tensors(c, gin))
     for lang, info in manifest.bert.items():
         graphs[f"bert_{lang.lower()}"] = bert_tensors(info.has_token_type_ids)
-    for kind, tensors in emotion_graphs(voice_dir, manifest, opts).items():
+    for kind, tensors in emotion_graphs(voice_dir, manifest).items():
         graphs[f"emotion_{kind}"] = tensors
     names = []
     for kind, (ins, outs) in graphs.items():
@@ -211,21 +210,14 @@ def _write_graph_models(
 
 
 def emotion_graphs(
-    voice_dir: Path, manifest: VoiceManifest, opts: RepositoryOptions
+    voice_dir: Path, manifest: VoiceManifest
 ) -> dict[str, tuple[list[TensorSpec], list[TensorSpec]]]:
-    """The voice's emotion graphs (voice.json ``emotion_models``) this repository serves, by
-    kind, with their tensors. The python runtime's graph runner takes no bool inputs yet, so
-    there CLAP's audio graph (is_longer) is left out, with a warning: its REFERENCE_AUDIO
-    requests are refused by name instead of the model failing to load."""
-    out = {}
-    for kind, info in manifest.emotion_models.items():
-        ins, outs = graph_tensors(inside_folder(voice_dir, info["graph"]))
-        if opts.runtime == "python" and any(t.dtype == "TYPE_BOOL" for t in ins):
-            why = "has a bool input, which the python runtime cannot run yet"
-            warnings.warn(f"{manifest.name}: emotion graph {kind} {why}; left out", stacklevel=2)
-            continue
-        out[kind] = (ins, outs)
-    return out
+    """The voice's emotion graphs (voice.json ``emotion_models``), by kind, with their
+    tensors as the graphs declare them."""
+    return {
+        kind: graph_tensors(inside_folder(voice_dir, info["graph"]))
+        for kind, info in manifest.emotion_models.items()
+    }
 
 
 def has_decoder_halves(manifest: VoiceManifest, opts: RepositoryOptions) -> bool:
@@ -274,8 +266,7 @@ def _write_python_models(
     c = manifest.inter_channels
     limits = manifest.request_limits
     bert_models = json.dumps({lang: f"{v}_bert_{lang.lower()}" for lang in manifest.bert})
-    served = emotion_graphs(voice_dir, manifest, opts)
-    emotion_models = json.dumps({k: f"{v}_emotion_{k}" for k in served})
+    emotion_models = json.dumps({k: f"{v}_emotion_{k}" for k in manifest.emotion_models})
     instances = max(1, opts.instances)
     configs = {
         "frontend": python_config(

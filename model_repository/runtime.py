@@ -40,6 +40,7 @@ _ORT_TYPES = {
     "tensor(int64)": np.int64,
     "tensor(float16)": np.float16,
     "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
 }
 
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tts_client.contract import SCALES
+from tts_client.contract import (
+    MAX_SEED,  # noqa: E402
+    SCALES,
+)
 
-from tts_client.contract import MAX_SEED  # noqa: E402
 C = 32  # inter_channels of the tiny fixture voice
 P, T, F = 7, 6, 14  # phones, BERT tokens, frames of the direct-model base requests
 TRITON_TYPES = {

@@ -236,8 +236,6 @@ def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
     # tiny random emotion models: 2.1 REFERENCE_AUDIO through wav2vec2, 2.2 EMOTION through CLAP
     wav2vec2 = make_tiny_wav2vec2(root / "wav2vec2")
     add_emotion_models(dirs["v21"], wav2vec2=wav2vec2, progress=lambda _: None)
-    # CLAP's audio graph takes a bool input: the python-runtime repository leaves it out
-    # (tts_export.repository.emotion_graphs), so v22 serves EMOTION, and refuses clips by name
     add_emotion_models(dirs["v22"], make_tiny_clap(root / "clap"), progress=lambda _: None)
     return dirs
 

@@ -220,7 +220,9 @@ def main(
     repeats: int = typer.Option(3, min=1),
     threads: int = typer.Option(2, min=1),
     clock: str = typer.Option("wall", help="wall or cpu (CPU seconds; see CLOCKS)"),
-    fixed_shapes: bool = typer.Option(False, help="pad windows to two widths (decode_windows)"),
+    fixed_shapes: bool = typer.Option(
+        False, help="pad windows to two widths (WindowPlan.fixed_shapes)"
+    ),
     label: str = typer.Option("", help="suffix of the result file, e.g. avx2"),
     tiny: bool = typer.Option(False, help="a tiny voice (smoke test), not full-size"),
 ) -> None:

@@ -15,13 +15,7 @@ import torch
 import vits2
 from tts_export import acoustic
 from tts_export.metadata import VoiceManifest
-from tts_model_repository.windows import (
-    FIRST_WINDOW_SECONDS,
-    WINDOW_FRAMES,
-    context_from_config,
-    decode_windows,
-    first_window_frames,
-)
+from tts_model_repository.windows import WindowPlan
 
 FP32_TOLERANCE = 1e-4
 FP16_MIN_SNR_DB = 30.0
@@ -161,11 +155,7 @@ def _halves_checks(halves, manifest, case, feeds, ref_audio, ref_len, tolerance)
         ["audio", "audio_lengths"],
         {"z": z, "g": feeds["g"], "frame_lengths": feeds["frame_lengths"]},
     )
-    first = first_window_frames(manifest.sample_rate, manifest.hop_length, FIRST_WINDOW_SECONDS)
-    pieces = decode_windows(
-        run, z, feeds["g"], feeds["frame_lengths"], manifest.hop_length,
-        context_from_config(config), first, WINDOW_FRAMES,
-    )  # fmt: skip
+    pieces = WindowPlan.from_config(config).decode(run, z, feeds["g"], feeds["frame_lengths"])
     windowed = np.concatenate(list(pieces), axis=1)
     return [
         _audio_check("flow+voc", case, ref_audio, ref_len, audio, lengths, tolerance, fp16),

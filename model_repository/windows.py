@@ -161,10 +161,7 @@ def plan_windows(frames: int, context: Context, first: int, size: int) -> list[W
 @dataclass(frozen=True)
 class WindowPlan:
     """How a sentence's frames are decoded in vocoder windows: the one value the stream model,
-    the benchmarks and the tests share (`from_config` builds it from a voice's config.json).
-
-    The field order is the old `decode_windows(..., hop_length, context, first, size,
-    fixed_shapes)` tail, so that call keeps working (`decode_windows`)."""
+    the benchmarks and the tests share (`from_config` builds it from a voice's config.json)."""
 
     hop_length: int
     """Audio samples per frame (the product of the vocoder's upsample rates)."""
@@ -262,31 +259,6 @@ class WindowPlan:
         """
         z = flow(feeds)
         yield from self.decode(vocoder, z, feeds["g"], feeds["frame_lengths"])
-
-
-def decode_windows(
-    vocoder: Vocoder, z: np.ndarray, g: np.ndarray, frame_lengths: np.ndarray, *plan, **fields
-) -> Iterator[np.ndarray]:
-    """`WindowPlan.decode`, for a plan given as one `WindowPlan` or as its fields
-    (hop_length, context, first[, size, fixed_shapes]: the call before `WindowPlan`)."""
-    return _plan(plan, fields).decode(vocoder, z, g, frame_lengths)
-
-
-def stream_sentences(
-    flow: Callable[[dict[str, np.ndarray]], np.ndarray],
-    vocoder: Vocoder,
-    feeds: dict[str, np.ndarray],
-    *plan,
-    **fields,
-) -> Iterator[np.ndarray]:
-    """`WindowPlan.stream`, for a plan given as in `decode_windows`."""
-    return _plan(plan, fields).stream(flow, vocoder, feeds)
-
-
-def _plan(plan: tuple, fields: dict) -> WindowPlan:
-    if len(plan) == 1 and not fields and isinstance(plan[0], WindowPlan):
-        return plan[0]
-    return WindowPlan(*plan, **fields)
 
 
 def session_flow(session) -> Callable[[dict[str, np.ndarray]], np.ndarray]:

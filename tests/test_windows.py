@@ -17,7 +17,6 @@ from tts_model_repository.windows import (
     Context,
     WindowPlan,
     context_from_config,
-    decode_windows,
     first_window_frames,
     plan_windows,
     vocoder_context,
@@ -145,10 +144,6 @@ def test_windows_join_to_the_one_pass_audio(model, lengths, first, size, fixed_s
         assert shapes <= {first + ctx.right, ctx.left + size + ctx.right}
     for i, n in enumerate(lengths):
         assert not joined[i, n * model.hop_length :].any()
-    # the call before WindowPlan (the stream model's, export.verify's): the same pieces
-    old = decode_windows(vocoder, z, g, frame_lengths, model.hop_length, ctx, first, size,
-                         fixed_shapes=fixed_shapes)  # fmt: skip
-    np.testing.assert_array_equal(np.concatenate(list(old), axis=1), joined)
 
 
 def test_less_context_than_the_receptive_field_is_not_exact(model):
@@ -156,7 +151,9 @@ def test_less_context_than_the_receptive_field_is_not_exact(model):
     lengths = np.array([48])
     vocoder = _torch_vocoder(model)
     whole = vocoder(z, g, lengths)
-    joined = np.concatenate(list(decode_windows(vocoder, z, g, lengths, 512, Context(4, 4), 8)), 1)
+    joined = np.concatenate(
+        list(WindowPlan(512, Context(4, 4), 8).decode(vocoder, z, g, lengths)), 1
+    )
     assert np.abs(joined - whole).max() > 1e-3
 
 
@@ -171,7 +168,7 @@ def test_flow_then_vocoder_equals_the_models_decode(model):
     assert audio_lengths.tolist() == ref.audio_lengths.tolist()
 
 
-def test_decode_windows_refuses_bad_lengths(model):
+def test_window_decode_refuses_bad_lengths(model):
     z, g = _latents(model, [10])
     with pytest.raises(ValueError, match="frame_lengths must be in"):
-        next(decode_windows(_torch_vocoder(model), z, g, np.array([11]), 512, Context(1, 1), 4))
+        next(WindowPlan(512, Context(1, 1), 4).decode(_torch_vocoder(model), z, g, np.array([11])))

@@ -26,14 +26,7 @@ import triton_python_backend_utils as pb_utils
 from tts_client.contract import sentence_seed
 from tts_model_repository.request import BlsSteps, read_request
 from tts_model_repository.triton_io import model_parameters, send_error
-from tts_model_repository.windows import (
-    FIRST_WINDOW_SECONDS,
-    WINDOW_FRAMES,
-    context_from_config,
-    decode_windows,
-    first_window_frames,
-    plan_windows,
-)
+from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES, WindowPlan
 from vits2.serving.path import STEPS, Values, noise_step, per_sentence, run_steps
 from vits2.serving.pipeline import FrontendPipeline, item_columns
 
@@ -53,20 +46,22 @@ class TritonPythonModel:
         self.max_stream_chars = int(params.get("max_stream_chars", "100000"))
         self.windowed = {"flow", "vocoder"} <= set(self.steps.models)
         if self.windowed:
-            voice = self.pipeline.voice
             config = json.loads((voice_dir / "config.json").read_text(encoding="utf-8"))
-            self.context = context_from_config(config)
-            seconds = float(params.get("first_window_seconds", FIRST_WINDOW_SECONDS))
-            self.first = first_window_frames(voice.sample_rate, voice.hop_length, seconds)
-            self.size = int(params.get("window_frames", WINDOW_FRAMES))
-            if self.size < 1:
-                raise ValueError(f"window_frames must be >= 1, got {self.size}")
-            # pad windows to two widths (`decode_windows`): for backends that tune per shape
-            self.fixed_shapes = params.get("fixed_shapes", "0") == "1"
+            size = int(params.get("window_frames", WINDOW_FRAMES))
+            if size < 1:
+                raise ValueError(f"window_frames must be >= 1, got {size}")
+            self.plan = WindowPlan.from_config(
+                config,
+                float(params.get("first_window_seconds", FIRST_WINDOW_SECONDS)),
+                size,
+                # pad windows to two widths: for backends that tune per shape
+                fixed_shapes=params.get("fixed_shapes", "0") == "1",
+            )
+            plan = self.plan
             pb_utils.Logger.log_info(
-                f"{self.name}: vocoder windows of {self.first} then {self.size} frames, "
-                f"context {self.context.left}/{self.context.right}, fixed shapes "
-                f"{self.fixed_shapes}"
+                f"{self.name}: vocoder windows of {plan.first} then {plan.size} frames, "
+                f"context {plan.context.left}/{plan.context.right}, fixed shapes "
+                f"{plan.fixed_shapes}"
             )
 
     def execute(self, requests):
@@ -116,7 +111,7 @@ class TritonPythonModel:
 
     def _windows(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
         """(audio, is the sentence's last piece) window by window: the flow on all its frames,
-        then the vocoder over BLS per window (`decode_windows`); joined they equal `_whole`."""
+        then the vocoder over BLS per window (`WindowPlan.decode`); joined they equal `_whole`."""
         values = run_steps(values, self._run, stop="noise", path=self.pipeline.path)
         z = self.steps.run("flow", {n: values[n] for n in STEPS["flow"].inputs})["z"]
 
@@ -125,12 +120,8 @@ class TritonPythonModel:
             return self.steps.run("vocoder", feeds)["audio"]
 
         lengths = per_sentence(values, "frame_lengths")
-        hop = self.pipeline.voice.hop_length
-        count = len(plan_windows(int(lengths.max()), self.context, self.first, self.size))
-        pieces = decode_windows(
-            vocoder, z, values["g"], lengths, hop, self.context, self.first, self.size,
-            fixed_shapes=self.fixed_shapes,
-        )  # fmt: skip
+        count = len(self.plan.windows(int(lengths.max())))
+        pieces = self.plan.decode(vocoder, z, values["g"], lengths)
         for k, audio in enumerate(pieces):
             yield audio[0], k == count - 1
 

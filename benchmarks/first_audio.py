@@ -30,7 +30,15 @@ import typer
 from tts_benchmarks import triton_load as tl
 from tts_benchmarks.run import DEFAULT_OUT, Progress
 from tts_benchmarks.stats import load_average, machine_facts, percentiles
-from tts_benchmarks.workload import SEED, TEXTS, Text, Voice, build_voice, voice_from_folder
+from tts_benchmarks.workload import (
+    DEFAULT_TEXTS,
+    SEED,
+    TEXTS,
+    Text,
+    Voice,
+    build_voice,
+    voice_from_folder,
+)
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -203,8 +211,10 @@ def main(
     cache: Path = typer.Option(None, help="built voices (default OUT/cache)"),
     voice_dir: Path = typer.Option(None, "--voice", help="a `tts-export onnx` folder to use"),
     tiny: bool = typer.Option(False, help="the tiny voice (smoke test), not full-size"),
-    texts: str = typer.Option(",".join(TEXTS), help="text sets, comma-separated"),
-    whole_texts: str = typer.Option(",".join(TEXTS), help="text sets of phase 2 ('' : none)"),
+    texts: str = typer.Option(",".join(DEFAULT_TEXTS), help="text sets, comma-separated"),
+    whole_texts: str = typer.Option(
+        ",".join(DEFAULT_TEXTS), help="text sets of phase 2 ('' : none)"
+    ),
     repeats: int = typer.Option(3, min=1, help="first-audio runs per text and model"),
     whole_repeats: int = typer.Option(1, min=0, help="whole-stream runs per text and model"),
     firsts: str = typer.Option("8,32", help="first-window sizes (frames) besides the default"),

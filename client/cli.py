@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -21,6 +22,9 @@ from tts_client.audio import Audio
 from tts_client.contract import EMOTION_IDS, SCALE_BY_NAME, STYLE_TEXT_WEIGHT, STYLE_WEIGHT
 from tts_client.errors import InvalidInputError, TTSError
 from tts_client.planner import SynthesisParams, plan_chunks
+
+if TYPE_CHECKING:
+    from tts_client.client import TTSClient
 
 app = typer.Typer(
     name="tts",
@@ -125,36 +129,34 @@ def say(
     timeout: float = TIMEOUT,
 ) -> None:
     """Speak TEXT into a WAV file; prints audio duration, elapsed time and RTF."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     if text == "-":
         text = sys.stdin.read()
     params = SynthesisParams(
-        speaker=speaker,
-        language=language,
-        sdp_ratio=sdp_ratio,
-        noise_scale=noise_scale,
-        noise_scale_w=noise_scale_w,
-        length_scale=length_scale,
-        seed=seed,
-        profile=profile,
-        style_text=style_text,
-        style_text_weight=style_text_weight,
-        emotion=emotion,
-        emotion_id=emotion_id,
-        reference_audio=_read_file(reference_audio, "--reference-audio"),
-        style=style,
-        style_weight=style_weight,
-    )
+        speaker=speaker, language=language, sdp_ratio=sdp_ratio, noise_scale=noise_scale,
+        noise_scale_w=noise_scale_w, length_scale=length_scale, seed=seed, profile=profile,
+        style_text=style_text, style_text_weight=style_text_weight, emotion=emotion,
+        emotion_id=emotion_id, reference_audio=_read_file(reference_audio, "--reference-audio"),
+        style=style, style_weight=style_weight,
+    )  # fmt: skip
+    _say(text, voice, params, output, stream or play, play, _client(url, protocol, timeout))
+
+
+def _say(
+    text: str, voice: str | None, params: SynthesisParams, output: Path, stream: bool,
+    play: bool, tts: TTSClient,
+) -> None:  # fmt: skip
+    """`say`'s work once its options are read: synthesize or stream into ``output``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     started = time.perf_counter()
     first_audio: float | None = None
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())  # fmt: skip
     to_stdout = str(output) == "-"  # the WAV is stdout: progress and summary go to stderr
     bar = Progress(*columns, transient=True, console=Console(stderr=True) if to_stdout else None)
-    with _client(url, protocol, timeout) as client, bar:
+    with tts as client, bar:
         try:
-            if stream or play:
+            if stream:
                 audio, first_audio = _say_streamed(
                     client, text, voice, params, output, play, bar, started
                 )

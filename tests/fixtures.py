@@ -24,6 +24,18 @@ OTHER_WIDTHS = dict(
 )
 
 
+def small_manifest(release: str = "2.3", **fields):
+    """A voice.json for tests that need only its fields (44.1 kHz, one speaker, ZH); `fields`
+    override or add (emotion_models, languages, ...). Version = release: right for 2.x."""
+    from tts_client.manifest import VoiceManifest
+
+    base = dict(
+        name="v", sample_rate=44100, hop_length=512, inter_channels=32, gin_channels=32,
+        speakers={"spk0": 0}, languages=["ZH"], version=release, release=release,
+    )  # fmt: skip
+    return VoiceManifest(**{**base, **fields})
+
+
 def require(path: Path) -> Path:
     """``path`` if it exists; else skip with the reason, or fail when CI is set (CI always has
     ../shared beside the clone, so a missing fixture there is a broken setup, not a skip)."""

@@ -15,6 +15,7 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
+from tests.fixtures import small_manifest
 from tts_client.contract import Limits
 from tts_client.manifest import VoiceManifest
 from tts_export.cli import app
@@ -29,17 +30,7 @@ MAX_SECONDS = Limits().max_reference_seconds
 
 def _manifest(root: Path, release: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    VoiceManifest(
-        name=root.name,
-        sample_rate=44100,
-        hop_length=512,
-        inter_channels=32,
-        gin_channels=32,
-        speakers={"spk0": 0},
-        languages=["ZH"],
-        version=release,
-        release=release,
-    ).save(root)
+    small_manifest(release, name=root.name).save(root)
     return root
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.fixtures import small_manifest
 from tts_client.contract import Limits, RequestError
 from tts_client.manifest import VoiceManifest
 from vits2.random_emotion import CLAP_NAME, WAV2VEC2_NAME, default_config_root
@@ -71,18 +72,7 @@ def _voice(root: Path, release: str, kinds: tuple[str, ...]) -> tuple[Path, Voic
             "processor": f"emotion/{name}",
             "model_name": name,
         }
-    manifest = VoiceManifest(
-        name="v",
-        sample_rate=44100,
-        hop_length=512,
-        inter_channels=32,
-        gin_channels=32,
-        speakers={"spk0": 0},
-        languages=["ZH"],
-        version=release,
-        release=release,
-        emotion_models=models,
-    )
+    manifest = small_manifest(release, emotion_models=models)
     manifest.save(root)
     return root, VoiceManifest.load(root)
 

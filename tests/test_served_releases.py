@@ -7,14 +7,13 @@ the ensemble's batched audio; inputs a voice does not take are refused by name."
 from __future__ import annotations
 
 import json
-import queue
 
 import numpy as np
 import pytest
 import tritonclient.http as http
 from tritonclient.utils import InferenceServerException
 
-from tests.triton_fixtures import RELEASE_VOICES, infer_http
+from tests.triton_fixtures import RELEASE_VOICES, infer_http, stream_results
 
 pytestmark = pytest.mark.triton
 
@@ -106,34 +105,7 @@ def test_conditioning_changes_the_audio_and_weight_zero_is_neutral(release_voice
 
 def _stream(url: str, model: str, inputs: dict) -> list[np.ndarray]:
     """AUDIO of every response of one decoupled request."""
-    import tritonclient.grpc as grpc
-
-    results: queue.Queue = queue.Queue()
-    client = grpc.InferenceServerClient(url)
-    tensors = []
-    for name, value in inputs.items():
-        kind = {str: "BYTES", bytes: "BYTES", float: "FP32", int: "INT64"}[type(value)]
-        dtype = {str: object, bytes: object, float: np.float32, int: np.int64}[type(value)]
-        t = grpc.InferInput(name, [1], kind)
-        t.set_data_from_numpy(np.array([value.encode() if type(value) is str else value], dtype))
-        tensors.append(t)
-    out = []
-    try:
-        client.start_stream(callback=lambda result, error: results.put((result, error)))
-        client.async_stream_infer(model, tensors, enable_empty_final_response=True)
-        while True:
-            result, error = results.get(timeout=120)
-            assert error is None, error
-            response = result.get_response()
-            if response.outputs:
-                out.append(result.as_numpy("AUDIO"))
-            final = response.parameters.get("triton_final_response")
-            if final is not None and final.bool_param:
-                break
-        client.stop_stream()
-    finally:
-        client.close()
-    return out
+    return [r.as_numpy("AUDIO") for r in stream_results(url, model, inputs)]
 
 
 STREAM_CASES = [

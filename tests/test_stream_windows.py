@@ -7,14 +7,13 @@ Variants of the stream model with other window sizes are loaded beside the sessi
 
 from __future__ import annotations
 
-import queue
 import re
 import shutil
 
 import numpy as np
 import pytest
 
-from tests.triton_fixtures import infer_http, wait_unloaded
+from tests.triton_fixtures import infer_http, stream_results, wait_unloaded
 from tts_model_repository.windows import FIRST_WINDOW_SECONDS, first_window_frames
 
 pytestmark = pytest.mark.triton
@@ -25,32 +24,9 @@ MULTI = "你好，世界。今天天气真不错，我们一起去公园散步�
 
 def _stream(url: str, model: str, text: str, seed: int) -> list[tuple[np.ndarray, float]]:
     """(AUDIO, PAUSE_AFTER) of every response of one decoupled request."""
-    import tritonclient.grpc as grpc
-
-    results: queue.Queue = queue.Queue()
-    client = grpc.InferenceServerClient(url)
-    out = []
-    try:
-        client.start_stream(callback=lambda result, error: results.put((result, error)))
-        t = grpc.InferInput("TEXT", [1], "BYTES")
-        t.set_data_from_numpy(np.array([text.encode()], dtype=object))
-        s = grpc.InferInput("SEED", [1], "INT64")
-        s.set_data_from_numpy(np.array([seed], np.int64))
-        client.async_stream_infer(model, [t, s], enable_empty_final_response=True)
-        while True:
-            result, error = results.get(timeout=120)
-            assert error is None, error
-            response = result.get_response()
-            if response.outputs:
-                assert result.as_numpy("SAMPLE_RATE")[0] == RATE
-                out.append((result.as_numpy("AUDIO"), float(result.as_numpy("PAUSE_AFTER")[0])))
-            final = response.parameters.get("triton_final_response")
-            if final is not None and final.bool_param:
-                break
-        client.stop_stream()
-    finally:
-        client.close()
-    return out
+    results = stream_results(url, model, {"TEXT": text, "SEED": seed})
+    assert all(r.as_numpy("SAMPLE_RATE")[0] == RATE for r in results)
+    return [(r.as_numpy("AUDIO"), float(r.as_numpy("PAUSE_AFTER")[0])) for r in results]
 
 
 def _sentence_pieces(chunks: list[tuple[np.ndarray, float]], sentences: int) -> list[list[int]]:

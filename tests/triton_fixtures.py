@@ -18,13 +18,10 @@ from tests.fixtures import TINY, require
 VOICE = "tiny"
 
 
-@dataclass
-class TritonVoice:
+class ServedAddresses:
+    """The addresses of a fixture's tritonserver (``self.server``)."""
+
     server: object
-    voice: str
-    voice_dir: Path
-    repository: Path
-    bert_dirs: dict[str, Path]
 
     @property
     def http_url(self) -> str:
@@ -33,6 +30,15 @@ class TritonVoice:
     @property
     def grpc_url(self) -> str:
         return self.server.grpc_url
+
+
+@dataclass
+class TritonVoice(ServedAddresses):
+    server: object
+    voice: str
+    voice_dir: Path
+    repository: Path
+    bert_dirs: dict[str, Path]
 
     def reference(
         self,
@@ -114,28 +120,64 @@ def triton_voice(tmp_path_factory, tiny_voice_dir):
         server.stop()
 
 
+_WIRE_TYPES = {
+    str: ("BYTES", object),
+    bytes: ("BYTES", object),
+    float: ("FP32", np.float32),
+    int: ("INT64", np.int64),
+}
+"""Python value type -> (Triton type, numpy dtype) of a one-element request input."""
+
+
+def _tensors(module, inputs: dict) -> list:
+    tensors = []
+    for name, value in inputs.items():
+        dt, np_type = _WIRE_TYPES[type(value)]
+        t = module.InferInput(name, [1], dt)
+        t.set_data_from_numpy(
+            np.array([value.encode() if isinstance(value, str) else value], np_type)
+        )
+        tensors.append(t)
+    return tensors
+
+
 def infer_http(url: str, model: str, text: str, **inputs):
     """One ensemble request over HTTP with the given optional inputs (name -> value)."""
     import tritonclient.http as http
 
-    types = {
-        str: ("BYTES", object),
-        bytes: ("BYTES", object),
-        float: ("FP32", np.float32),
-        int: ("INT64", np.int64),
-    }
-    tensors = []
-    for name, value in {"TEXT": text, **inputs}.items():
-        dt, np_type = types[type(value)]
-        t = http.InferInput(name, [1], dt)
-        data = np.array([value.encode() if isinstance(value, str) else value], dtype=np_type)
-        t.set_data_from_numpy(data)
-        tensors.append(t)
     client = http.InferenceServerClient(url)
     try:
-        return client.infer(model, tensors)
+        return client.infer(model, _tensors(http, {"TEXT": text, **inputs}))
     finally:
         client.close()
+
+
+def stream_results(url: str, model: str, inputs: dict) -> list:
+    """Every response with outputs of one decoupled request over gRPC, in order (the
+    request's inputs: name -> value)."""
+    import queue
+
+    import tritonclient.grpc as grpc
+
+    results: queue.Queue = queue.Queue()
+    client = grpc.InferenceServerClient(url)
+    out = []
+    try:
+        client.start_stream(callback=lambda result, error: results.put((result, error)))
+        client.async_stream_infer(model, _tensors(grpc, inputs), enable_empty_final_response=True)
+        while True:
+            result, error = results.get(timeout=120)
+            assert error is None, error
+            response = result.get_response()
+            if response.outputs:
+                out.append(result)
+            final = response.parameters.get("triton_final_response")
+            if final is not None and final.bool_param:
+                break
+        client.stop_stream()
+    finally:
+        client.close()
+    return out
 
 
 def wait_unloaded(url: str, models: list[str], timeout: float = 120.0) -> None:
@@ -181,19 +223,11 @@ model.safetensors; the tests compare them with the reference from the .pth as we
 
 
 @dataclass
-class ReleaseVoices:
+class ReleaseVoices(ServedAddresses):
     server: object
     voice_dirs: dict[str, Path]
     repository: Path
     bert_dirs: dict[str, Path]
-
-    @property
-    def http_url(self) -> str:
-        return self.server.http_address
-
-    @property
-    def grpc_url(self) -> str:
-        return self.server.grpc_url
 
     def checkpoint(self, voice: str, file: str | None = None) -> Path:
         folder, served, _ = RELEASE_VOICES[voice]

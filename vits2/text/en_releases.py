@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from vits2.text.english import ARPA, _oov_arpabet, cmu06_phones, distribute_phone
+from vits2.text.punctuation import SENTENCE_MARKS
 from vits2.text.symbols import SYMBOL_TO_ID
 
 __all__ = ["g2p_words"]
@@ -29,13 +30,7 @@ _SPLIT_RE = re.compile(r"([,;.\?\!\s+])")
 _SPLIT_20_RE = re.compile(r"([,;.\-\?\!\s+])")
 
 _POST_REPLACE_20 = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
+    **SENTENCE_MARKS,
     "·": ",",
     "、": ",",
     "...": "…",

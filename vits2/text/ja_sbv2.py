@@ -106,16 +106,9 @@ def normalize_text(text: str) -> str:
 @lru_cache(maxsize=256)
 def _parse(text: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     """pyopenjtalk's (surface, reading) per word and the full-context labels of `text`."""
-    import pyopenjtalk
+    from vits2.text.japanese import run_openjtalk
 
-    from vits2.text.japanese import _OJT_LOCK
-
-    with _OJT_LOCK:
-        try:
-            parsed = pyopenjtalk.run_frontend(text, use_vanilla=True)
-        except TypeError:  # plain pyopenjtalk has no such option
-            parsed = pyopenjtalk.run_frontend(text)
-        labels = pyopenjtalk.make_label(parsed) if parsed else []
+    parsed, labels = run_openjtalk(text)
     return tuple((p["string"], p["pron"]) for p in parsed), tuple(labels)
 
 

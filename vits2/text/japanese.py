@@ -170,8 +170,9 @@ def bert_input_ids_v20(norm_text: str, tokenizer) -> list[int]:
     return [2, *ids, 3]
 
 
-@lru_cache(maxsize=256)  # text_normalize and g2p both parse the same normalised text
-def _text2sep_kata(text: str, v20: bool) -> tuple[tuple[str, ...], tuple[str, ...], tuple]:
+def run_openjtalk(text: str) -> tuple[list[dict], list[str]]:
+    """OpenJTalk's per-word analysis (NJD features: string, pron, ...) and full-context labels
+    of `text`, under the lock pyopenjtalk needs."""
     import pyopenjtalk
 
     with _OJT_LOCK:
@@ -181,7 +182,12 @@ def _text2sep_kata(text: str, v20: bool) -> tuple[tuple[str, ...], tuple[str, ..
             parsed = pyopenjtalk.run_frontend(text, use_vanilla=True)
         except TypeError:  # plain pyopenjtalk has no such option
             parsed = pyopenjtalk.run_frontend(text)
-        labels = pyopenjtalk.make_label(parsed) if parsed else []
+        return parsed, pyopenjtalk.make_label(parsed) if parsed else []
+
+
+@lru_cache(maxsize=256)  # text_normalize and g2p both parse the same normalised text
+def _text2sep_kata(text: str, v20: bool) -> tuple[tuple[str, ...], tuple[str, ...], tuple]:
+    parsed, labels = run_openjtalk(text)
     words: list[str] = []
     readings: list[str] = []
     marks = REPLACE_MAP_20 if v20 else REPLACE_MAP

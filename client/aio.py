@@ -17,7 +17,7 @@ from tts_client.client import ProgressFn
 from tts_client.contract import OUTPUTS
 from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
-from tts_client.streaming import first_audio_method, stream_response
+from tts_client.streaming import StreamReader, first_audio_method
 from tts_client.voices import (
     VoiceInfo,
     first_ready,
@@ -277,7 +277,7 @@ class AsyncTTSClient(ClientSettings):
             yield {"model_name": info.stream_model, "inputs": inputs}
 
         stream = self._client.stream_infer(requests())
-        index = 0
+        reader = StreamReader(info, plan)
         try:
             while True:
                 try:
@@ -290,11 +290,8 @@ class AsyncTTSClient(ClientSettings):
                     ) from None
                 except Exception as err:  # noqa: BLE001 - transport errors
                     raise map_error(err, info.stream_model) from err
-                if error is not None:
-                    raise map_error(error, info.stream_model)
-                chunk, final = stream_response(result, info, plan, index)
+                chunk, final = reader.take(result, error)
                 if chunk is not None:
-                    index += 1
                     yield chunk
                 if final:
                     break

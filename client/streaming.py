@@ -25,19 +25,28 @@ from tts_client.voices import VoiceInfo
 from tts_client.wire import audio_from_result, make_inputs, stream_pause
 
 
-def stream_response(
-    result: Any, info: VoiceInfo, plan: list[Chunk], index: int
-) -> tuple[Audio | None, bool]:
-    """(the `Audio` a streamed response carries, or None; whether it is the final response).
-    ``meta["pause_after"]``: the response's PAUSE_AFTER, else the client's plan."""
-    response = result.get_response()
-    chunk = None
-    if response.outputs:
-        planned = plan[index].pause_after if index < len(plan) else 0.0
-        chunk = audio_from_result(result, info.sample_rate, {"index": index})
-        chunk.meta["pause_after"] = stream_pause(result, planned)
-    final = response.parameters.get("triton_final_response")
-    return chunk, final is not None and final.bool_param
+class StreamReader:
+    """Turns one decoupled request's responses into `Audio` chunks, in order (the sync and
+    async clients' loops share it): ``take(result, error)`` -> (the chunk a response carries,
+    or None; whether it is the final response). ``meta["pause_after"]``: the response's
+    PAUSE_AFTER, else the client's plan."""
+
+    def __init__(self, info: VoiceInfo, plan: list[Chunk]) -> None:
+        self.info, self.plan, self.index = info, plan, 0
+
+    def take(self, result: Any, error: Any) -> tuple[Audio | None, bool]:
+        if error is not None:
+            raise map_error(error, self.info.stream_model)
+        response = result.get_response()
+        chunk = None
+        if response.outputs:
+            i = self.index
+            planned = self.plan[i].pause_after if i < len(self.plan) else 0.0
+            chunk = audio_from_result(result, self.info.sample_rate, {"index": i})
+            chunk.meta["pause_after"] = stream_pause(result, planned)
+            self.index += 1
+        final = response.parameters.get("triton_final_response")
+        return chunk, final is not None and final.bool_param
 
 
 def stream_decoupled(
@@ -62,7 +71,7 @@ def stream_decoupled(
         tts._retry(
             client.async_stream_infer, info.stream_model, inputs, enable_empty_final_response=True
         )
-        index = 0
+        reader = StreamReader(info, plan)
         while True:
             try:
                 result, error = responses.get(timeout=tts.timeout)
@@ -70,11 +79,8 @@ def stream_decoupled(
                 raise TTSTimeoutError(
                     f"no streamed audio from {info.stream_model} within {tts.timeout:.0f} s"
                 ) from None
-            if error is not None:
-                raise map_error(error, info.stream_model)
-            chunk, final = stream_response(result, info, plan, index)
+            chunk, final = reader.take(result, error)
             if chunk is not None:
-                index += 1
                 yield chunk
             if final:
                 break

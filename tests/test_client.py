@@ -114,6 +114,23 @@ def test_decoupled_stream_joins_to_the_whole_result(triton_voice):
     assert _close(_joined(chunks), whole)
 
 
+def test_async_stream_defaults_to_the_decoupled_windows_over_grpc(triton_voice):
+    async def run():
+        async with AsyncTTSClient(triton_voice.grpc_url) as client:
+            whole = await client.synthesize(MULTI, seed=11)
+            chunks = [c async for c in client.stream(MULTI, seed=11)]
+            bad = client.stream(MULTI, speaker="bob", method="decoupled")
+            with pytest.raises(UnknownSpeakerError, match="bob"):
+                [c async for c in bad]
+            return whole, chunks
+
+    whole, chunks = asyncio.run(run())
+    # the stream model's responses: each sentence's pause rides on its last window
+    assert [c.meta["pause_after"] for c in chunks if c.meta["pause_after"]] == [0.2, 1.0, 0.2, 0.2]
+    assert [c.meta["index"] for c in chunks] == list(range(len(chunks)))
+    assert _close(_joined(chunks), whole)
+
+
 def test_async_stream_and_many(triton_voice):
     async def run():
         async with AsyncTTSClient(triton_voice.http_url, protocol="http") as client:

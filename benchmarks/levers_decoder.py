@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tts_benchmarks.workload import SEED, TEXTS
+from tts_benchmarks.workload import DEFAULT_TEXTS, SEED, TEXTS
 
 
 def padding_lever(voice, feeds: dict, runtime: str, precision: dict, repeats: int, progress):
@@ -71,7 +71,7 @@ def bucket_lever(voice, runtime: str, precision: dict, progress) -> dict:
 
     subject = GraphSubject(voice, "onnxruntime")
     requests = []
-    for text in TEXTS.values():
+    for text in (TEXTS[name] for name in DEFAULT_TEXTS):
         capture: dict = {}
         subject.synthesize(text, SEED, capture=capture)
         requests.append(capture["decoder"])

@@ -224,12 +224,12 @@ def test_export_refuses_emotion_models_and_berts_the_release_lacks(tmp_path):
     assert not (tmp_path / "a" / "encoder.onnx").exists()
 
 
-def test_python_repositories_leave_out_emotion_graphs_with_bool_inputs(tmp_path):
+def test_emotion_graph_models_take_their_graphs_tensors_bool_included(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
     from tts_export.repository import emotion_graphs
-    from tts_export.triton_config import RepositoryOptions
+    from tts_model_repository.runtime import GraphSession
 
     def save(name: str, bool_input: bool) -> str:
         ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 512])]
@@ -237,7 +237,11 @@ def test_python_repositories_leave_out_emotion_graphs_with_bool_inputs(tmp_path)
             ins.append(helper.make_tensor_value_info("is_longer", TensorProto.BOOL, ["n", 1]))
         out = helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", 512])
         node = helper.make_node("Identity", ["x"], ["embedding"])
-        onnx.save(helper.make_model(helper.make_graph([node], name, ins, [out])), tmp_path / name)
+        model = helper.make_model(
+            helper.make_graph([node], name, ins, [out]), opset_imports=[helper.make_opsetid("", 17)]
+        )
+        model.ir_version = 8
+        onnx.save(model, tmp_path / name)
         return name
 
     voice = manifest("2.2")
@@ -245,11 +249,15 @@ def test_python_repositories_leave_out_emotion_graphs_with_bool_inputs(tmp_path)
         "clap_text": {"graph": save("text.onnx", False), "processor": "p"},
         "clap_audio": {"graph": save("audio.onnx", True), "processor": "p"},
     }
-    with pytest.warns(UserWarning, match="clap_audio has a bool input"):
-        served = emotion_graphs(tmp_path, voice, RepositoryOptions(runtime="python"))
-    assert list(served) == ["clap_text"]
+    served = emotion_graphs(tmp_path, voice)
+    assert sorted(served) == ["clap_audio", "clap_text"]
     ins, outs = served["clap_text"]
     assert [(t.name, t.dtype, t.dims) for t in ins] == [("x", "TYPE_FP32", [512])]
     assert [t.name for t in outs] == ["embedding"]
-    both = emotion_graphs(tmp_path, voice, RepositoryOptions(runtime="onnxruntime"))
-    assert both["clap_audio"][0][1].dtype == "TYPE_BOOL"
+    assert served["clap_audio"][0][1].dtype == "TYPE_BOOL"
+    # the python runtime's graph runner takes the bool input (Triton's python-runtime models)
+    session = GraphSession(tmp_path / "audio.onnx")
+    assert [i.dtype for i in session.inputs] == [np.float32, np.bool_]
+    x = np.ones((1, 512), np.float32)
+    out = session.run({"x": x, "is_longer": np.ones((1, 1), bool)})["embedding"]
+    np.testing.assert_array_equal(out, x)

@@ -102,7 +102,8 @@ def _float_wav_with_nan() -> bytes:
     import soundfile as sf
 
     buf = io.BytesIO()
-    sf.write(buf, np.array([0.1, np.nan, 0.2], np.float32), 8000, format="WAV", subtype="FLOAT")
+    samples = np.array([0.1, np.nan, 0.2] * 1000, np.float32)  # 0.375 s: long enough
+    sf.write(buf, samples, 8000, format="WAV", subtype="FLOAT")
     return buf.getvalue()
 
 
@@ -118,10 +119,14 @@ def _float_wav_with_nan() -> bytes:
         ("sbv2", {"style": "Angry"}, r"unknown STYLE 'Angry'; this voice has: Neutral, Happy, Sad"),
         ("sbv2", {"style_weight": float("nan")}, r"STYLE_WEIGHT must be a number, got nan"),
         ("sbv2", {"style_weight": float("inf")}, r"STYLE_WEIGHT must be in"),
-        ("2.1", {"reference_audio": b"not audio"}, r"REFERENCE_AUDIO is not an audio file"),
-        ("2.2", {"reference_audio": _wav(30.5)}, r"REFERENCE_AUDIO lasts 30.5 s; at most 30 s"),
+        (
+            "2.1",
+            {"reference_audio": b"not audio"},
+            r"REFERENCE_AUDIO could not be decoded as audio",
+        ),
+        ("2.2", {"reference_audio": _wav(30.5)}, r"REFERENCE_AUDIO is 30.5 s long; at most 30 s"),
         ("2.2", {"reference_audio": _wav(0.0)}, r"REFERENCE_AUDIO holds no samples"),
-        ("2.1", {"reference_audio": _float_wav_with_nan()}, r"REFERENCE_AUDIO holds NaN"),
+        ("2.1", {"reference_audio": _float_wav_with_nan()}, r"REFERENCE_AUDIO contains NaN"),
     ],
 )
 def test_bad_conditioning_is_a_request_error(release, fields, message):

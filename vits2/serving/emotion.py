@@ -43,6 +43,7 @@ __all__ = [
     "MIN_CLIP_SECONDS",
     "RESAMPLERS",
     "EmotionFeeds",
+    "decode_clip",
     "load_clip",
     "resample",
     "run_embedding",
@@ -105,22 +106,28 @@ def warmup_resampler() -> None:
     resample(np.zeros(1600, np.float32), 16000, 48000)
 
 
-def load_clip(
-    data: bytes,
-    target: int,
-    max_seconds: float,
-    field: str = "REFERENCE_AUDIO",
-    resampler: str = "kaiser_best",
-) -> np.ndarray:
-    """Audio file bytes (any format soundfile reads) -> mono float32 at `target` Hz, as
-    librosa.load(file, sr=target, res_type=resampler) gives it. Bad audio is a `RequestError`
-    naming `field`."""
+def decode_clip(
+    data: bytes, max_seconds: float, field: str = "REFERENCE_AUDIO"
+) -> tuple[np.ndarray, int]:
+    """Audio file bytes (any format soundfile reads) -> (mono float32 samples, sample rate):
+    the one rule for what a reference clip may be. Undecodable, empty, shorter than
+    `MIN_CLIP_SECONDS`, longer than `max_seconds` (checked before decoding) or non-finite
+    audio is a `RequestError` naming `field`. Channels are averaged (librosa's to_mono)."""
     import soundfile as sf
 
-    if not data:
+    if not isinstance(data, bytes | bytearray) or not data:
         raise RequestError(f"{field} is empty; send the bytes of a WAV, FLAC or OGG file")
     try:
-        audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        with sf.SoundFile(io.BytesIO(bytes(data))) as f:
+            rate, frames = f.samplerate, f.frames
+            if frames > max_seconds * rate:
+                raise RequestError(
+                    f"{field} is {frames / rate:.1f} s long; at most {max_seconds:g} s is "
+                    "allowed: cut the clip"
+                )
+            audio = f.read(dtype="float32", always_2d=True)
+    except RequestError:
+        raise
     except Exception as e:  # soundfile raises its own error types and RuntimeError/TypeError
         raise RequestError(
             f"{field} could not be decoded as audio ({e}); send a WAV, FLAC or OGG file"
@@ -135,14 +142,23 @@ def load_clip(
             f"{field} is {seconds * 1000:.0f} ms long; send at least {MIN_CLIP_SECONDS:g} s "
             f"(and at most {max_seconds:g} s) of speech"
         )
-    if seconds > max_seconds:
-        raise RequestError(
-            f"{field} is {seconds:.1f} s long; at most {max_seconds:g} s is allowed: cut the clip"
-        )
     if not np.isfinite(audio).all():
         raise RequestError(f"{field} contains NaN or infinite samples; send finite audio")
     mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
-    return resample(np.ascontiguousarray(mono, dtype=np.float32), int(rate), target, resampler)
+    return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
+
+
+def load_clip(
+    data: bytes,
+    target: int,
+    max_seconds: float,
+    field: str = "REFERENCE_AUDIO",
+    resampler: str = "kaiser_best",
+) -> np.ndarray:
+    """Audio file bytes -> mono float32 at `target` Hz, as librosa.load(file, sr=target,
+    res_type=resampler) gives it (`decode_clip` says what bad audio is)."""
+    mono, rate = decode_clip(data, max_seconds, field)
+    return resample(mono, rate, target, resampler)
 
 
 def _bilinear_rows(mel: np.ndarray, rows: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from tts_client.contract import (
 )
 from tts_client.manifest import VoiceManifest
 from vits2.serving import noise
+from vits2.serving.emotion import decode_clip
 from vits2.text.frontend import FRONTEND_LANGUAGES
 from vits2.text.profiles import get_profile
 
@@ -189,45 +190,13 @@ def _style_id(voice: VoiceManifest, style) -> int:
     )
 
 
-def read_reference_audio(data, max_seconds: float) -> tuple[np.ndarray, int]:
-    """REFERENCE_AUDIO's bytes -> (float32 mono samples, sample rate), or a RequestError when
-    soundfile cannot read them, they hold no samples or NaN / inf, or last longer than
-    ``max_seconds``."""
-    import io
-
-    import soundfile as sf
-
-    if not isinstance(data, bytes | bytearray) or not data:
-        raise RequestError("REFERENCE_AUDIO is empty; give the bytes of a WAV, FLAC or OGG file")
-    try:
-        with sf.SoundFile(io.BytesIO(bytes(data))) as f:
-            rate, frames = f.samplerate, f.frames
-            if frames > max_seconds * rate:
-                raise RequestError(
-                    f"REFERENCE_AUDIO lasts {frames / rate:.1f} s; at most {max_seconds:g} s"
-                )
-            audio = f.read(dtype="float32", always_2d=True)
-    except RequestError:
-        raise
-    except Exception as e:  # soundfile raises RuntimeError / LibsndfileError / TypeError
-        raise RequestError(
-            f"REFERENCE_AUDIO is not an audio file soundfile can read ({e}); send WAV, FLAC or "
-            "OGG bytes"
-        ) from None
-    if audio.size == 0:
-        raise RequestError("REFERENCE_AUDIO holds no samples")
-    if not np.isfinite(audio).all():
-        raise RequestError("REFERENCE_AUDIO holds NaN or infinite samples")
-    return audio.mean(axis=1), rate
-
-
 def parse_conditioning(
     voice: VoiceManifest, emotion=None, emotion_id=None, reference=None, style=None, weight=None
 ) -> Conditioning:
     """The conditioning inputs checked against the voice (left out: its release's neutral)."""
     out = Conditioning()
     if _takes(voice, "REFERENCE_AUDIO", reference):
-        read_reference_audio(reference, voice.request_limits.max_reference_seconds)
+        decode_clip(reference, voice.request_limits.max_reference_seconds)
         out.reference_audio = bytes(reference)
     if _takes(voice, "EMOTION", text_value(emotion, "EMOTION").strip() or None):
         text = text_value(emotion, "EMOTION").strip()

@@ -31,6 +31,7 @@ __all__ = [
     "RequestError",
     "Scale",
     "WireInput",
+    "check_emotion_id",
     "check_scale",
     "check_seed",
     "sentence_seed",
@@ -97,6 +98,21 @@ larger values exaggerate it. Only for voices with styles."""
 
 EMOTION_IDS = range(10)
 """Bert-VITS2 2.1's emotion ids (one of its 10 emotion codes; 0 is the default)."""
+
+
+def check_emotion_id(value: object) -> int:
+    """An EMOTION_ID as an int in `EMOTION_IDS`; bools, floats and text are refused."""
+    ok = not isinstance(value, bool | float | str | bytes)
+    try:
+        number = int(value) if ok else None  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != value or number not in EMOTION_IDS:
+        raise RequestError(
+            f"EMOTION_ID must be an integer in [{EMOTION_IDS.start}, {EMOTION_IDS.stop - 1}], "
+            f"got {value!r} (leave it out for 0)"
+        )
+    return number
 
 
 def check_scale(name: str, value: object) -> float:

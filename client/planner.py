@@ -12,12 +12,12 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from tts_client.contract import (
-    EMOTION_IDS,
     SCALES,
     STYLE_TEXT_WEIGHT,
     STYLE_WEIGHT,
     Limits,
     RequestError,
+    check_emotion_id,
     check_seed,
     sentence_seed,
 )
@@ -46,13 +46,12 @@ TEXT_KNOBS = ("profile", "style_text", "emotion", "style")
 
 
 def _emotion_id(value: object) -> int | None:
+    """`check_emotion_id`, also taking the id as digits ("3", as a CLI or form gives it)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not str(value).strip().isdigit():
-        raise RequestError(f"EMOTION_ID must be an integer in 0-{EMOTION_IDS[-1]}, got {value!r}")
-    if int(value) not in EMOTION_IDS:  # type: ignore[call-overload]
-        raise RequestError(f"EMOTION_ID must be in 0-{EMOTION_IDS[-1]}, got {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return check_emotion_id(value)
 
 
 @dataclass

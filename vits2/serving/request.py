@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tts_client.contract import (
-    EMOTION_IDS,
     SCALES,
     STYLE_TEXT_WEIGHT,
     STYLE_WEIGHT,
     RequestError,
+    check_emotion_id,
     check_seed,
 )
 from tts_client.manifest import VoiceManifest
@@ -165,20 +165,6 @@ def _takes(voice: VoiceManifest, name: str, value) -> bool:
     return True
 
 
-def _emotion_id(value) -> int:
-    ok = not isinstance(value, bool | float | str | bytes)
-    try:
-        number = int(value) if ok else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number != value or number not in EMOTION_IDS:
-        raise RequestError(
-            f"EMOTION_ID must be an integer in [{EMOTION_IDS.start}, {EMOTION_IDS.stop - 1}], "
-            f"got {value!r} (leave it out for 0)"
-        )
-    return number
-
-
 def _style_id(voice: VoiceManifest, style) -> int:
     name = text_value(style, "STYLE").strip()
     if name in voice.styles:
@@ -207,7 +193,7 @@ def parse_conditioning(
             )
         out.emotion = text
     if _takes(voice, "EMOTION_ID", emotion_id):
-        out.emotion_id = _emotion_id(emotion_id)
+        out.emotion_id = check_emotion_id(emotion_id)
     if _takes(voice, "STYLE", style):
         out.style_id = _style_id(voice, style)
     if _takes(voice, STYLE_WEIGHT.input, weight):

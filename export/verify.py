@@ -234,9 +234,11 @@ def _verify_berts(voice_dir, manifest, source, tolerance, progress) -> list[Chec
             )
             continue
         progress(f"checking bert_{lang.lower()}")
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        tok = AutoTokenizer.from_pretrained(str(voice_dir / info.tokenizer), local_files_only=True)
+        from vits2.text.frontend import load_tokenizer
+
+        tok = load_tokenizer(voice_dir / info.tokenizer, lang)
         bert = AutoModel.from_pretrained(str(bert_dir), local_files_only=True).eval()
         enc = tok(samples[lang], return_tensors="np")
         t = enc["input_ids"].shape[1]

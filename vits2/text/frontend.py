@@ -65,7 +65,11 @@ _tokenizers: dict[str, object] = {}
 
 
 def load_tokenizer(tokenizer, language: str = ""):
-    """A transformers tokenizer as given, or loaded once per path from a local model folder."""
+    """A tokenizer as given, or loaded once per path from a local model folder.
+
+    An English folder with `spm.model` is read as upstream read it (transformers 4.3x's slow
+    DebertaV2Tokenizer): `SentencePieceTokenizer`, whatever else the folder holds. Other
+    folders load with transformers' AutoTokenizer."""
     if tokenizer is None:
         raise ValueError(
             f"{language or 'this language'} g2p needs the BERT tokenizer of the voice: pass a "
@@ -79,28 +83,21 @@ def load_tokenizer(tokenizer, language: str = ""):
         if key not in _tokenizers:
             if not path.is_dir():
                 raise ValueError(f"BERT tokenizer folder {path} does not exist")
-            from transformers import AutoTokenizer
-
-            try:
-                _tokenizers[key] = AutoTokenizer.from_pretrained(key, local_files_only=True)
-            except Exception:
-                # A deberta-v3 folder with only spm.model fails to convert where the installed
-                # protobuf is older than transformers' generated code; read the spm directly.
-                if not (path / "spm.model").is_file():
-                    raise
+            if (path / "spm.model").is_file() and language.upper() == "EN":
                 _tokenizers[key] = spm_tokenizer(path / "spm.model")
+            else:
+                from transformers import AutoTokenizer
+
+                _tokenizers[key] = AutoTokenizer.from_pretrained(key, local_files_only=True)
         return _tokenizers[key]
 
 
 def spm_tokenizer(spm_file: str | os.PathLike):
-    """DeBERTa-v2/v3 tokenizer from a sentencepiece unigram model, read with sentencepiece
-    itself (its pieces and scores), so no protobuf conversion is needed."""
-    import sentencepiece as spm
-    from transformers import DebertaV2Tokenizer
+    """The DeBERTa-v3 tokenizer of a sentencepiece model, exactly as upstream's era ran it
+    (`vits2.text.spm_tokenizer`; no transformers, no protobuf conversion)."""
+    from vits2.text.spm_tokenizer import SentencePieceTokenizer
 
-    sp = spm.SentencePieceProcessor(model_file=str(spm_file))
-    vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
-    return DebertaV2Tokenizer(vocab=vocab, unk_id=sp.unk_id(), do_lower_case=False)
+    return SentencePieceTokenizer(spm_file)
 
 
 @dataclass
@@ -191,6 +188,7 @@ class Frontend:
     tokens, [CLS]/[SEP] not counted); `max_phones` bounds an utterance's ids after add_blank.
     `profile` is the frontend the voice was trained with (`PROFILE_NAMES`, default
     "improved"); a call may override it (`frontend(text, lang, profile="upstream-2.3")`).
+    `user_dict` is the voice's compiled OpenJTalk user dictionary (Japanese only).
     """
 
     def __init__(
@@ -202,8 +200,10 @@ class Frontend:
         max_phones: int = 800,
         split_sentences: bool = True,
         profile: str | Profile | None = None,
+        user_dict: str | os.PathLike | None = None,
     ) -> None:
         self.profile = get_profile(profile)
+        self.user_dict = str(user_dict) if user_dict else None
         self.tokenizers = {k.upper().replace("JA", "JP"): v for k, v in tokenizers.items()}
         unknown = sorted(set(self.tokenizers) - set(LANGUAGES))
         if unknown:
@@ -225,6 +225,12 @@ class Frontend:
     @property
     def languages(self) -> list[str]:
         return [lang for lang in LANGUAGES if lang in self.tokenizers]
+
+    def ja_dictionary(self, profile: str | Profile | None = None) -> str | None:
+        """The compiled OpenJTalk user dictionary Japanese is read with under `profile`."""
+        from vits2.text.openjtalk import dictionary_for
+
+        return dictionary_for(self.profile if profile is None else profile, self.user_dict)
 
     def tokenizer(self, language: str):
         if language not in self.tokenizers:
@@ -350,7 +356,7 @@ class Frontend:
         prof = self.profile if profile is None else get_profile(profile)
         tok = self.tokenizer(language)
         norm_text, phones, tones, word2ph = clean_text(
-            text.strip(), language, tokenizer=tok, profile=prof
+            text.strip(), language, tok, prof, self.user_dict
         )
         if not norm_text.strip() or all(p in _SILENT for p in phones):
             return None  # only padding, punctuation or unknown phones: nothing to say
@@ -365,7 +371,7 @@ class Frontend:
             # the 2.0 BERT reads [CLS] + each pyopenjtalk word's tokens + [SEP], all type 0
             from vits2.text.japanese import bert_input_ids_v20
 
-            input_ids = bert_input_ids_v20(norm_text, tok)
+            input_ids = bert_input_ids_v20(norm_text, tok, self.ja_dictionary(prof))
             enc = {"attention_mask": [1] * len(input_ids)}
             token_type_ids = [0] * len(input_ids)
         by_position = language == "EN" and prof.en_words == "split-2.0"

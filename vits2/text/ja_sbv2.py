@@ -28,6 +28,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from vits2.text import openjtalk
 from vits2.text.english import distribute_phone
 from vits2.text.ja_normalize import convert_numbers_to_words
 from vits2.text.punctuation import REPLACE_MAP
@@ -104,24 +105,24 @@ def normalize_text(text: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _parse(text: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """pyopenjtalk's (surface, reading) per word and the full-context labels of `text`."""
-    from vits2.text.japanese import run_openjtalk
-
-    parsed, labels = run_openjtalk(text)
+def _parse(
+    text: str, dictionary: str | None
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """OpenJTalk's (surface, reading) per word and the full-context labels of `text`."""
+    parsed, labels = openjtalk.run(text, dictionary)
     return tuple((p["string"], p["pron"]) for p in parsed), tuple(labels)
 
 
-def text_to_sep_kata(norm_text: str) -> tuple[list[str], list[str]]:
+def text_to_sep_kata(norm_text: str, dictionary: str | None = None) -> tuple[list[str], list[str]]:
     """Words of normalised text and their readings (katakana, or marks)."""
     words: list[str] = []
     readings: list[str] = []
-    for surface, pron in _parse(norm_text)[0]:
+    for surface, pron in _parse(norm_text, dictionary)[0]:
         word, yomi = _replace_punctuation(surface), pron.replace("’", "")
         if yomi == "？":
             yomi = "?"
         elif yomi == "、" or (yomi and _NO_KATAKANA_RE.fullmatch(yomi)):
-            # plain OpenJTalk reads every mark "、" (pyopenjtalk-plus reads "！" as itself)
+            # OpenJTalk reads every mark "、"
             yomi = word if set(word) <= _PUNCT else "'" * len(word)
         if not yomi:
             continue
@@ -233,19 +234,22 @@ def _align(phones: list[str], phone_tones: list[tuple[str, int]]) -> list[int]:
     return tones
 
 
-def clean_text(text: str, tokenizer, jp_extra: bool) -> tuple[str, list[str], list[int], list[int]]:
+def clean_text(
+    text: str, tokenizer, jp_extra: bool, dictionary: str | None = None
+) -> tuple[str, list[str], list[int], list[int]]:
     """SBV2's Japanese `clean_text` -> (bert_text, phones, tones, word2ph); "_" padding at
-    both ends; word2ph has one entry per token of `tokenizer(bert_text)`."""
+    both ends; word2ph has one entry per token of `tokenizer(bert_text)`. `dictionary` is the
+    compiled user dictionary SBV2 reads with (its default one for the sbv2 profiles)."""
     from vits2.text.frontend import load_tokenizer
 
     tok = load_tokenizer(tokenizer, "JP")
     norm = normalize_text(text)
     if not norm:
         return "", ["_", "_"], [0, 0], [1, 1]
-    words, readings = text_to_sep_kata(norm)
+    words, readings = text_to_sep_kata(norm, dictionary)
     sep = _handle_long([_kata_to_phones(r) for r in readings])
     flat = [p for ph in sep for p in ph]
-    tones = _align(flat, _phone_tones(_parse(norm)[1]))
+    tones = _align(flat, _phone_tones(_parse(norm, dictionary)[1]))
     word2ph: list[int] = []
     for word, ph in zip(words, sep, strict=True):
         n_tok = 1 if word in _PUNCT else len(tok.tokenize(word))

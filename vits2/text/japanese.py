@@ -10,16 +10,18 @@
   (`get_accent` + `align_tones`), each word's phones spread over its characters' tokens
   (`distribute_phone`).
 
-pyopenjtalk-plus ships its dictionary, so nothing is downloaded. Imports no torch.
+The engine is OpenJTalk 1.11 with naist-jdic 1.11 (`vits2.text.openjtalk`, what every
+release's voices learned); `dictionary` arguments name a compiled user dictionary (None:
+none). Imports no torch.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from functools import lru_cache
 
+from vits2.text import openjtalk
 from vits2.text.english import distribute_phone
 from vits2.text.ja_normalize import convert_numbers_to_words, number_to_kanji
 from vits2.text.profiles import Profile, get_profile
@@ -27,9 +29,6 @@ from vits2.text.punctuation import REPLACE_MAP, REPLACE_MAP_20, replace_marks
 from vits2.text.symbols import PUNCTUATION, SYMBOL_TO_ID
 
 __all__ = ["g2p", "number_to_kanji", "text_normalize", "text2sep_kata"]
-
-# pyopenjtalk's C frontend is not re-entrant: one call at a time in a process.
-_OJT_LOCK = threading.Lock()
 
 _DROP_RE = re.compile(
     r"[^\u3040-\u309F\u30A0-\u30FF\u4E00-\u9FFF\u3400-\u4DBF\u3005"
@@ -136,7 +135,9 @@ def replace_punctuation(text: str, v20: bool = False) -> str:
     return _DROP_RE.sub("", replace_marks(text, v20))
 
 
-def text_normalize(text: str, profile: str | Profile | None = None) -> str:
+def text_normalize(
+    text: str, profile: str | Profile | None = None, dictionary: str | None = None
+) -> str:
     """Upstream's Japanese `text_normalize`, then the text pyopenjtalk's words spell.
 
     The last step makes the text the BERT sees the same as upstream's BERT input
@@ -150,44 +151,37 @@ def text_normalize(text: str, profile: str | Profile | None = None) -> str:
         res = res.replace("\u3099", "").replace("\u309b", "")
     if not res:
         return res
-    return "".join(text2sep_kata(res, v20)[0])
+    return "".join(text2sep_kata(res, v20, dictionary)[0])
 
 
 def text2sep_kata(
-    text: str, v20: bool = False
+    text: str, v20: bool = False, dictionary: str | None = None
 ) -> tuple[list[str], list[str], list[tuple[str, int]]]:
     """pyopenjtalk words of `text`: (surface strings, katakana readings, (phone, accent));
     `v20` maps each word's marks as Bert-VITS2 2.0 did."""
-    words, readings, accents = _text2sep_kata(text, v20)
+    words, readings, accents = _text2sep_kata(text, v20, dictionary)
     return list(words), list(readings), list(accents)
 
 
-def bert_input_ids_v20(norm_text: str, tokenizer) -> list[int]:
+def bert_input_ids_v20(norm_text: str, tokenizer, dictionary: str | None = None) -> list[int]:
     """What the 2.0 Japanese BERT (ku-nlp/deberta-v2-large-japanese) reads: 2 ([CLS]), the ids
     of each pyopenjtalk word's tokens, 3 ([SEP]); upstream writes the two ids as literals."""
-    words = text2sep_kata(norm_text, v20=True)[0]
+    words = text2sep_kata(norm_text, True, dictionary)[0]
     ids = [i for w in words for i in tokenizer.convert_tokens_to_ids(tokenizer.tokenize(w))]
     return [2, *ids, 3]
 
 
-def run_openjtalk(text: str) -> tuple[list[dict], list[str]]:
-    """OpenJTalk's per-word analysis (NJD features: string, pron, ...) and full-context labels
-    of `text`, under the lock pyopenjtalk needs."""
-    import pyopenjtalk
-
-    with _OJT_LOCK:
-        try:
-            # pyopenjtalk-plus: skip its own post-processing (Sudachi / ONNX reading fixes) so
-            # readings are OpenJTalk's, as upstream's pyopenjtalk gave; also 3x faster.
-            parsed = pyopenjtalk.run_frontend(text, use_vanilla=True)
-        except TypeError:  # plain pyopenjtalk has no such option
-            parsed = pyopenjtalk.run_frontend(text)
-        return parsed, pyopenjtalk.make_label(parsed) if parsed else []
+def run_openjtalk(text: str, dictionary: str | None = None) -> tuple[list[dict], list[str]]:
+    """OpenJTalk 1.11's per-word analysis (NJD features: string, pron, ...) and full-context
+    labels of `text` (`vits2.text.openjtalk.run`)."""
+    return openjtalk.run(text, dictionary)
 
 
 @lru_cache(maxsize=256)  # text_normalize and g2p both parse the same normalised text
-def _text2sep_kata(text: str, v20: bool) -> tuple[tuple[str, ...], tuple[str, ...], tuple]:
-    parsed, labels = run_openjtalk(text)
+def _text2sep_kata(
+    text: str, v20: bool, dictionary: str | None
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple]:
+    parsed, labels = run_openjtalk(text, dictionary)
     words: list[str] = []
     readings: list[str] = []
     marks = REPLACE_MAP_20 if v20 else REPLACE_MAP
@@ -251,19 +245,15 @@ def _accents(labels: list[str]) -> list[tuple[str, int]]:
     return out
 
 
-def _openjtalk_g2p(katakana: str) -> list[str]:
+def _openjtalk_g2p(katakana: str, dictionary: str | None = None) -> list[str]:
     """The v2.3 tag's reading -> phones: `pyopenjtalk.g2p`, lower-cased, "cl" -> "q"."""
-    import pyopenjtalk
-
-    with _OJT_LOCK:
-        try:
-            phones = pyopenjtalk.g2p(katakana, use_vanilla=True)
-        except TypeError:  # plain pyopenjtalk has no such option
-            phones = pyopenjtalk.g2p(katakana)
+    phones = openjtalk.g2p(katakana, dictionary)
     return [p for p in phones.lower().replace("cl", "q").split(" ") if p]
 
 
-def kata2phoneme(text: str, profile: str | Profile | None = None) -> list[str]:
+def kata2phoneme(
+    text: str, profile: str | Profile | None = None, dictionary: str | None = None
+) -> list[str]:
     """Katakana reading (or a punctuation mark) -> phones; a leading "ー" is kept for
     `handle_long` to resolve from the previous word. Marks at the start are phones of their
     own; a "ー" after them is dropped (upstream's loop); the rest is read as the profile's
@@ -273,7 +263,7 @@ def kata2phoneme(text: str, profile: str | Profile | None = None) -> list[str]:
     if text == "ー":
         return ["ー"]
     if text.startswith("ー"):
-        return ["ー"] + kata2phoneme(text[1:], profile)
+        return ["ー"] + kata2phoneme(text[1:], profile, dictionary)
     out: list[str] = []
     while text and (_MARKS.match(text) or text.startswith("ー")):
         if _MARKS.match(text):
@@ -282,7 +272,7 @@ def kata2phoneme(text: str, profile: str | Profile | None = None) -> list[str]:
     if not text:
         return out
     if profile.ja_kana == "openjtalk":
-        return out + _openjtalk_g2p(hira_to_kata(text))
+        return out + _openjtalk_g2p(hira_to_kata(text), dictionary)
     return out + hiragana_to_phones(
         kata_to_hira(text), small_vowels=profile.has("ja-small-vowel-kana")
     )
@@ -324,7 +314,10 @@ def align_tones(sep_phonemes: list[list[str]], accents: list[tuple[str, int]]) -
 
 
 def g2p(
-    norm_text: str, tokenizer=None, profile: str | Profile | None = None
+    norm_text: str,
+    tokenizer=None,
+    profile: str | Profile | None = None,
+    dictionary: str | None = None,
 ) -> tuple[list[str], list[int], list[int]]:
     """(phones, tones 0/1, word2ph) of normalised Japanese text; "_" padding at both ends.
 
@@ -336,9 +329,9 @@ def g2p(
     tok = load_tokenizer(tokenizer, "JP")
     profile = get_profile(profile)
     v20 = profile.ja_normalize == "2.0"
-    words, readings, accents = text2sep_kata(norm_text, v20)
+    words, readings, accents = text2sep_kata(norm_text, v20, dictionary)
     pairs = list(zip(words, readings, strict=True))
-    sep_phonemes = handle_long([kata2phoneme(r, profile) for _, r in pairs])
+    sep_phonemes = handle_long([kata2phoneme(r, profile, dictionary) for _, r in pairs])
     sep_phonemes = [[p if p in SYMBOL_TO_ID else "UNK" for p in ph] for ph in sep_phonemes]
     tones = align_tones(sep_phonemes, accents)
 
@@ -357,7 +350,10 @@ def g2p(
         out_tones += t
         word2ph += distribute_phone(len(ph), n_tok)
 
-    n_tokens = len(bert_input_ids_v20(norm_text, tok)) - 2 if v20 else len(tok.tokenize(norm_text))
+    if v20:
+        n_tokens = len(bert_input_ids_v20(norm_text, tok, dictionary)) - 2
+    else:
+        n_tokens = len(tok.tokenize(norm_text))
     if len(word2ph) != n_tokens:
         # pyopenjtalk's words did not spell norm_text: spread all phones over its tokens.
         word2ph = distribute_phone(len(phones), n_tokens) if n_tokens else []

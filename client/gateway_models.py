@@ -6,7 +6,10 @@
   ``voice.json``) inside the configured roots. The gateway writes its Triton models into the
   configured repository (``name=`` renames the voice) and loads it: status 0 and upstream's
   ``Data: {model_id, model_info}``. A voice of that name already loaded is answered with its
-  id (upstream adds a reference).
+  id (upstream adds a reference). ``user_dict=CSV`` (inside the roots; Style-Bert-VITS2's CSV
+  format) gives the voice its own Japanese user dictionary: compiled into the repository's copy
+  (the exported folder is not changed) or at the checkpoint's export; a bad line is status 16
+  naming it. To change a loaded voice's dictionary, delete it and add it again.
 - ``GET /models/add?model_path=G_N.pth``: a training checkpoint (``config_path=``, else
   config.json beside it or in its parent, as upstream; none: status 15) becomes a task,
   answered at once (HTTP 202) with its ``id``: export with the configured BERT folders
@@ -152,6 +155,8 @@ class AddTask:
     name: str
     checkpoint: Path
     config: Path
+    user_dict: Path | None = None
+    """The voice's own user dictionary (CSV) compiled at export, or None."""
     state: str = "queued"
     stage: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -194,7 +199,9 @@ class AddTasks:
         self._lock = threading.Lock()
         self._serial = threading.Lock()  # an export takes every core: never two at once
 
-    def submit(self, checkpoint: Path, config: Path, name: str) -> AddTask:
+    def submit(
+        self, checkpoint: Path, config: Path, name: str, user_dict: Path | None = None
+    ) -> AddTask:
         """A new task for ``name``, or the unfinished one already adding it."""
         with self._lock:
             for task in self.tasks.values():
@@ -203,7 +210,7 @@ class AddTasks:
             done = [t for t in self.tasks.values() if t.state in ("done", "failed")]
             for old in sorted(done, key=lambda t: t.updated)[: max(0, len(done) - KEEP_FINISHED)]:
                 del self.tasks[old.id]
-            task = AddTask(uuid.uuid4().hex, name, checkpoint, config)
+            task = AddTask(uuid.uuid4().hex, name, checkpoint, config, user_dict)
             task.note("queued: waiting for the exporter")
             self.tasks[task.id] = task
         threading.Thread(target=self._run, args=(task,), name=f"models-add-{name}",
@@ -252,7 +259,7 @@ class AddTasks:
             voice_dir = Path(tmp) / task.name
             with self._stage(task, "export"):
                 berts = parse_bert_args([f"{k}={v}" for k, v in cfg.bert_dirs.items()])
-                options = ExportOptions(name=task.name)
+                options = ExportOptions(name=task.name, user_dict=task.user_dict)
                 export_voice(task.checkpoint, voice_dir, berts, task.config, options, task.note)
             with self._stage(task, "verify"):
                 checks = verify_voice(voice_dir, task.checkpoint, progress=task.note)
@@ -313,6 +320,7 @@ def _add(backend: Backend, tasks: AddTasks, params: dict[str, str]) -> Any:
     from tts_export.metadata import VoiceManifest
     from tts_export.repository import RepositoryOptions, model_name, write_repository
 
+    user_dict = _user_dict(params.get("user_dict"), cfg.roots)
     try:
         default = f"{config.parent.name}_{path.stem}" if checkpoint else None
         name = model_name(params.get("name") or default or VoiceManifest.load(path).name)
@@ -320,10 +328,16 @@ def _add(backend: Backend, tasks: AddTasks, params: dict[str, str]) -> Any:
         raise ApiError(400, 16, LOAD_FAILED, "model_path", str(e)) from e
     loaded = {v.name: i for i, v in backend.voices(refresh=True).items()}
     if checkpoint and name not in loaded:
-        return JSONResponse(tasks.submit(path, config, name).public(), status_code=202)
+        return JSONResponse(tasks.submit(path, config, name, user_dict).public(), status_code=202)
     if name not in loaded:
         try:
-            write_repository(path, cfg.repository, RepositoryOptions(name=name))
+            with tempfile.TemporaryDirectory(prefix="tts-user-dict-") as tmp:
+                source = path
+                if user_dict is not None:  # a view of the folder with the dictionary added
+                    from tts_export.voice import with_user_dict
+
+                    source = with_user_dict(path, user_dict, Path(tmp))
+                write_repository(source, cfg.repository, RepositoryOptions(name=name))
         except (OSError, ValueError) as e:
             raise ApiError(500, 16, LOAD_FAILED, "model_path", str(e)) from e
         backend.call(backend.tts.load_voice, name)
@@ -335,6 +349,21 @@ def _add(backend: Backend, tasks: AddTasks, params: dict[str, str]) -> Any:
     model_id, voice = backend.pick(name)
     return {"status": 0, "detail": "模型添加成功",
             "Data": {"model_id": model_id, "model_info": _info(backend, voice, tasks.configs)}}  # fmt: skip
+
+
+def _user_dict(value: str | None, roots: list[Path]) -> Path | None:
+    """The ``user_dict`` CSV, inside the roots and every line well formed (status 16 naming
+    the bad line otherwise)."""
+    if not value:
+        return None
+    path = resolve_inside(value, roots, "user_dict")
+    from vits2.text.openjtalk import read_user_dict_csv
+
+    try:
+        read_user_dict_csv(path)
+    except ValueError as e:
+        raise ApiError(400, 16, LOAD_FAILED, "user_dict", str(e)) from e
+    return path
 
 
 def _root(backend: Backend, root_dir: str | None) -> Path:

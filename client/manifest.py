@@ -101,6 +101,11 @@ class VoiceManifest:
     """The text frontend profile the voice was trained with (`vits2.text.profiles`; set at
     export with --frontend-profile); "" = the frontend's default ("improved"). A request may
     name another (PROFILE)."""
+    user_dict: str = ""
+    """The voice's own OpenJTalk user dictionary, compiled (`tts-export onnx --user-dict`;
+    relative to the voice folder, its CSV source beside it with the suffix .csv); "" = none.
+    Japanese of this voice only is read with it (an SBV2 voice's also holds SBV2's default
+    words)."""
     contract: int = CONTRACT_VERSION
 
     @classmethod

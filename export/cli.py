@@ -62,6 +62,12 @@ def onnx(
     emotion_model: Path | None = typer.Option(
         None, "--emotion-model", help="2.1 voices: local wav2vec2 emotion folder (REFERENCE_AUDIO)"
     ),
+    user_dict: Path | None = typer.Option(
+        None,
+        "--user-dict",
+        help="Japanese user dictionary in Style-Bert-VITS2's CSV format: copied into the voice, "
+        "compiled, read by this voice only (docs/frontend.md)",
+    ),
 ) -> None:
     """Export all graphs of a voice (BERT per language, encoder, decoder) plus voice.json."""
     from tts_export.voice import ExportOptions, export_voice, parse_bert_args
@@ -81,6 +87,7 @@ def onnx(
                 frontend_profile=frontend_profile,
                 clap=clap,
                 emotion_model=emotion_model,
+                user_dict=user_dict,
             ),
             progress=_progress,
         )

@@ -331,6 +331,10 @@ def _copy_voice_assets(voice_dir: Path, manifest: VoiceManifest, dest: Path) -> 
     folders += [info["processor"] for info in manifest.emotion_models.values()]
     for folder in folders:  # tokenizers, and the emotion graphs' processors (EmotionFeeds)
         shutil.copytree(inside_folder(voice_dir, folder), dest / folder, dirs_exist_ok=True)
+    if manifest.user_dict:  # the voice's OpenJTalk user dictionary (compiled + its CSV)
+        for name in (manifest.user_dict, str(Path(manifest.user_dict).with_suffix(".csv"))):
+            if inside_folder(voice_dir, name).is_file():
+                shutil.copy2(inside_folder(voice_dir, name), dest / name)
 
 
 GRAPH_PRECISIONS = {

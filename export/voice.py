@@ -4,6 +4,7 @@ tokenizers, sidecar."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import vits2
 from tts_export import acoustic
 from tts_export.metadata import BertInfo, VoiceManifest, write_metadata
 from vits2.synthesize import voice_manifest
+from vits2.text.openjtalk import SBV2_DEFAULT_CSV, compile_user_dict, read_user_dict_csv
 from vits2.text.profiles import get_profile, profile_for_release
 from vits2.text.symbols import LANGUAGES
 
@@ -45,6 +47,10 @@ class ExportOptions:
     """A voice folder exported with the same BERT folders (same folder names and precision):
     its BERT graphs and tokenizers are copied instead of exported again (voices that share
     BERTs; the graphs depend only on the BERT)."""
+    user_dict: Path | None = None
+    """A user dictionary in Style-Bert-VITS2's CSV format: copied into the voice folder
+    (user_dict.csv), compiled there (user_dict.dic; an SBV2 voice's with SBV2's default words
+    first, as SBV2 compiles them) and read by this voice's frontend only."""
 
 
 def parse_bert_args(values: list[str]) -> dict[str, Path]:
@@ -84,6 +90,8 @@ def export_voice(
         )
     # checked before anything heavy is loaded
     profile = get_profile(options.frontend_profile).name if options.frontend_profile else None
+    if options.user_dict is not None:
+        read_user_dict_csv(options.user_dict)  # a bad line is an error naming it
     t0 = time.perf_counter()
     progress(f"loading {checkpoint}")
     model = vits2.load_model(checkpoint, config)
@@ -96,6 +104,9 @@ def export_voice(
     )
     if cfg.parts.style:
         _copy_style_vectors(Path(checkpoint), cfg, out_dir, manifest)
+    if options.user_dict is not None:
+        progress(f"compiling the user dictionary {options.user_dict}")
+        add_user_dict(out_dir, manifest, options.user_dict)
     (out_dir / "config.json").write_text(
         json.dumps(cfg.raw or {}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -228,6 +239,47 @@ def _copy_style_vectors(checkpoint: Path, cfg, out_dir: Path, manifest: VoiceMan
     load_style_vectors(src, cfg.data.num_styles or None)  # checked before it is copied
     shutil.copy2(src, out_dir / "style_vectors.npy")
     manifest.graphs["style_vectors"] = "style_vectors.npy"
+
+
+USER_DICT = "user_dict.dic"
+"""The compiled user dictionary's name in a voice folder (its CSV: user_dict.csv)."""
+
+
+def add_user_dict(voice_dir: Path, manifest: VoiceManifest, csv_file: str | Path) -> None:
+    """Copy the CSV into `voice_dir`, compile it there (SBV2 voices: SBV2's default words
+    first) and name it in `manifest` (saved by the caller)."""
+    csv = voice_dir / Path(USER_DICT).with_suffix(".csv")
+    if Path(csv_file).resolve() != csv.resolve():
+        shutil.copy2(csv_file, csv)
+    sbv2 = get_profile(manifest.frontend_profile or None).ja_g2p.startswith("sbv2")
+    compile_user_dict([SBV2_DEFAULT_CSV, csv] if sbv2 else [csv], voice_dir / USER_DICT)
+    manifest.user_dict = USER_DICT
+
+
+def with_user_dict(voice_dir: Path, csv_file: str | Path, tmp: Path) -> Path:
+    """A copy of exported voice `voice_dir` with the user dictionary `csv_file` in the folder
+    `tmp` (files hard-linked where the filesystem allows: no graph is copied twice); the voice
+    folder is not changed."""
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:  # another filesystem
+            shutil.copy2(src, dst)
+
+    view = tmp / voice_dir.name
+    view.mkdir(parents=True)
+    for item in voice_dir.iterdir():
+        if item.name in ("voice.json", USER_DICT, Path(USER_DICT).with_suffix(".csv").name):
+            continue
+        if item.is_dir():
+            shutil.copytree(item, view / item.name, copy_function=link_or_copy)
+        else:
+            link_or_copy(str(item), str(view / item.name))
+    manifest = VoiceManifest.load(voice_dir)
+    add_user_dict(view, manifest, csv_file)
+    manifest.save(view)
+    return view
 
 
 def _copy_tokenizer(bert_dir: Path, tok_dir: Path) -> None:

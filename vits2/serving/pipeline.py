@@ -71,6 +71,7 @@ class FrontendPipeline:
             max_tokens=lim.max_tokens,
             max_phones=lim.max_phones,
             profile=voice.frontend_profile or profile_for_release(voice.release),
+            user_dict=_user_dict(voice, voice_dir),
         )
         self.bert_batch = bert_batch
 
@@ -334,6 +335,24 @@ def bert_inputs(
         if token_types and s.token_type_ids is not None:
             feeds["token_type_ids"][i, : len(s.token_type_ids)] = s.token_type_ids
     return feeds
+
+
+def _user_dict(voice: VoiceManifest, voice_dir: Path | None) -> Path | None:
+    """The voice's compiled OpenJTalk user dictionary (voice.json `user_dict`), or None."""
+    if not voice.user_dict:
+        return None
+    if voice_dir is None:
+        raise ValueError(
+            f"voice {voice.name} has a user dictionary ({voice.user_dict}): give its folder "
+            "(FrontendPipeline.from_voice_dir) so the frontend can read it"
+        )
+    path = inside_folder(voice_dir, voice.user_dict)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"voice {voice.name}: its user dictionary {path} is missing; re-export the voice "
+            "with `tts-export onnx --user-dict FILE`"
+        )
+    return path
 
 
 def inside_folder(root: Path, relative: str) -> Path:

@@ -183,7 +183,8 @@ class AsyncTTSClient(ClientSettings):
         params.validate()
         name = await self._resolve(voice)
         info = await self.voice_info(name)
-        return name, info, plan_chunks(text, info, per_sentence, params.language or "")
+        language, whole = params.language_for(info), params.whole_request()
+        return name, info, plan_chunks(text, info, per_sentence, language, whole)
 
     async def synthesize(
         self,

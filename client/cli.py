@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from tts_client.audio import Audio
-from tts_client.contract import EMOTION_IDS, SCALE_BY_NAME, STYLE_TEXT_WEIGHT, STYLE_WEIGHT
+from tts_client.contract import (
+    EMOTION_IDS,
+    INTONATION_SCALE,
+    PITCH_SCALE,
+    SCALE_BY_NAME,
+    STYLE_TEXT_WEIGHT,
+    STYLE_WEIGHT,
+)
 from tts_client.errors import InvalidInputError, TTSError
 from tts_client.planner import SynthesisParams, plan_chunks
 
@@ -78,7 +85,12 @@ def say(
     ),
     voice: str | None = typer.Option(None, "--voice", help="Voice name (default: first loaded)."),
     speaker: str | None = typer.Option(None, "--speaker", help="Speaker name or id."),
-    language: str = typer.Option("ZH", "--language", help="ZH, JP, EN, AUTO or MIX."),
+    language: str | None = typer.Option(
+        None,
+        "--language",
+        help="ZH, JP, EN, AUTO or MIX (default: the voice's: ZH where it has a Chinese BERT, "
+        "else its first language).",
+    ),
     sdp_ratio: float | None = scale_option("sdp_ratio"),
     noise_scale: float | None = scale_option("noise_scale"),
     noise_scale_w: float | None = scale_option("noise_scale_w"),
@@ -115,6 +127,26 @@ def say(
         "--style-weight",
         help=f"[{STYLE_WEIGHT.low}, {STYLE_WEIGHT.high}]; default {STYLE_WEIGHT.default}.",
     ),
+    pitch_scale: float | None = typer.Option(
+        None,
+        "--pitch-scale",
+        help=f"[{PITCH_SCALE.low}, {PITCH_SCALE.high}]; {PITCH_SCALE.default} leaves the audio "
+        "as synthesized (Style-Bert-VITS2's pitch; any voice; not with --stream).",
+    ),
+    intonation_scale: float | None = typer.Option(
+        None,
+        "--intonation-scale",
+        help=f"[{INTONATION_SCALE.low}, {INTONATION_SCALE.high}]; F0 swing around its mean "
+        f"(default {INTONATION_SCALE.default}; not with --stream).",
+    ),
+    given_phones: str | None = typer.Option(
+        None,
+        "--given-phones",
+        help='Style-Bert-VITS2 voices: the sentence\'s phones by hand, "_ k o N n i ch i w a _".',
+    ),
+    given_tones: str | None = typer.Option(
+        None, "--given-tones", help="Style-Bert-VITS2 voices: one tone (0/1) per given phone."
+    ),
     stream: bool = typer.Option(
         False,
         "--stream",
@@ -136,7 +168,8 @@ def say(
         noise_scale_w=noise_scale_w, length_scale=length_scale, seed=seed, profile=profile,
         style_text=style_text, style_text_weight=style_text_weight, emotion=emotion,
         emotion_id=emotion_id, reference_audio=_read_file(reference_audio, "--reference-audio"),
-        style=style, style_weight=style_weight,
+        style=style, style_weight=style_weight, pitch_scale=pitch_scale,
+        intonation_scale=intonation_scale, given_phones=given_phones, given_tones=given_tones,
     )  # fmt: skip
     _say(text, voice, params, output, stream or play, play, _client(url, protocol, timeout))
 
@@ -200,7 +233,8 @@ def _say_streamed(
     method = first_audio_method(client.protocol, info)
     total = None
     if method == "pipelined":  # one chunk per sentence; decoupled: per window (count unknown)
-        total = len(plan_chunks(text, info, per_sentence=True, language=params.language))
+        language = params.language_for(info)
+        total = len(plan_chunks(text, info, True, language, params.whole_request()))
     task = bar.add_task(f"streaming ({method})", total=total)
     player = open_player(info.sample_rate) if play else None
     to_stdout = str(output) == "-"

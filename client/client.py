@@ -246,7 +246,8 @@ class TTSClient(ClientSettings):
         params.validate()
         name = self._resolve(voice)
         info = self.voice_info(name)
-        return name, info, plan_chunks(text, info, per_sentence, params.language or "")
+        language, whole = params.language_for(info), params.whole_request()
+        return name, info, plan_chunks(text, info, per_sentence, language, whole)
 
     def synthesize(
         self,

@@ -17,7 +17,14 @@ import math
 from dataclasses import dataclass, fields
 
 __all__ = [
+    "ADJUST_SCALES",
     "DEFAULT_SCALES",
+    "INTONATION_SCALE",
+    "PITCH_SCALE",
+    "REQUEST_SCALES",
+    "default_language",
+    "parse_given_phones",
+    "parse_given_tones",
     "MAX_SEED",
     "OUTPUTS",
     "RANDOM_SEED",
@@ -96,6 +103,21 @@ STYLE_WEIGHT = Scale("style_weight", "STYLE_WEIGHT", 0.0, 20.0, 1.0)
 (`vits2.styles.style_vector`); 0 is the neutral style, 1 the style as trained (its default),
 larger values exaggerate it. Only for voices with styles."""
 
+PITCH_SCALE = Scale("pitch_scale", "PITCH_SCALE", 0.5, 2.0, 1.0)
+"""Style-Bert-VITS2's pitch control (its ``adjust_voice``): every voiced frame's F0 f becomes
+pitch_scale * mean + intonation_scale * (f - mean), mean over the request's whole waveform,
+which WORLD (pyworld: harvest, cheaptrick, d4c, synthesize) resynthesizes. 1 (and
+INTONATION_SCALE 1) leaves the audio untouched; any other value costs a little quality, as in
+SBV2. SBV2's web UI offers [0.8, 1.5]; [0.5, 2.0] is an octave down to an octave up."""
+INTONATION_SCALE = Scale("intonation_scale", "INTONATION_SCALE", 0.0, 2.0, 1.0)
+"""Style-Bert-VITS2's intonation control: how far F0 swings around its mean (0: flat, 1: as
+synthesized, 2: twice as wide); the same post-processing as PITCH_SCALE."""
+ADJUST_SCALES = (PITCH_SCALE, INTONATION_SCALE)
+"""Post-processing of the whole waveform (any voice); the stream model refuses values other
+than 1, since the mean F0 is the whole request's."""
+REQUEST_SCALES = (*SCALES, STYLE_TEXT_WEIGHT, STYLE_WEIGHT, *ADJUST_SCALES)
+"""Every FP32 request input with its rule."""
+
 EMOTION_IDS = range(10)
 """Bert-VITS2 2.1's emotion ids (one of its 10 emotion codes; 0 is the default)."""
 
@@ -145,6 +167,53 @@ def check_seed(value: object) -> int | None:
     return seed
 
 
+def default_language(languages) -> str:
+    """The language a request takes when it names none: ZH where the voice has a Chinese BERT
+    (upstream's default), else the voice's first language (a JP-only voice speaks JP)."""
+    languages = list(languages)
+    return "ZH" if "ZH" in languages or not languages else languages[0]
+
+
+def parse_given_phones(value: object, max_phones: int) -> tuple[str, ...]:
+    """GIVEN_PHONES: Style-Bert-VITS2's ``given_phone``, the sentence's phones as its frontend
+    gives them ("_" first and last), space-separated or a list; at most ``max_phones``."""
+    items = value.split() if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(p, str) for p in items):
+        raise RequestError(
+            f"GIVEN_PHONES must be phones separated by spaces (or a list of str), got {value!r}"
+        )
+    phones = tuple(p.strip() for p in items)
+    if not phones or any(not p or p.split() != [p] for p in phones):
+        raise RequestError("GIVEN_PHONES is empty or holds an empty phone")
+    if len(phones) > max_phones:
+        raise RequestError(f"GIVEN_PHONES has {len(phones)} phones; at most {max_phones}")
+    if phones[0] != "_" or phones[-1] != "_":
+        raise RequestError(
+            'GIVEN_PHONES must start and end with the padding phone "_", as Style-Bert-VITS2\'s '
+            'frontend gives them (e.g. "_ k o N n i ch i w a _")'
+        )
+    return phones
+
+
+def parse_given_tones(value: object, max_phones: int) -> tuple[int, ...]:
+    """GIVEN_TONES: Style-Bert-VITS2's ``given_tone``, one tone per phone (Japanese: 0 low,
+    1 high), space-separated integers or a list; at most ``max_phones``."""
+    items = value.split() if isinstance(value, str) else value
+    try:
+        ok = isinstance(items, list | tuple) and all(
+            not isinstance(t, bool) and float(t) == int(t) for t in items
+        )
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not items:
+        raise RequestError(
+            f"GIVEN_TONES must be integers separated by spaces (or a list of int), got {value!r}"
+        )
+    if len(items) > max_phones:
+        raise RequestError(f"GIVEN_TONES has {len(items)} tones; at most {max_phones}")
+    return tuple(int(t) for t in items)
+
+
 def sentence_seed(seed: int, index: int) -> int:
     """The seed of sentence ``index`` of a request whose SEED is ``seed``."""
     return (int(seed) + index) % (MAX_SEED + 1)
@@ -175,12 +244,18 @@ REQUEST_INPUTS: tuple[WireInput, ...] = (
     WireInput("REFERENCE_AUDIO", "BYTES", "reference_audio"),
     WireInput("STYLE", "BYTES", "style"),
     WireInput(STYLE_WEIGHT.input, "FP32", STYLE_WEIGHT.name),
+    *(WireInput(s.input, "FP32", s.name) for s in ADJUST_SCALES),
+    WireInput("GIVEN_PHONES", "BYTES", "given_phones"),
+    WireInput("GIVEN_TONES", "BYTES", "given_tones"),
 )
 """Every input of a synthesis request. PROFILE names the text frontend profile for this request
 (left out: the voice's own, voice.json ``frontend_profile``); STYLE_TEXT is upstream v2.3's
 style text, whose BERT features are mixed in with STYLE_TEXT_WEIGHT (Style-Bert-VITS2's
 assist_text / assist_text_weight). The conditioning inputs (`CONDITIONING_INPUTS`) only apply to
-voices whose release has them; sending one to another voice is a `RequestError`."""
+voices whose release has them; sending one to another voice is a `RequestError`. PITCH_SCALE
+and INTONATION_SCALE (`ADJUST_SCALES`) reshape the F0 of the whole waveform, for any voice.
+GIVEN_PHONES / GIVEN_TONES (space-separated) set one Japanese sentence's pronunciation and
+accents by hand, as Style-Bert-VITS2's editor does."""
 
 CONDITIONING_INPUTS: dict[str, tuple[str, ...]] = {
     "EMOTION": ("2.2",),
@@ -188,6 +263,8 @@ CONDITIONING_INPUTS: dict[str, tuple[str, ...]] = {
     "REFERENCE_AUDIO": ("2.1", "2.2"),
     "STYLE": ("sbv2", "sbv2-jp-extra"),
     "STYLE_WEIGHT": ("sbv2", "sbv2-jp-extra"),
+    "GIVEN_PHONES": ("sbv2", "sbv2-jp-extra"),
+    "GIVEN_TONES": ("sbv2", "sbv2-jp-extra"),
 }
 """Conditioning input -> the releases (voice.json ``release``) that take it:
 - EMOTION (text): 2.2's emotion prompt ("Happy", "a sad voice"), embedded by the voice's CLAP
@@ -198,7 +275,12 @@ CONDITIONING_INPUTS: dict[str, tuple[str, ...]] = {
   at most `Limits.max_reference_seconds`): the emotion of a clip, embedded by the voice's
   wav2vec2 emotion graph (2.1) or CLAP audio graph (2.2). It wins over EMOTION / EMOTION_ID.
 - STYLE (a name from the voice's styles, or its id as digits) and STYLE_WEIGHT: Style-Bert-VITS2's
-  style; left out: the neutral style (id 0) at weight 1."""
+  style; left out: the neutral style (id 0) at weight 1.
+- GIVEN_PHONES and GIVEN_TONES: Style-Bert-VITS2's given_phone / given_tone for a request whose
+  TEXT is one Japanese sentence: phones from the voice's symbol table, tones 0/1; the phones'
+  spread over the text's BERT tokens is adjusted as SBV2 adjusts it. Bert-VITS2 releases'
+  frontends have no such input (their word2ph cannot follow a changed reading), so they
+  refuse it."""
 OUTPUTS = ("AUDIO", "SAMPLE_RATE")
 """What the ensemble returns: FP32 samples [N], INT32 sample rate [1]."""
 STREAM_OUTPUTS = (*OUTPUTS, "PAUSE_AFTER")

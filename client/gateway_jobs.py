@@ -2,7 +2,9 @@
 
 ``POST /jobs`` (JSON: ``text``, ``model`` (voice name or model_id), ``speaker`` (default the
 voice's first), ``language``, the scales, ``seed``, ``style_text``, ``style_text_weight``,
-``emotion``, ``emotion_id``, ``style``, ``style_weight``) answers 202 with the job. ``GET /jobs``, ``GET /jobs/{id}`` (``state``, ``done``/``total``
+``emotion``, ``emotion_id``, ``style``, ``style_weight``, ``pitch_scale``, ``intonation_scale``
+(applied per request: a group of sentences), ``given_phones`` / ``given_tones`` (a one-sentence
+text only)) answers 202 with the job. ``GET /jobs``, ``GET /jobs/{id}`` (``state``, ``done``/``total``
 sentences, ``error``), ``GET /jobs/{id}/audio`` (``format``; ``partial=true``: what is done),
 ``DELETE /jobs/{id}`` (cancel; ``purge=true`` deletes its files), ``POST /jobs/{id}/resume``.
 

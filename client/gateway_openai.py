@@ -8,7 +8,9 @@ applied as length_scale = 1 / speed), ``stream_format`` ("audio" only). Bert-VIT
 along as extra fields: ``language``, ``sdp_ratio``, ``noise_scale``, ``noise_scale_w``,
 ``length_scale`` (wins over speed), ``seed``, ``style_text``, ``style_text_weight``, and by
 the voice's release ``emotion`` (2.2: a CLAP prompt; 2.1: an id 0-9), ``emotion_id`` (2.1),
-``style`` and ``style_weight`` (Style-Bert-VITS2). ``instructions`` cannot steer these voices
+``style`` and ``style_weight`` (Style-Bert-VITS2), ``pitch_scale`` and ``intonation_scale``
+(any voice; a wav/pcm body is then sent whole, not streamed), ``given_phones`` / ``given_tones``
+(Style-Bert-VITS2, one Japanese sentence). ``instructions`` cannot steer these voices
 and is ignored (the ``X-Ignored-Fields`` header says so).
 
 Formats: wav and pcm always, streamed as audio is decoded (chunked body; the WAV header
@@ -28,6 +30,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from tts_client.contract import ADJUST_SCALES
 from tts_client.gateway import ApiError, Backend, json_object
 from tts_client.gateway_audio import MEDIA_TYPES, STREAMABLE, available_formats, encode
 from tts_client.gateway_audio import stream_body as _stream_body
@@ -41,7 +44,8 @@ OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 KNOWN = {"model", "input", "voice", "response_format", "speed", "instructions", "stream_format",
          "language", "sdp_ratio", "noise_scale", "noise_scale_w", "length_scale", "seed",
          "style_text", "style_text_weight", "emotion", "emotion_id", "style",
-         "style_weight"}  # fmt: skip
+         "style_weight", "pitch_scale", "intonation_scale", "given_phones",
+         "given_tones"}  # fmt: skip
 NAMES = {"SPEAKER": "voice", "TEXT": "input"}
 
 
@@ -109,7 +113,9 @@ def _speech(backend: Backend, body: dict[str, Any]) -> Response:
     if ignored:
         headers["X-Ignored-Fields"] = ",".join(ignored)
     tts = backend.tts
-    if fmt in STREAMABLE:  # per vocoder window where the voice has a stream model
+    # pitch/intonation move the F0 around the whole waveform's mean: synthesized whole
+    whole = any(knobs.get(s.name) not in (None, s.default) for s in ADJUST_SCALES)
+    if fmt in STREAMABLE and not whole:  # per vocoder window where the voice has a stream model
         method = first_audio_method(tts.protocol, voice)
         chunks = backend.call(tts.stream, text, _names=NAMES, method=method, **knobs)
         first = backend.call(next, chunks, _names=NAMES)

@@ -13,6 +13,9 @@ Conditioning, by the voice's release (`conditioning_knobs`):
   prompt for CLAP ("Happy"); ignored by other voices, as upstream's 2.0/2.3 models ignore it.
 - ``reference_audio`` (a multipart file upload, as upstream's form): the clip whose emotion a
   2.1 or 2.2 voice takes; refused (status 20) for other voices.
+- ``pitch_scale`` and ``intonation_scale`` (Style-Bert-VITS2's pitch post-processing, any
+  voice; not with ``stream=true``), ``given_phones`` / ``given_tones`` (SBV2's given_phone /
+  given_tone, also under those names; space-separated) for Style-Bert-VITS2 voices.
 - Style-Bert-VITS2's names: ``style`` and ``style_weight`` (for a Style-Bert-VITS2 voice
   ``style_weight`` is the style strength, not upstream's style-text weight), ``assist_text`` /
   ``assist_text_weight`` (= style_text / its weight); ``reference_audio_path`` (a style from a
@@ -46,7 +49,8 @@ from starlette.concurrency import run_in_threadpool
 
 from tts_client.audio import Audio, silence
 from tts_client.client import TTSClient
-from tts_client.contract import STYLE_TEXT_WEIGHT, STYLE_WEIGHT
+from tts_client.contract import ADJUST_SCALES, STYLE_TEXT_WEIGHT, STYLE_WEIGHT
+from tts_client.contract import default_language as contract_default_language
 from tts_client.gateway import ApiError, Backend
 from tts_client.gateway_audio import pcm16, stream_body, upstream_pcm16, wav_header
 from tts_client.streaming import first_audio_method
@@ -60,7 +64,9 @@ AUTO_SPLIT_PAUSE = 0.2
 NAMES = {"SPEAKER": "speaker_name", "NOISE_SCALE": "noise", "NOISE_SCALE_W": "noisew",
          "LENGTH_SCALE": "length", "SDP_RATIO": "sdp_ratio", "STYLE_TEXT": "style_text",
          "STYLE_TEXT_WEIGHT": "style_weight", "EMOTION": "emotion", "EMOTION_ID": "emotion",
-         "REFERENCE_AUDIO": "reference_audio", "STYLE": "style"}  # fmt: skip
+         "REFERENCE_AUDIO": "reference_audio", "STYLE": "style", "PITCH_SCALE": "pitch_scale",
+         "INTONATION_SCALE": "intonation_scale", "GIVEN_PHONES": "given_phones",
+         "GIVEN_TONES": "given_tones"}  # fmt: skip
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 # upstream's cut_sent: a break after one of 。！;？? , after "......" or "……", and after an
@@ -159,8 +165,19 @@ async def body_params(request: Request) -> dict[str, Any]:
 
 
 def default_language(voice: Any) -> str:
-    """The voice's default language: ZH when it has a Chinese BERT (upstream's default)."""
-    return "ZH" if "ZH" in voice.languages or not voice.languages else voice.languages[0]
+    """The voice's default language (`contract.default_language`)."""
+    return contract_default_language(voice.languages)
+
+
+def pronunciation_knobs(params: dict[str, Any]) -> dict[str, Any]:
+    """pitch_scale, intonation_scale (any voice) and given_phones / given_tones (Style-Bert-
+    VITS2 voices; also SBV2's given_phone / given_tone) for the client; left out: absent."""
+    knobs = {s.name: number(params, s.name, None) for s in ADJUST_SCALES}
+    for name in ("given_phones", "given_tones"):
+        value = params.get(name, params.get(name[:-1]))
+        if value not in (None, "", []):
+            knobs[name] = value if isinstance(value, list) else str(value)
+    return {k: v for k, v in knobs.items() if v is not None}
 
 
 def _speaker(voice: Any, params: dict[str, str]) -> str:
@@ -288,7 +305,7 @@ def conditioning_knobs(voice: Any, params: dict[str, Any]) -> dict[str, Any]:
                 "send the clip as a multipart/form-data file field named reference_audio",
             )  # fmt: skip
         knobs["reference_audio"] = audio
-    return knobs
+    return {**knobs, **pronunciation_knobs(params)}
 
 
 def json_knobs(voice: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -307,6 +324,7 @@ def json_knobs(voice: Any, body: dict[str, Any]) -> dict[str, Any]:
     if body.get("style") not in (None, ""):
         knobs["style"] = str(body["style"])
     knobs["style_weight"] = number(body, "style_weight", None)
+    knobs.update(pronunciation_knobs(body))
     return {k: v for k, v in knobs.items() if v is not None}
 
 

@@ -12,13 +12,15 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from tts_client.contract import (
-    SCALES,
-    STYLE_TEXT_WEIGHT,
-    STYLE_WEIGHT,
+    ADJUST_SCALES,
+    REQUEST_SCALES,
     Limits,
     RequestError,
     check_emotion_id,
     check_seed,
+    default_language,
+    parse_given_phones,
+    parse_given_tones,
     sentence_seed,
 )
 from tts_client.errors import InvalidInputError
@@ -59,7 +61,9 @@ class SynthesisParams:
     """One request's knobs, as the user gave them; None means "the voice's default"."""
 
     speaker: str | int | None = None
-    language: str | None = "ZH"
+    language: str | None = None
+    """ZH, JP, EN, AUTO or MIX; None: the voice's default (`contract.default_language`: ZH where
+    it has a Chinese BERT, else its first language)."""
     sdp_ratio: float | None = None
     noise_scale: float | None = None
     noise_scale_w: float | None = None
@@ -81,6 +85,14 @@ class SynthesisParams:
     """Style-Bert-VITS2: a style name of the voice (or its id as digits)."""
     style_weight: float | None = None
     """Style-Bert-VITS2: style strength (None: 1, the style as trained)."""
+    pitch_scale: float | None = None
+    """Style-Bert-VITS2's pitch post-processing of the whole waveform (None: 1, untouched)."""
+    intonation_scale: float | None = None
+    """Style-Bert-VITS2's intonation: F0 swing around its mean (None: 1, untouched)."""
+    given_phones: str | list[str] | None = None
+    """Style-Bert-VITS2 voices: one Japanese sentence's phones set by hand ("_ k o ... _")."""
+    given_tones: str | list[int] | None = None
+    """Style-Bert-VITS2 voices: one tone (0/1) per phone ("0 0 1 ... 0")."""
 
     @classmethod
     def from_kwargs(cls, **knobs: object) -> SynthesisParams:
@@ -101,10 +113,15 @@ class SynthesisParams:
     def validate(self) -> SynthesisParams:
         """Check every given value against the contract (ranges, NaN, infinity, seed)."""
         try:
-            for scale in (*SCALES, STYLE_TEXT_WEIGHT, STYLE_WEIGHT):
+            for scale in REQUEST_SCALES:
                 value = getattr(self, scale.name)
                 if value is not None:
                     setattr(self, scale.name, scale.check(value))
+            # the server checks the count against the voice's max_phones and the symbol table
+            if self.given_phones is not None:
+                self.given_phones = " ".join(parse_given_phones(self.given_phones, 10**6))
+            if self.given_tones is not None:
+                self.given_tones = " ".join(map(str, parse_given_tones(self.given_tones, 10**6)))
             self.seed = check_seed(self.seed)
             if isinstance(self.style, int) and not isinstance(self.style, bool):
                 self.style = str(self.style)
@@ -147,11 +164,28 @@ class SynthesisParams:
             out["EMOTION_ID"] = np.array([self.emotion_id], dtype=np.int64)
         if self.reference_audio is not None:
             out["REFERENCE_AUDIO"] = np.array([bytes(self.reference_audio)], dtype=np.object_)
-        for scale in (*SCALES, STYLE_TEXT_WEIGHT, STYLE_WEIGHT):
+        for scale in REQUEST_SCALES:
             value = getattr(self, scale.name)
             if value is not None:
                 out[scale.input] = np.array([value], dtype=np.float32)
+        for name in ("given_phones", "given_tones"):
+            value = getattr(self, name)
+            if value is not None:
+                text = value if isinstance(value, str) else " ".join(map(str, value))
+                out[name.upper()] = np.array([text.encode("utf-8")], dtype=np.object_)
         return out
+
+    def whole_request(self) -> list[str]:
+        """The knobs that act on the whole text of one request (the F0 mean of its waveform;
+        the reading of its one sentence): such a text cannot be cut into several requests."""
+        out = [s.input for s in ADJUST_SCALES if getattr(self, s.name) not in (None, s.default)]
+        return out + [n.upper() for n in ("given_phones", "given_tones") if getattr(self, n)]
+
+    def language_for(self, voice: VoiceInfo | None) -> str:
+        """The request's language: the given one, else the voice's default."""
+        if self.language:
+            return self.language
+        return default_language(voice.languages if voice else [])
 
 
 @dataclass
@@ -197,6 +231,7 @@ def plan_chunks(
     voice: VoiceInfo | None,
     per_sentence: bool = False,
     language: str = "",
+    whole: list[str] | tuple[str, ...] = (),
 ) -> list[Chunk]:
     """Cut ``text`` into requests that fit the voice's ``limits``, at sentence ends.
 
@@ -204,7 +239,9 @@ def plan_chunks(
     whole text is one chunk when it fits; if not, sentences are packed greedily up to
     ``max_text_chars`` and ``max_sentences``, and a sentence longer than ``max_text_chars``
     on its own is cut at clauses/spaces with no pause between its pieces. With MIX markup,
-    a chunk starts with the language tag in force where it starts.
+    a chunk starts with the language tag in force where it starts. ``whole`` names knobs that
+    need the text in one request (`SynthesisParams.whole_request`): cutting it is then an
+    error naming them.
     """
     limits = voice.request_limits if voice else Limits()
     max_chars, max_sents = int(limits.max_text_chars), int(limits.max_sentences)
@@ -213,6 +250,7 @@ def plan_chunks(
         len(text) <= max_chars and len(sentences) <= max_sents and not per_sentence
     ):
         return [Chunk(text, 0, 0.0, max(1, len(sentences)))]
+
     mix = language.upper() == "MIX"
     chunks: list[Chunk] = []
     glue = False  # may the next piece join the last chunk?
@@ -242,4 +280,18 @@ def plan_chunks(
             chunks[-1].pause_after = limits.pause(s.kind) if is_last_part else 0.0
             glue = is_last_part and not over
     chunks[-1].pause_after = 0.0
+    adjusts = [s.input for s in ADJUST_SCALES if s.input in whole]
+    if per_sentence and adjusts:
+        raise InvalidInputError(
+            f"{', '.join(adjusts)} move the F0 of the whole waveform around its mean (Style-"
+            "Bert-VITS2's adjust_voice), which a stream does not have: synthesize instead, "
+            "or leave them out"
+        )
+    if whole and len(chunks) > 1:
+        why = "one per sentence, streamed" if per_sentence else "over one request's limits"
+        raise InvalidInputError(
+            f"{', '.join(whole)} act on one request's whole text, and this text would be cut "
+            f"into {len(chunks)} requests ({why}): send it in one request (shorter text, not "
+            "streamed), or leave them out"
+        )
     return chunks

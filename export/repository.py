@@ -43,7 +43,7 @@ from tts_model_repository.cpu import AutoChoice, auto_choice
 from tts_model_repository.inprocess import graph_variant
 from tts_model_repository.runtime import OPENVINO_HINTS
 from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES
-from vits2.serving.path import STEPS, steps_for
+from vits2.serving.path import ADJUST_OUTPUTS, STEPS, steps_for
 from vits2.serving.pipeline import inside_folder, voice_parts
 
 REPOSITORY_RUNTIMES = ("python", "onnxruntime", "openvino", "tensorrt")
@@ -288,6 +288,7 @@ def _write_python_models(
                 TensorSpec("audio", "TYPE_FP32", [-1, -1]),
                 TensorSpec("audio_lengths", "TYPE_INT64", [-1, 1]),
                 TensorSpec("pause_after", "TYPE_FP32", [-1, 1]),
+                *(TensorSpec(n, "TYPE_FP32", [-1, 1]) for n in ADJUST_OUTPUTS),
             ],
             PUBLIC_OUTPUTS,
             {"sample_rate": str(manifest.sample_rate)},

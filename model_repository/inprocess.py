@@ -92,7 +92,7 @@ class VoiceGraphs:
         self,
         text: str,
         speaker: str = "",
-        language: str = "ZH",
+        language: str = "",
         seed: int = 0,
         scales: dict[str, float] | None = None,
         capture: dict | None = None,

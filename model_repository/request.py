@@ -9,6 +9,8 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tts_client.contract import (
+    INTONATION_SCALE,
+    PITCH_SCALE,
     REQUEST_INPUTS,
     SCALES,
     STYLE_TEXT_WEIGHT,
@@ -52,6 +54,10 @@ def read_request(
         reference_audio=raw["REFERENCE_AUDIO"],
         style=raw["STYLE"],
         style_weight=raw[STYLE_WEIGHT.input],
+        pitch_scale=raw[PITCH_SCALE.input],
+        intonation_scale=raw[INTONATION_SCALE.input],
+        given_phones=raw["GIVEN_PHONES"],
+        given_tones=raw["GIVEN_TONES"],
     )
 
 

@@ -19,8 +19,9 @@ from tts_client.voices import VoiceInfo
 
 def test_knobs_go_on_the_wire_under_the_contract_names_and_types():
     params = SynthesisParams(
-        emotion="Happy", emotion_id=3, reference_audio=b"RIFF..", style=2, style_weight=1.5
-    ).validate()
+        emotion="Happy", emotion_id=3, reference_audio=b"RIFF..", style=2, style_weight=1.5,
+        given_phones="_ a _", given_tones="0 1 0",
+    ).validate()  # fmt: skip
     arrays = params.arrays("你好")
     dtypes = {i.name: i.dtype for i in REQUEST_INPUTS}
     for name in CONDITIONING_INPUTS:

@@ -135,7 +135,7 @@ class Synthesizer:
         self,
         text: str,
         speaker: str | int = "",
-        language: str = "ZH",
+        language: str = "",
         sdp_ratio: float | None = None,
         noise_scale: float | None = None,
         noise_scale_w: float | None = None,
@@ -143,7 +143,8 @@ class Synthesizer:
         seed: int | None = 0,
         **request_fields: object,
     ) -> SynthesisResult:
-        """None scales take the speaker's defaults; seed None draws a fresh one.
+        """None scales take the speaker's defaults; seed None draws a fresh one; language ""
+        the voice's default (`tts_client.contract.default_language`).
         `request_fields`: the other request inputs by `parse_request`'s names (profile,
         style_text, style_text_weight)."""
         start = time.perf_counter()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from tts_client.contract import sentence_seed
+from tts_client.contract import RequestError, sentence_seed
 from tts_model_repository.request import BlsSteps, read_request
 from tts_model_repository.triton_io import model_parameters, send_error
 from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES, WindowPlan
@@ -82,6 +82,12 @@ class TritonPythonModel:
 
     def _stream(self, request, sender) -> None:
         req = read_request(self.pipeline, request, max_text_chars=self.max_stream_chars)
+        if req.adjusts_pitch:
+            raise RequestError(
+                "PITCH_SCALE / INTONATION_SCALE move the F0 of the whole waveform (around its "
+                "mean, as Style-Bert-VITS2 does), which a stream does not have piece by piece: "
+                "send them to the ensemble (synthesize), or leave them at 1"
+            )
         sentences = self.pipeline.sentences(req)
         rate = self.pipeline.voice.sample_rate
         for i, sentence in enumerate(sentences):

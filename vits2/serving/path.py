@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tts_client.contract import OUTPUTS, REQUEST_INPUTS, RequestError
+from tts_client.contract import ADJUST_SCALES, OUTPUTS, REQUEST_INPUTS, RequestError
 from tts_client.manifest import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,
@@ -66,11 +66,16 @@ PER_SENTENCE_INPUTS = (
 """Encoder inputs holding one value per sentence ([S]; Triton carries them as [S, 1])."""
 
 
+ADJUST_OUTPUTS = tuple(s.name for s in ADJUST_SCALES)
+"""pitch_scale, intonation_scale: per sentence from the frontend, applied by the join step to
+the whole waveform (`vits2.serving.pitch`)."""
+
+
 def frontend_outputs(encoder_inputs: Sequence[str] = ENCODER_INPUTS) -> tuple[str, ...]:
     """The frontend step's outputs for a voice whose encoder takes ``encoder_inputs`` (voice.json
     ``encoder_inputs``): those inputs for every sentence of the request, plus what later steps
     need."""
-    return (*encoder_inputs, "noise_scale", "seeds", "pause_after")
+    return (*encoder_inputs, *ADJUST_OUTPUTS, "noise_scale", "seeds", "pause_after")
 
 
 FRONTEND_OUTPUTS = frontend_outputs()
@@ -94,7 +99,7 @@ def request_path(encoder_inputs: Sequence[str] = ENCODER_INPUTS) -> tuple[Step, 
             "frontend",
             tuple(i.name for i in REQUEST_INPUTS),
             frontend_outputs(encoder_inputs),
-            per_sentence=(*per_sentence, "noise_scale", "seeds", "pause_after"),
+            per_sentence=(*per_sentence, *ADJUST_OUTPUTS, "noise_scale", "seeds", "pause_after"),
         ),
         Step("encoder", encoder_inputs, tuple(ENCODER_OUTPUTS), per_sentence=("frame_lengths",)),
         Step("noise", ("frame_lengths", "seeds"), ("noise_z",)),
@@ -104,7 +109,7 @@ def request_path(encoder_inputs: Sequence[str] = ENCODER_INPUTS) -> tuple[Step, 
             tuple(DECODER_OUTPUTS),
             per_sentence=("audio_lengths",),
         ),
-        Step("join", ("audio", "audio_lengths", "pause_after"), OUTPUTS),
+        Step("join", ("audio", "audio_lengths", "pause_after", *ADJUST_OUTPUTS), OUTPUTS),
     )
 
 
@@ -184,8 +189,9 @@ MAX_PAUSE_S = 10.0
 
 
 def join_step(feeds: Mapping[str, np.ndarray], sample_rate: int) -> Values:
-    """audio [S, N], audio_lengths [S], pause_after [S] -> AUDIO [N'] (sentences with their
-    pauses, none after the last) and SAMPLE_RATE [1]."""
+    """audio [S, N], audio_lengths [S], pause_after [S], pitch_scale [S], intonation_scale [S]
+    -> AUDIO [N'] (sentences with their pauses, none after the last; F0 moved as the scales
+    say, over the whole waveform) and SAMPLE_RATE [1]."""
     audio = np.asarray(feeds["audio"])
     lengths = per_sentence(feeds, "audio_lengths")
     pauses = per_sentence(feeds, "pause_after")
@@ -200,7 +206,16 @@ def join_step(feeds: Mapping[str, np.ndarray], sample_rate: int) -> Values:
         raise RequestError(f"pause_after must be in [0, {MAX_PAUSE_S}] seconds")
     if not np.isfinite(audio).all():
         raise RequestError("audio holds NaN or inf")
-    return {
-        "AUDIO": trim_and_join(audio, lengths, pauses, sample_rate),
-        "SAMPLE_RATE": np.array([sample_rate], np.int32),
-    }
+    joined = trim_and_join(audio, lengths, pauses, sample_rate)
+    scales = []
+    for scale in ADJUST_SCALES:  # one value per request (the frontend repeats it per sentence)
+        given = per_sentence(feeds, scale.name) if scale.name in feeds else np.ones(1)
+        value = float(given[0]) if given.size else scale.default
+        if given.size != lengths.size and scale.name in feeds or np.any(given != value):
+            raise RequestError(f"{scale.name} must hold one value per sentence, all the same")
+        scales.append(scale.check(value))
+    if scales != [s.default for s in ADJUST_SCALES]:
+        from vits2.serving.pitch import adjust_voice
+
+        joined = adjust_voice(joined, sample_rate, *scales)
+    return {"AUDIO": joined, "SAMPLE_RATE": np.array([sample_rate], np.int32)}

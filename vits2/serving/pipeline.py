@@ -118,7 +118,29 @@ class FrontendPipeline:
                 "TEXT has nothing to speak after cleaning (only punctuation or "
                 "unsupported characters?)"
             )
+        if req.given_phones is not None or req.given_tones is not None:
+            return [self._given(sentences, req)]
         return sentences
+
+    def _given(self, sentences: list[Sentence], req: SynthesisRequest) -> Sentence:
+        """The request's one Japanese sentence with GIVEN_PHONES / GIVEN_TONES in place of its
+        frontend's (Style-Bert-VITS2's clean_text_with_given_phone_tone)."""
+        if len(sentences) != 1 or len(sentences[0].segments) != 1:
+            raise RequestError(
+                f"GIVEN_PHONES / GIVEN_TONES set one sentence's reading; TEXT is "
+                f"{len(sentences)} sentences: send one sentence per request"
+            )
+        (segment,) = sentences[0].segments
+        try:
+            segment = self.frontend.with_given(
+                segment,
+                None if req.given_phones is None else list(req.given_phones),
+                None if req.given_tones is None else list(req.given_tones),
+                req.profile,
+            )
+        except ValueError as e:
+            raise RequestError(str(e)) from None
+        return Sentence.join([segment], sentences[0].pause_after)
 
     def prepare(self, req: SynthesisRequest, bert: BertFn) -> Batch:
         """All sentences of a request as one padded batch (sentence i uses seed + i)."""
@@ -304,6 +326,8 @@ def frontend_outputs(batch: Batch, req: SynthesisRequest) -> dict[str, np.ndarra
         "noise_scale_w": np.full((s,), req.noise_scale_w, np.float32),
         "length_scale": np.full((s,), req.length_scale, np.float32),
         "noise_sdp": batch.noise_sdp,
+        "pitch_scale": np.full((s,), req.pitch_scale, np.float32),
+        "intonation_scale": np.full((s,), req.intonation_scale, np.float32),
         "noise_scale": np.full((s,), req.noise_scale, np.float32),
         "seeds": batch.seeds,
         "pause_after": batch.pause_after,

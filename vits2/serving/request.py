@@ -10,18 +10,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tts_client.contract import (
+    ADJUST_SCALES,
     SCALES,
     STYLE_TEXT_WEIGHT,
     STYLE_WEIGHT,
     RequestError,
     check_emotion_id,
     check_seed,
+    default_language,
+    parse_given_phones,
+    parse_given_tones,
 )
 from tts_client.manifest import VoiceManifest
 from vits2.serving import noise
 from vits2.serving.emotion import decode_clip
 from vits2.text.frontend import FRONTEND_LANGUAGES
 from vits2.text.profiles import get_profile
+from vits2.text.symbols import NUM_TONES_PER_LANGUAGE, SYMBOL_TO_ID
 
 
 @dataclass
@@ -72,6 +77,17 @@ class SynthesisRequest:
     """Frontend profile for this request; None = the voice's own."""
     style: StyleText | None = None
     conditioning: Conditioning = field(default_factory=Conditioning)
+    pitch_scale: float = 1.0
+    intonation_scale: float = 1.0
+    """PITCH_SCALE / INTONATION_SCALE: the join step's F0 post-processing (1, 1: none)."""
+    given_phones: tuple[str, ...] | None = None
+    given_tones: tuple[int, ...] | None = None
+    """GIVEN_PHONES / GIVEN_TONES (Style-Bert-VITS2 voices): the one Japanese sentence's
+    phones and tones set by hand, checked against the symbol table."""
+
+    @property
+    def adjusts_pitch(self) -> bool:
+        return (self.pitch_scale, self.intonation_scale) != (1.0, 1.0)
 
 
 def text_value(value, name: str) -> str:
@@ -116,9 +132,7 @@ def _speaker(voice: VoiceManifest, speaker) -> tuple[str, int]:
 
 
 def _language(voice: VoiceManifest, language) -> str:
-    lang = text_value(language, "LANGUAGE").strip().upper() or (
-        "ZH" if "ZH" in voice.languages else voice.languages[0]
-    )
+    lang = text_value(language, "LANGUAGE").strip().upper() or default_language(voice.languages)
     lang = "JP" if lang == "JA" else lang
     if lang not in FRONTEND_LANGUAGES:
         raise RequestError(f"unknown LANGUAGE {lang!r}; allowed: {', '.join(FRONTEND_LANGUAGES)}")
@@ -201,6 +215,44 @@ def parse_conditioning(
     return out
 
 
+def parse_given(
+    voice: VoiceManifest, language: str, phones=None, tones=None
+) -> tuple[tuple[str, ...] | None, tuple[int, ...] | None]:
+    """GIVEN_PHONES / GIVEN_TONES checked against the voice: its release must take them,
+    LANGUAGE must be JP, phones from the symbol table, tones Japanese (0/1)."""
+    phones = phones if isinstance(phones, list | tuple) else text_value(phones, "GIVEN_PHONES")
+    tones = tones if isinstance(tones, list | tuple) else text_value(tones, "GIVEN_TONES")
+    if (phones or tones) and "GIVEN_PHONES" not in voice.conditioning_inputs:
+        raise RequestError(
+            f"GIVEN_PHONES / GIVEN_TONES are Style-Bert-VITS2's (its editor sets a sentence's "
+            f"reading by hand) and this voice is release {voice.release}: Bert-VITS2's frontends "
+            "have no way to spread changed phones over the text's BERT tokens, so its voices "
+            "cannot take them; leave them out (the reading comes from the text)"
+        )
+    given_p = _takes(voice, "GIVEN_PHONES", phones if phones else None)
+    given_t = _takes(voice, "GIVEN_TONES", tones if tones else None)
+    if not (given_p or given_t):
+        return None, None
+    if language != "JP":
+        raise RequestError(
+            f"GIVEN_PHONES / GIVEN_TONES set a Japanese sentence's reading; LANGUAGE is "
+            f"{language}: send LANGUAGE JP"
+        )
+    limit = voice.request_limits.max_phones // 2
+    out_p = parse_given_phones(phones, limit) if given_p else None
+    out_t = parse_given_tones(tones, limit) if given_t else None
+    unknown = sorted({p for p in out_p or () if p not in SYMBOL_TO_ID})
+    if unknown:
+        raise RequestError(
+            f"GIVEN_PHONES has phones outside the voice's symbol table: {unknown[:8]}; use the "
+            "phones its frontend gives (vits2.text.symbols)"
+        )
+    bad = sorted({t for t in out_t or () if not 0 <= t < NUM_TONES_PER_LANGUAGE["JP"]})
+    if bad:
+        raise RequestError(f"GIVEN_TONES must be 0 (low) or 1 (high), got {bad[:8]}")
+    return out_p, out_t
+
+
 def parse_request(
     voice: VoiceManifest,
     text,
@@ -218,11 +270,15 @@ def parse_request(
     reference_audio=None,
     style=None,
     style_weight=None,
+    pitch_scale=None,
+    intonation_scale=None,
+    given_phones=None,
+    given_tones=None,
 ) -> SynthesisRequest:
     """Raw values (bytes/str; a value left out (None) takes its default: the speaker's for the
     scales, a fresh one for the seed (also -1), the voice's frontend profile, the release's
-    neutral conditioning) -> request. NaN, infinity, out-of-range values and conditioning inputs
-    the voice does not take are refused."""
+    neutral conditioning, no pitch change, no given phones) -> request. NaN, infinity,
+    out-of-range values and conditioning inputs the voice does not take are refused."""
     text = _checked_text(voice, text, max_text_chars)
     speaker_name, sid = _speaker(voice, speaker)
     lang = _language(voice, language)
@@ -233,6 +289,11 @@ def parse_request(
         for s in SCALES
     }
     seed = check_seed(seed)
+    adjust = {
+        s.name: s.default if v is None else s.check(v)
+        for s, v in zip(ADJUST_SCALES, (pitch_scale, intonation_scale), strict=True)
+    }
+    phones, tones = parse_given(voice, lang, given_phones, given_tones)
     return SynthesisRequest(
         text,
         speaker_name,
@@ -244,5 +305,8 @@ def parse_request(
         conditioning=parse_conditioning(
             voice, emotion, emotion_id, reference_audio, style, style_weight
         ),
+        given_phones=phones,
+        given_tones=tones,
+        **adjust,
         **values,
     )

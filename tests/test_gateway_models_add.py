@@ -163,3 +163,27 @@ def test_cli_gateway_bert_takes_lang_equals_dir():
 
     result = CliRunner().invoke(app, ["gateway", "--bert", "bert/chinese"])
     assert result.exit_code == 2 and "LANG=DIR" in result.output
+
+
+def test_user_dict_is_checked_before_anything_is_written(triton_voice, root):
+    """/models/add?user_dict=: a bad line is named (status 16), a CSV outside the roots is
+    refused (status 31); nothing reaches the repository."""
+    voice = root / "exported"
+    if not voice.exists():
+        shutil.copytree(triton_voice.voice_dir, voice)
+    csv = root / "bad_dict.csv"
+    csv.write_text(
+        "虹猫丸,,,8609,名詞,固有名詞,一般,*,*,*,虹猫丸,ニャンマル,ニャンマル,9/4,*\n",
+        encoding="utf-8",
+    )
+    params = {"model_path": str(voice), "name": "with_dict", "user_dict": str(csv)}
+    with TestClient(_app(triton_voice, root)) as gw:
+        r = gw.get("/models/add", params=params, headers=KEY)
+        body = r.json()
+        assert r.status_code == 400 and body["status"] == 16, r.text
+        assert "bad_dict.csv line 1: the accent (field 14) '9/4'" in body["message"]
+        outside = gw.get(
+            "/models/add", params={**params, "user_dict": str(TINY / "config.json")}, headers=KEY
+        )
+        assert outside.status_code == 403 and outside.json()["status"] == 31
+    assert not list(triton_voice.repository.glob("with_dict*"))

@@ -176,7 +176,12 @@ def test_each_voice_tells_its_release_conditioning_and_styles(release_voices):
     assert meta["v20"]["conditioning_inputs"] == [] and meta["v20"]["styles"] == {}
     assert meta["jpextra"]["release"] == "sbv2-jp-extra"
     assert meta["jpextra"]["styles"] == {"Neutral": 0, "Happy": 1, "Sad": 2}
-    assert meta["jpextra"]["conditioning_inputs"] == ["STYLE", "STYLE_WEIGHT"]
+    assert meta["jpextra"]["conditioning_inputs"] == [
+        "STYLE",
+        "STYLE_WEIGHT",
+        "GIVEN_PHONES",
+        "GIVEN_TONES",
+    ]
 
 
 def test_jp_extra_repository_has_only_the_japanese_bert(release_voices):

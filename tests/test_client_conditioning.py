@@ -67,7 +67,7 @@ def test_voice_info_reads_what_the_repository_publishes():
     config = {"parameters": {"voice": {"string_value": json.dumps(published)}}}
     info = VoiceInfo.from_config("v", config, ready=True)
     assert info.release == "sbv2-jp-extra"
-    assert info.conditioning_inputs == ["STYLE", "STYLE_WEIGHT"]
+    assert info.conditioning_inputs == ["STYLE", "STYLE_WEIGHT", "GIVEN_PHONES", "GIVEN_TONES"]
     assert info.styles == {"Neutral": 0, "Happy": 1}
 
 
@@ -78,4 +78,5 @@ def test_each_release_takes_its_own_conditioning():
     assert takes("2.0") == takes("2.3") == ()
     assert takes("2.1") == ("EMOTION_ID", "REFERENCE_AUDIO")
     assert takes("2.2") == ("EMOTION", "REFERENCE_AUDIO")
-    assert takes("sbv2") == takes("sbv2-jp-extra") == ("STYLE", "STYLE_WEIGHT")
+    sbv2 = ("STYLE", "STYLE_WEIGHT", "GIVEN_PHONES", "GIVEN_TONES")
+    assert takes("sbv2") == takes("sbv2-jp-extra") == sbv2

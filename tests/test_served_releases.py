@@ -145,6 +145,12 @@ BAD = [
     ("v21", {"REFERENCE_AUDIO": _wav(0.0)}, r"REFERENCE_AUDIO holds no samples"),
     ("v21", {"EMOTION_ID": 2, "REFERENCE_AUDIO": b""}, None),  # an empty clip is left out
     ("v21", {"REFERENCE_AUDIO": _wav(0.05)}, r"REFERENCE_AUDIO is 50 ms long; send at least"),
+    # Style-Bert-VITS2's pronunciation controls (issue 24)
+    ("v21", {"GIVEN_TONES": "0 1 0"}, r"GIVEN_PHONES / GIVEN_TONES are Style-Bert-VITS2's"),
+    ("jpextra", {"GIVEN_PHONES": "_ xx _", "GIVEN_TONES": "0 0 0"}, r"symbol table: \['xx'\]"),
+    ("jpextra", {"GIVEN_TONES": "0 1 1 0"}, r"TEXT is 2 sentences: send one sentence"),
+    ("sbv2", {"PITCH_SCALE": float("nan")}, r"PITCH_SCALE must be a number, got nan"),
+    ("jpextra", {"PITCH_SCALE": 1.2, "INTONATION_SCALE": 0.8}, None),
 ]
 
 

@@ -9,18 +9,18 @@ Axis names come from the graph's own dynamic dims (batch, tokens, phones, frames
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tts_model_repository.shapes import ShapePlan, batch_split
+
 RUNTIMES = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 """int8: a QDQ graph (`tts-export quantize`); its float parts run in fp32."""
-SHAPE_BUCKETS = {"frames": 32, "phones": 16}
-"""Suggested decoder shape buckets (`--bucket frames=32 --bucket phones=16`; off by default:
-see run_padded's `buckets` and benchmarks/RESULTS.md)."""
 OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 
 
@@ -126,7 +126,7 @@ def run_padded(
     max_axes: dict[str, int] | None = None,
     row_lengths: dict[str, str] | None = None,
     max_padding: float = 0.0,
-    buckets: dict[str, int] | None = None,
+    plan: ShapePlan | None = None,
 ) -> list[dict[str, np.ndarray] | Exception]:
     """Run many requests as padded batches; each gets outputs cut to its own sizes.
 
@@ -137,15 +137,14 @@ def run_padded(
     Float inputs must be finite. A request whose inputs are wrong gets an InputError in its
     place; the others still run.
 
-    Without row_lengths all requests run as one batch. row_lengths (axis -> input holding
-    each row's valid size on it, e.g. {"frames": "frame_lengths"}) splits requests into rows,
-    cuts each row to its own size and runs rows of similar size together, so that at most
-    `max_padding` of a batch's work is padding (`length_groups`). Outputs past a row's own size
-    must be zero (the graphs' contract), so a request's result is the same either way.
-
-    buckets (axis -> step, e.g. {"frames": 32}) pads those axes of every batch up to a multiple
-    of the step, so that a server sees a bounded set of shapes: OpenVINO prepares kernels per
-    new input shape (a shape it had not seen cost the full-size decoder up to 1.5x).
+    Without row_lengths or plan all requests run as one batch. Otherwise requests are split
+    into rows (batch entries). row_lengths (axis -> input holding each row's valid size on it,
+    e.g. {"frames": "frame_lengths"}) cuts each row to its own size on that axis. Rows then
+    run in batches: without a plan, rows of similar size together, so that at most
+    `max_padding` of a batch's work is padding (`length_groups`); with a `plan`
+    (`tts_model_repository.shapes`), each row padded to the plan's sizes and batched in the
+    plan's batch sizes, so the graph only ever sees the plan's shapes. Outputs past a row's own
+    size must be zero (the graphs' contract), so a request's result is the same either way.
     """
     scale = scale or {}
     ranges = ranges or {}
@@ -156,34 +155,41 @@ def run_padded(
     for i, req in enumerate(requests):
         own: dict[str, int] = {}
         try:
-            own = _request_sizes(session, req, axes)
-            _check_ranges(req, ranges, own)
-            _check_values(session, req, own, max_axes)
+            own = check_request(session, req, axes, ranges, max_axes)
+            if plan is not None:
+                _check_plan(plan, own)
             valid.append(i)
         except InputError as e:
             results[i] = e
         sizes.append(own)
     if not valid:
         return results
-    buckets = buckets or {}
-    if not row_lengths:
+    if not row_lengths and plan is None:
         reqs = [requests[i] for i in valid]
-        outs = _run_batch(session, reqs, [sizes[i] for i in valid], axes, buckets)
+        outs = _run_batch(session, reqs, [sizes[i] for i in valid], axes)
         for i, out in zip(valid, outs, strict=True):
             results[i] = _cut(out, sizes[i], axes, scale)
         return results
-    (axis, length_input), *_ = row_lengths.items()
     rows, row_sizes, owner = [], [], []
     for i in valid:
         for r in range(sizes[i]["batch"]):
-            row = _row(requests[i], r, axes, axis, length_input)
+            row = _row(requests[i], r, axes, row_lengths)
             rows.append(row)
-            row_sizes.append(_request_sizes(session, row, axes))
+            row_sizes.append(
+                _request_sizes(session, row, axes) if row_lengths else {**sizes[i], "batch": 1}
+            )
             owner.append(i)
+    if plan is None:
+        (axis, _), *_ = row_lengths.items()
+        groups = [
+            (g, None) for g in length_groups([rs.get(axis, 1) for rs in row_sizes], max_padding)
+        ]
+    else:
+        groups = plan_groups(row_sizes, plan)
     row_out: list[dict[str, np.ndarray]] = [{}] * len(rows)
-    for group in length_groups([rs.get(axis, 1) for rs in row_sizes], max_padding):
+    for group, target in groups:
         group_sizes = [row_sizes[k] for k in group]
-        outs = _run_batch(session, [rows[k] for k in group], group_sizes, axes, buckets)
+        outs = _run_batch(session, [rows[k] for k in group], group_sizes, axes, target)
         for k, out in zip(group, outs, strict=True):
             row_out[k] = _cut(out, row_sizes[k], axes, scale)
     for i in valid:
@@ -194,6 +200,33 @@ def run_padded(
             for name in mine[0]
         }
     return results
+
+
+LENGTH_INPUTS = {"frame_lengths": "frames", "phone_lengths": "phones"}
+"""Inputs that hold each row's valid size on an axis (warm-up fills them with the full size)."""
+
+
+def warm_up(session: GraphSession, axes: dict[str, list[int | str]], plan: ShapePlan) -> float:
+    """Run the graph once at every shape of `plan` (largest first), so that no request pays
+    for preparing one, and the memory of every shape is taken at load; returns the seconds.
+    Inputs are zeros, lengths full, attention masks ones; axes the plan leaves free take 8."""
+    start = time.perf_counter()
+    for batch, sizes in plan.shapes():
+        feeds = {}
+        for spec in session.inputs:
+            dims = axes[spec.name]
+            shape = [
+                batch if d == "batch" else sizes.get(d, 8) if isinstance(d, str) else d
+                for d in dims
+            ]
+            value = np.zeros(shape, spec.dtype)
+            if spec.name in LENGTH_INPUTS:
+                value[...] = sizes.get(LENGTH_INPUTS[spec.name], 8)
+            elif spec.name == "attention_mask":
+                value[...] = 1
+            feeds[spec.name] = value
+        session.run(feeds)
+    return time.perf_counter() - start
 
 
 def length_groups(lengths: Sequence[int], max_padding: float) -> list[list[int]]:
@@ -213,27 +246,54 @@ def length_groups(lengths: Sequence[int], max_padding: float) -> list[list[int]]
     return groups
 
 
-def _row(req, r: int, axes, axis: str, length_input: str) -> dict[str, np.ndarray]:
-    """Row r of a request, cut to its own size on `axis`."""
-    n = max(1, int(req[length_input][r]))
+def plan_groups(
+    row_sizes: Sequence[dict[str, int]], plan: ShapePlan
+) -> list[tuple[list[int], dict[str, int]]]:
+    """Rows (by index) in batches of the plan's shapes: rows whose sizes round up to the same
+    planned sizes share a batch, split into the plan's batch sizes (largest first). Each batch
+    comes with the sizes to pad it to."""
+    by_shape: dict[tuple, list[int]] = {}
+    for k, rs in enumerate(row_sizes):
+        key = tuple(sorted((a, plan.size(a, n)) for a, n in rs.items() if a != "batch"))
+        by_shape.setdefault(key, []).append(k)
+    groups = []
+    for key, members in by_shape.items():
+        start = 0
+        for size in batch_split(len(members), plan.batches):
+            groups.append((members[start : start + size], dict(key)))
+            start += size
+    return groups
+
+
+def _check_plan(plan: ShapePlan, sizes: dict[str, int]) -> None:
+    for axis, n in sizes.items():
+        if axis in plan.sizes and n > plan.largest(axis):
+            raise InputError(
+                f"inputs have {axis}={n}; this graph's shape plan takes at most "
+                f"{plan.largest(axis)} (shorter sentences, or a repository with a larger limit)"
+            )
+
+
+def _row(req, r: int, axes, row_lengths: dict[str, str] | None) -> dict[str, np.ndarray]:
+    """Row r of a request, cut to its own size on the row_lengths axis (if any)."""
+    (axis, length_input), *_ = (row_lengths or {"": ""}).items()
+    n = max(1, int(req[length_input][r])) if row_lengths else 0
     row = {}
     for name, value in req.items():
         value = value[r : r + 1]
         for k, dim in enumerate(axes.get(name, [])):
-            if k > 0 and dim == axis and value.shape[k] > n:
+            if row_lengths and k > 0 and dim == axis and value.shape[k] > n:
                 value = np.take(value, np.arange(n), axis=k)
         row[name] = value
     return row
 
 
-def _run_batch(session, reqs, sizes, axes, buckets=None) -> list[dict[str, np.ndarray]]:
-    """Pad reqs into one batch (bucketed axes up to a multiple of their step), run it, and
-    hand back each request's slice (not yet cut)."""
+def _run_batch(session, reqs, sizes, axes, target=None) -> list[dict[str, np.ndarray]]:
+    """Pad reqs into one batch (to `target`'s sizes where given, else to the largest), run
+    it, and hand back each request's slice (not yet cut)."""
     names = {n for s in sizes for n in s if n != "batch"}
     padded = {n: max(s[n] for s in sizes) for n in names}
-    for axis, step in (buckets or {}).items():
-        if axis in padded and step > 1:
-            padded[axis] = -(-padded[axis] // step) * step
+    padded.update(target or {})
     feeds = {}
     for spec in session.inputs:
         parts = [_pad(req[spec.name], axes[spec.name], padded) for req in reqs]
@@ -265,6 +325,21 @@ def _cut(out: dict[str, np.ndarray], sizes, axes, scale) -> dict[str, np.ndarray
                 value = np.take(value, np.arange(own[dim]), axis=k)
         res[name] = np.ascontiguousarray(value)
     return res
+
+
+def check_request(
+    session: GraphSession,
+    req: dict[str, np.ndarray],
+    axes: dict[str, list[int | str]],
+    ranges: dict[str, tuple[float, float | str]] | None = None,
+    max_axes: dict[str, int] | None = None,
+) -> dict[str, int]:
+    """A request's axis sizes, or an InputError: names, dtypes and dims as the graph takes
+    them, index inputs in their `ranges`, axes within `max_axes`, floats finite."""
+    own = _request_sizes(session, req, axes)
+    _check_ranges(req, ranges or {}, own)
+    _check_values(session, req, own, max_axes or {})
+    return own
 
 
 def _check_values(session, req, sizes: dict[str, int], max_axes: dict[str, int]) -> None:

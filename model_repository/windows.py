@@ -274,3 +274,72 @@ def session_vocoder(session) -> Vocoder:
         return session.run(feeds)["audio"]
 
     return run
+
+
+def run_vocoder_rows(
+    session,
+    requests: Sequence[dict[str, np.ndarray]],
+    axes: dict,
+    plan,
+    context: Context,
+    hop: int,
+    ranges: dict | None = None,
+) -> list[dict[str, np.ndarray] | Exception]:
+    """The vocoder graph on requests (z [B, C, W], g, frame_lengths [B]) through a shape plan
+    (`tts_model_repository.shapes.ShapePlan` on the "frames" axis): each row is cut to its own
+    frames; a row longer than the plan's largest size is decoded in windows of at most that
+    many input frames, with the context that makes windows exact. Every window of every row
+    runs at one of the plan's shapes, so the graph sees a bounded set of shapes whatever the
+    sentence lengths. Each request gets audio [B, W * hop] and audio_lengths [B], as one pass
+    gives them (zero past each row's frame_lengths * hop); a bad request gets its InputError.
+    """
+    from tts_model_repository.runtime import InputError, check_request, run_padded
+
+    widest = plan.largest("frames")
+    if widest <= context.left + context.right:
+        raise ValueError(
+            f"the plan's largest window ({widest} frames) must exceed the vocoder's context "
+            f"({context.left} + {context.right} frames)"
+        )
+    windowed = WindowPlan(
+        hop, context, first=widest - context.right, size=widest - context.left - context.right
+    )
+    results: list = [None] * len(requests)
+    pieces: list[dict[str, np.ndarray]] = []
+    layout: list[tuple[int, int, int, int]] = []  # (request, row, keep from, keep frames)
+    for i, req in enumerate(requests):
+        try:
+            check_request(session, req, axes, ranges)
+        except InputError as e:
+            results[i] = e
+            continue
+        for r, n in enumerate(np.asarray(req["frame_lengths"]).reshape(-1).tolist()):
+            whole = [Window(0, max(1, n), 0, max(1, n))]  # fits: one piece, no context
+            for w in whole if n <= widest else windowed.windows(n):
+                own = min(max(n - w.context_start, 0), w.context_end - w.context_start)
+                pieces.append(
+                    {
+                        "z": req["z"][r : r + 1, :, w.context_start : w.context_end],
+                        "g": req["g"][r : r + 1],
+                        "frame_lengths": np.array([own], np.int64),
+                    }
+                )
+                layout.append((i, r, w.start - w.context_start, w.end - w.start))
+    outs = run_padded(session, pieces, axes, {"samples": ("frames", hop)}, plan=plan)
+    audio = {
+        i: np.zeros((req["z"].shape[0], req["z"].shape[2] * hop), np.float32)
+        for i, req in enumerate(requests)
+        if results[i] is None
+    }
+    at: dict[tuple[int, int], int] = {}
+    for (i, r, keep_from, keep), out in zip(layout, outs, strict=True):
+        if isinstance(out, Exception):
+            raise out  # checked above: a failure here is the graph's, not the request's
+        start = at.get((i, r), 0)
+        span = out["audio"][0, keep_from * hop : (keep_from + keep) * hop]
+        audio[i][r, start : start + span.size] = span
+        at[(i, r)] = start + span.size
+    for i, a in audio.items():
+        lengths = np.asarray(requests[i]["frame_lengths"], np.int64).reshape(-1) * hop
+        results[i] = {"audio": a, "audio_lengths": lengths}
+    return results

@@ -9,7 +9,7 @@ import torch
 import vits2
 from tests.fixtures import TINY, require
 from tts_export import acoustic
-from tts_model_repository.cpu import AutoChoice, auto_choice, cpu_isa
+from tts_model_repository.cpu import AutoChoice, auto_choice, cpu_isa, graph_runtimes
 from tts_model_repository.runtime import (
     GraphSession,
     InputError,
@@ -17,6 +17,7 @@ from tts_model_repository.runtime import (
     length_groups,
     run_padded,
 )
+from tts_model_repository.shapes import ShapePlan, ladder
 
 
 @pytest.mark.parametrize("max_padding", [0.0, 0.1, 0.25, 0.5, 1.0])
@@ -113,24 +114,39 @@ class _ShapeSpy:
         return self.session.run(feeds)
 
 
-def test_buckets_pad_shapes_to_a_multiple_and_keep_the_audio(decoder):
+def test_a_shape_plan_pads_to_its_shapes_and_keeps_the_audio(decoder):
     model, session, axes = decoder
     hop = model.config.data.hop_length
     scale = {"samples": ("frames", hop)}
-    requests = [_request(model, [40, 6, 25], 1), _request(model, [3], 2)]
+    requests = [_request(model, [40, 6, 25], 1), _request(model, [3], 2), _request(model, [9], 3)]
     rows = {"frames": "frame_lengths"}
     plain = run_padded(session, requests, axes, scale, row_lengths=rows)
+    plan = ShapePlan({"frames": ladder(16, 4096), "phones": ladder(8, 512)}, (1, 2))
     spy = _ShapeSpy(session)
-    bucketed = run_padded(
-        spy, requests, axes, scale, row_lengths=rows, buckets={"frames": 32, "phones": 16}
-    )
+    planned = run_padded(spy, requests, axes, scale, row_lengths=rows, plan=plan)
     assert spy.shapes
     for shapes in spy.shapes:
-        assert shapes["noise_z"][2] % 32 == 0 and shapes["m_p"][2] % 16 == 0
-    for a, b in zip(plain, bucketed, strict=True):
+        assert shapes["noise_z"][2] in plan.sizes["frames"]
+        assert shapes["m_p"][2] in plan.sizes["phones"]
+        assert shapes["noise_z"][0] in plan.batches
+    for a, b in zip(plain, planned, strict=True):
         assert a["audio"].shape == b["audio"].shape
         np.testing.assert_array_equal(a["audio_lengths"], b["audio_lengths"])
         np.testing.assert_allclose(a["audio"], b["audio"], atol=1e-5)
+
+
+def test_a_request_past_the_plan_is_refused_alone(decoder):
+    model, session, axes = decoder
+    scale = {"samples": ("frames", model.config.data.hop_length)}
+    requests = [_request(model, [40], 1), _request(model, [3], 2)]
+    plan = ShapePlan({"phones": (8, 16)}, (1,))
+    out = run_padded(session, requests, axes, scale, plan=plan)
+    assert (
+        isinstance(out[0], InputError)
+        and "phones=40" in str(out[0])
+        and "at most 16" in str(out[0])
+    )
+    assert out[1]["audio"].shape[0] == 1
 
 
 SAPPHIRE_RAPIDS = "fpu sse4_2 avx2 avx_vnni avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8"
@@ -170,21 +186,25 @@ INT8_POOR = {"decoder": {"int8": {"graph": "decoder_int8.onnx", "snr_db": 18.0}}
 
 
 @pytest.mark.parametrize(
-    ("isa", "variants", "runtime", "precision"),
+    ("isa", "variants", "runtime", "precision", "vocoder"),
     [
-        ("amx", INT8_OK, "openvino", {"bert": "bf16", "decoder": "bf16"}),
-        ("avx512_bf16", None, "openvino", {"bert": "bf16", "decoder": "bf16"}),
-        ("avx512_vnni", INT8_OK, "onnxruntime", {"decoder": "int8"}),
-        ("avx_vnni", INT8_OK, "onnxruntime", {"decoder": "int8"}),
-        ("avx_vnni", INT8_POOR, "openvino", {}),
-        ("avx512_vnni", None, "openvino", {}),
-        ("avx2", INT8_OK, "openvino", {}),
+        ("amx", INT8_OK, "openvino", {"bert": "bf16", "decoder": "bf16"}, "openvino"),
+        ("avx512_bf16", None, "openvino", {"bert": "bf16", "decoder": "bf16"}, "openvino"),
+        ("avx512_vnni", INT8_OK, "openvino", {"decoder": "int8"}, "onnxruntime"),
+        ("avx_vnni", INT8_OK, "openvino", {"decoder": "int8"}, "onnxruntime"),
+        ("avx_vnni", INT8_POOR, "openvino", {}, "onnxruntime"),
+        ("avx512_vnni", None, "openvino", {}, "openvino"),
+        ("avx2", INT8_OK, "openvino", {}, "onnxruntime"),
     ],
 )
-def test_auto_choice_per_isa_with_its_reason(isa, variants, runtime, precision):
+def test_auto_choice_per_isa_with_its_reason(isa, variants, runtime, precision, vocoder):
     choice = auto_choice(isa, variants, openvino=True)
     assert isinstance(choice, AutoChoice)
     assert (choice.runtime, choice.precision, choice.isa) == (runtime, precision, isa)
+    runtimes = graph_runtimes(choice.runtime, choice.runtimes)
+    assert runtimes["vocoder"] == vocoder and runtimes["bert"] == "openvino"
+    # the shape-generic graphs run on onnxruntime whatever the choice
+    assert runtimes["encoder"] == runtimes["flow"] == runtimes["emotion"] == "onnxruntime"
     assert choice.reason.startswith(isa + ":")
     if variants is INT8_POOR:
         assert "int8 SNR 18.0 < 25.0 dB" in choice.reason
@@ -193,5 +213,5 @@ def test_auto_choice_per_isa_with_its_reason(isa, variants, runtime, precision):
 def test_auto_choice_without_openvino_runs_onnxruntime():
     assert auto_choice("amx", None, openvino=False).runtime == "onnxruntime"
     assert auto_choice("avx2", None, openvino=False) == AutoChoice(
-        "onnxruntime", {}, "avx2", "avx2: no native bf16 and no int8 dot products: onnxruntime fp32"
+        "onnxruntime", {}, "avx2", "avx2: OpenVINO is not installed: fp32"
     )

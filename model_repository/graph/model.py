@@ -2,7 +2,10 @@
 
 Requests of different lengths are padded into one batch and cut back (the graphs take
 lengths, so padding never changes a result); a request with wrong tensors gets its own
-INVALID_ARG error while the rest run.
+INVALID_ARG error while the rest run. With a shape plan (parameter ``shape_plan``,
+`tts_model_repository.shapes`) the graph only ever runs at the plan's shapes, all prepared
+at load, so memory stays bounded whatever the lengths of the traffic; the vocoder decodes
+sentences longer than its largest shape in exact windows (``window_context``).
 """
 
 from __future__ import annotations
@@ -13,8 +16,16 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from tts_model_repository.runtime import GraphSession, InputError, graph_axes, run_padded
+from tts_model_repository.runtime import (
+    GraphSession,
+    InputError,
+    graph_axes,
+    run_padded,
+    warm_up,
+)
+from tts_model_repository.shapes import ShapePlan
 from tts_model_repository.triton_io import error_for, model_parameters
+from tts_model_repository.windows import Context, run_vocoder_rows
 
 
 class TritonPythonModel:
@@ -40,11 +51,19 @@ class TritonPythonModel:
         # decoder: rows of similar frame counts run together (see run_padded)
         self.row_lengths = json.loads(params.get("row_lengths", "{}")) or None
         self.max_padding = float(params.get("max_padding", "0"))
-        self.buckets = {k: int(v) for k, v in json.loads(params.get("buckets", "{}")).items()}
+        plan = json.loads(params.get("shape_plan", "null"))
+        self.plan = ShapePlan.from_dict(plan) if plan else None
+        context = json.loads(params.get("window_context", "null"))
+        self.context = Context(*context) if context else None
         self.inputs = [(i.name, i.dims) for i in self.session.inputs]
         # Triton hands per-item scalars as [B, 1] (config dims [1]); the graphs take [B]
         self.squeeze = {name for name, dims in self.inputs if len(dims) == 1}
         self.unsqueeze = {o.name for o in self.session.outputs if len(o.dims) == 1}
+        if self.plan is not None:
+            seconds = warm_up(self.session, self.axes, self.plan)
+            pb_utils.Logger.log_info(
+                f"{self.name}: {self.plan.count()} planned shapes prepared in {seconds:.1f} s"
+            )
 
     def execute(self, requests):
         feeds, early = [], {}
@@ -71,6 +90,11 @@ class TritonPythonModel:
 
     def _run(self, feeds: list[dict[str, np.ndarray]]) -> list:
         try:
+            if self.context is not None and self.plan is not None:
+                hop = self.scale["samples"][1]
+                return run_vocoder_rows(
+                    self.session, feeds, self.axes, self.plan, self.context, hop, self.ranges
+                )
             return run_padded(
                 self.session,
                 feeds,
@@ -80,7 +104,7 @@ class TritonPythonModel:
                 self.max_axes,
                 self.row_lengths,
                 self.max_padding,
-                self.buckets,
+                self.plan,
             )
         except Exception as e:
             if len(feeds) == 1:

@@ -9,7 +9,7 @@ between calls as they do in serving):
 Padding: zh-long's sentences through the decoder as one padded batch, grouped by length (the
   server's default), and one at a time.
 Buckets: every text's sentences, each decoded once (new lengths, as in real traffic), with
-  exact shapes and with shapes padded to the decoder's buckets.
+  exact shapes and through the vocoder's shape plan (tts_model_repository.shapes).
 Server levers (a tritonserver per setting, zh-medium over gRPC):
   dynamic-batching queue delay and instance count; p50 at concurrency 1 and throughput at
   concurrency 8.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import typer
 
-from tts_benchmarks.levers_decoder import bucket_lever, padding_lever
+from tts_benchmarks.levers_decoder import padding_lever, shape_lever
 from tts_benchmarks.levers_graphs import (
     DECODER_VARIANTS,
     GRAPHS,
@@ -50,7 +50,7 @@ __all__ = [
     "SETTINGS",
     "Setting",
     "app",
-    "bucket_lever",
+    "shape_lever",
     "capture_inputs",
     "graph_levers",
     "main",
@@ -101,12 +101,14 @@ def markdown(results: dict) -> str:
             + ", ".join(f"{mp}: {groups}" for mp, groups in r["groups"].items()),
             ("ms", ".0f", r["ms"]),
         )
-    if results.get("buckets"):
-        r = results["buckets"]
+    if results.get("shapes"):
+        r = results["shapes"]
         lines += _ways_table(
-            f"Shape buckets (decoder, {r['runtime']} {r['precision']})",
+            f"Shape plan (vocoder, {r['runtime']} {r['precision']})",
             f"{r['sentences']} sentences of every text, {r['distinct_frame_counts']} distinct "
-            "frame counts, each decoded once on a fresh session:",
+            f"frame counts, each decoded once on a fresh session (the plan prepared first, in "
+            f"{r['warm_up_s']:.1f} s); memory grown:"
+            + ", ".join(f" {w} {mib:+.0f} MiB" for w, mib in r["grown_mib"].items()),
             ("seconds", ".2f", r["seconds"]),
         )
     if results.get("server"):
@@ -156,7 +158,7 @@ def main(
         results["padding"] = padding_lever(
             voice, feeds, runtime, precision, 1 if quick else repeats, progress
         )
-        results["buckets"] = bucket_lever(voice, runtime, precision, progress)
+        results["shapes"] = shape_lever(voice, runtime, precision, progress)
     if server:
         progress(f"server levers ({runtime} {precision or 'fp32'})")
         results["server"] = server_levers(voice, runtime, precision, cache, progress)

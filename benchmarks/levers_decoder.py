@@ -1,5 +1,5 @@
 """Decoder levers of `python -m tts_benchmarks.levers`: how a batch of sentences is padded and
-grouped (`padding_lever`), and exact shapes vs shape buckets on new lengths (`bucket_lever`)."""
+grouped (`padding_lever`), and the vocoder on new lengths with exact shapes vs its shape plan (`shape_lever`)."""
 
 from __future__ import annotations
 
@@ -62,44 +62,71 @@ def padding_lever(voice, feeds: dict, runtime: str, precision: dict, repeats: in
     return row
 
 
-def bucket_lever(voice, runtime: str, precision: dict, progress) -> dict:
-    """Every text's sentences through the decoder once (each a length not seen before, as in
-    real traffic) on two fresh sessions: exact shapes vs shapes padded to the buckets."""
+def shape_lever(voice, runtime: str, precision: dict, progress) -> dict:
+    """Every text's sentences through the vocoder once (each a length not seen before, as in
+    real traffic) on two fresh sessions: exact shapes, and the vocoder's shape plan
+    (`tts_model_repository.shapes`, prepared first; its warm-up time is reported apart).
+    Reports seconds and resident-memory growth of each way."""
+    import psutil
+
     from tts_benchmarks.inprocess import GraphSubject
-    from tts_model_repository.inprocess import decode_rows
-    from tts_model_repository.runtime import SHAPE_BUCKETS, GraphSession, graph_axes
+    from tts_model_repository.runtime import GraphSession, graph_axes, run_padded, warm_up
+    from tts_model_repository.shapes import ShapePlan, plan_for
+    from tts_model_repository.windows import context_from_config, run_vocoder_rows
 
     subject = GraphSubject(voice, "onnxruntime")
     requests = []
     for text in (TEXTS[name] for name in DEFAULT_TEXTS):
         capture: dict = {}
         subject.synthesize(text, SEED, capture=capture)
-        requests.append(capture["decoder"])
+        feeds = capture["decoder"]
+        flow = subject.graphs.sessions["flow"]
+        z = flow.run({i.name: feeds[i.name] for i in flow.inputs})["z"]
+        requests.append({"z": z, "g": feeds["g"], "frame_lengths": feeds["frame_lengths"]})
     del subject
     gc.collect()
-    path = Path(voice.voice_dir) / "decoder.onnx"
+    folder = Path(voice.voice_dir)
+    path = folder / "vocoder.onnx"
     axes = graph_axes(path)
-    hop = json.loads((Path(voice.voice_dir) / "voice.json").read_text())["hop_length"]
+    hop = json.loads((folder / "voice.json").read_text())["hop_length"]
+    context = context_from_config(json.loads((folder / "config.json").read_text()))
     prec = precision.get("decoder", "fp32")
-    ways = {"exact shapes": {}, f"buckets {SHAPE_BUCKETS}": SHAPE_BUCKETS}
-    sessions = {way: GraphSession(path, runtime, prec, threads=2) for way in ways}
-    seconds = {way: 0.0 for way in ways}
-    for k, req in enumerate(requests):
-        for way, buckets in ways.items():
-            t = time.perf_counter()
-            decode_rows(sessions[way], axes, hop, req, buckets=buckets)
-            if k > 0:  # the first request pays each session's one-off start-up
-                seconds[way] += time.perf_counter() - t
-    frames = [int(f) for req in requests[1:] for f in req["frame_lengths"]]
+    plan = plan_for("vocoder", "openvino", prec) or ShapePlan({})
+    proc = psutil.Process()
+    seconds, grown, warm_s = {}, {}, 0.0
+    for way in ("exact shapes", f"shape plan ({plan.count()} shapes)"):
+        session = GraphSession(path, runtime, prec, threads=2)
+        if way != "exact shapes":
+            warm_s = warm_up(session, axes, plan)
+        rss, t = proc.memory_info().rss, time.perf_counter()
+        for req in requests:
+            if way == "exact shapes":
+                run_padded(
+                    session,
+                    [req],
+                    axes,
+                    {"samples": ("frames", hop)},
+                    row_lengths={"frames": "frame_lengths"},
+                )
+            else:
+                run_vocoder_rows(session, [req], axes, plan, context, hop)
+        seconds[way] = time.perf_counter() - t
+        grown[way] = (proc.memory_info().rss - rss) / 2**20
+        del session
+        gc.collect()
+    frames = [int(f) for req in requests for f in np.asarray(req["frame_lengths"]).reshape(-1)]
     row = {
         "sentences": len(frames),
         "distinct_frame_counts": len(set(frames)),
         "seconds": seconds,
+        "grown_mib": grown,
+        "warm_up_s": warm_s,
         "runtime": runtime,
         "precision": prec,
     }
     progress(
-        f"  decoder, {len(frames)} sentences of new lengths: "
-        + ", ".join(f"{way} {sec:.2f} s" for way, sec in seconds.items())
+        f"  vocoder, {len(frames)} sentences of new lengths: "
+        + ", ".join(f"{w} {sec:.2f} s (+{grown[w]:.0f} MiB)" for w, sec in seconds.items())
+        + f"; warm-up {warm_s:.1f} s"
     )
     return row

@@ -15,6 +15,7 @@ from tts_client.contract import REQUEST_INPUTS
 
 __all__ = [
     "InvalidInputError",
+    "ServerBusyError",
     "ServerUnavailableError",
     "TTSError",
     "TTSTimeoutError",
@@ -58,6 +59,20 @@ class UnknownVoiceError(TTSError, LookupError):
 
 class ServerUnavailableError(TTSError, ConnectionError):
     """The server could not be reached or is not ready."""
+
+
+class ServerBusyError(ServerUnavailableError):
+    """The server is at its limit and refused the request without running it: a model's
+    queue was full, or the request waited there past the queue timeout (Triton's queue policy;
+    the gateway's 503). Safe to send again after a pause: the clients retry it with backoff."""
+
+    retryable = True
+    retry_after: float | None = None
+    """Seconds the server asked the caller to wait (the gateway's Retry-After), if it said."""
+
+
+BUSY_MESSAGES = ("exceeds maximum queue size", "request timeout expired")
+"""Triton's messages for a request its queue policy refused (queue full, waited too long)."""
 
 
 class TTSTimeoutError(TTSError, TimeoutError):
@@ -164,6 +179,8 @@ def map_error(err: BaseException, model: str | None = None) -> TTSError:
         e.retryable = not isinstance(err, (ConnectionResetError, BrokenPipeError))
         return e
 
+    if any(b in low for b in BUSY_MESSAGES):
+        return ServerBusyError(f"the server is busy, try again shortly: {message}", status)
     if status in ("StatusCode.DEADLINE_EXCEEDED", "504", "408") or (
         status is None and any(t in low for t in _TIMEOUT)
     ):

@@ -43,6 +43,7 @@ from fastapi.responses import JSONResponse
 from tts_client.client import TTSClient
 from tts_client.errors import (
     InvalidInputError,
+    ServerBusyError,
     ServerUnavailableError,
     TTSError,
     TTSTimeoutError,
@@ -74,12 +75,18 @@ class ApiError(Exception):
 
     def __init__(
         self, http: int, status: int, detail: str, field: str | None = None,
-        message: str | None = None,
+        message: str | None = None, retry_after: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__(message or detail)
         self.http, self.status, self.detail, self.field = http, status, detail, field
         self.message = message or detail
         """What was wrong, what is allowed, what to do (``detail`` may be upstream's text)."""
+        self.retry_after = retry_after
+        """Seconds to wait before trying again (sent as Retry-After), for a busy server."""
+
+
+BUSY_RETRY_AFTER_S = 2
+"""Retry-After of a 503 for a busy server (Triton's queue full or timed out)."""
 
 
 def from_tts(err: TTSError, names: dict[str, str] | None = None) -> ApiError:
@@ -93,6 +100,8 @@ def from_tts(err: TTSError, names: dict[str, str] | None = None) -> ApiError:
         return ApiError(400, 21, detail, field_name)
     if isinstance(err, UnknownVoiceError):
         return ApiError(404, 10, err.message, "model")
+    if isinstance(err, ServerBusyError):
+        return ApiError(503, 42, err.message, retry_after=BUSY_RETRY_AFTER_S)
     if isinstance(err, ServerUnavailableError):
         return ApiError(503, 40, f"Triton is not reachable: {err.message}")
     if isinstance(err, TTSTimeoutError):
@@ -289,7 +298,8 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, err: ApiError) -> JSONResponse:
-        return JSONResponse(_error_body(request, err), status_code=err.http)
+        headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
+        return JSONResponse(_error_body(request, err), status_code=err.http, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:

@@ -228,12 +228,6 @@ MAX_PADDING = typer.Option(
     help="runtime python: most share of a decoder batch that may be padding (0: only "
     "equal lengths batch, best on CPU; 1: one batch)",
 )
-BUCKET = typer.Option(
-    [],
-    "--bucket",
-    help="runtime python: decoder pads AXIS (frames, phones) up to a multiple of N, e.g. "
-    "frames=32 phones=16: a bounded set of shapes for OpenVINO's kernel cache (off by default)",
-)
 FIRST_WINDOW = typer.Option(
     None, "--first-window-seconds", help="V_stream: audio in the first vocoder window (0.2)"
 )
@@ -252,9 +246,14 @@ def repository(
     name: str | None = typer.Option(None, "--name", help="voice (ensemble) name"),
     max_batch: int = typer.Option(16, "--max-batch", min=1),
     queue_delay_us: int = typer.Option(2000, "--queue-delay-us", min=0),
+    max_queue: int = typer.Option(
+        64, "--max-queue", min=1, help="requests a model lets wait; more get 503 (retry later)"
+    ),
+    queue_timeout_s: float = typer.Option(
+        60.0, "--queue-timeout-s", help="seconds a request may wait in a model's queue (then 503)"
+    ),
     preferred_batch: list[int] = PREFERRED_BATCH,
     max_padding: float = MAX_PADDING,
-    bucket: list[str] = BUCKET,
     first_window_seconds: float | None = FIRST_WINDOW,
     window_frames: int | None = WINDOW_FRAMES_OPTION,
     instances: int = typer.Option(1, "--instances", min=1),
@@ -267,6 +266,7 @@ def repository(
     from tts_export.metadata import VoiceManifest
     from tts_export.repository import (
         RepositoryOptions,
+        describe_plan,
         parse_precision,
         resolve_auto,
         write_repository,
@@ -279,9 +279,10 @@ def repository(
             precision=parse_precision(precision),
             max_batch=max_batch,
             queue_delay_us=queue_delay_us,
+            max_queue=max_queue,
+            queue_timeout_s=queue_timeout_s,
             preferred_batch=list(preferred_batch) or None,
             max_padding=max_padding,
-            buckets=_pairs(bucket, "--bucket"),
             instances=instances,
             gpu=gpu,
             name=name,
@@ -293,23 +294,15 @@ def repository(
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     if runtime == "python":
-        opts, auto = resolve_auto(opts, VoiceManifest.load(voice).variants)
+        manifest = VoiceManifest.load(voice)
+        halves = {"flow", "vocoder"} <= set(manifest.graphs)
+        opts, auto = resolve_auto(opts, manifest.variants, halves)
         why = f"; auto: {auto.reason}" if auto else ""
-        _progress(f"runtime python ({opts.graph_runtime}, {opts.precision or 'fp32'}{why})")
+        _progress(f"runtime python ({describe_plan(opts)}{why})")
     else:
         _progress(f"runtime {runtime}")
     console.print(f"wrote {len(models)} models to {out}: {', '.join(models)}")
     console.print(f"next: tts serve --repository {out}")
-
-
-def _pairs(items: list[str], option: str) -> dict[str, int]:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        if not value.strip().isdigit():
-            raise ValueError(f"{option} takes NAME=N, got {item!r}")
-        out[key.strip()] = int(value)
-    return out
 
 
 @app.command("demo-voice")

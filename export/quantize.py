@@ -147,7 +147,7 @@ def quantize_decoder(
     out = voice_dir / INT8_GRAPH
     progress(f"quantizing {source.name} -> {out.name}")
     quantize_graph(source, out, calibration)
-    fp32 = graphs.sessions["decoder"]
+    fp32 = GraphSession(source, "onnxruntime", "fp32")
     int8 = GraphSession(out, "onnxruntime", "int8")
     snr = min(snr_db(fp32.run(f)["audio"], int8.run(f)["audio"]) for f in held_out)
     progress(f"held-out SNR of int8 against fp32 audio: {snr:.1f} dB (minimum {min_snr_db})")

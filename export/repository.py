@@ -36,13 +36,21 @@ from tts_export.triton_config import (
     instances_block,
     params_block,
     python_config,
+    queue_policy,
     tensor_block,
     vocoder_tensors,
 )
-from tts_model_repository.cpu import AutoChoice, auto_choice
+from tts_model_repository.cpu import (
+    SHAPE_GENERIC_FAMILIES,
+    AutoChoice,
+    auto_choice,
+    family_of,
+    graph_runtimes,
+)
 from tts_model_repository.inprocess import graph_variant
 from tts_model_repository.runtime import OPENVINO_HINTS
-from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES
+from tts_model_repository.shapes import plan_for
+from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES, context_from_config
 from vits2.serving.path import ADJUST_OUTPUTS, STEPS, steps_for
 from vits2.serving.pipeline import inside_folder, voice_parts
 
@@ -70,39 +78,49 @@ def _graph_config(
 ) -> tuple[str, str]:
     """config.pbtxt text and the file the version folder needs (model.onnx / model.plan)."""
     head = f'name: "{name}"\nmax_batch_size: {opts.max_batch}\n'
-    family = kind.split("_")[0]
-    # the flow is always fp32 (docs/graphs.md); the vocoder runs at the decoder's precision
-    family = "decoder" if family == "vocoder" else family
-    precision = "fp32" if family in ("encoder", "flow") else opts.precision.get(family, "fp32")
+    family = family_of(kind)
+    # the vocoder runs at the decoder's precision; the shape-generic graphs always in fp32
+    precision = (
+        "fp32"
+        if family in SHAPE_GENERIC_FAMILIES
+        else opts.precision.get("decoder" if family == "vocoder" else family, "fp32")
+    )
     if opts.runtime == "python":
+        runtime = graph_runtimes(opts.graph_runtime, opts.runtimes)[family]
+        if family == "decoder" and runtime == "openvino":
+            raise ValueError(
+                "the one-pass decoder does not run on OpenVINO in-process: OpenVINO prepares "
+                "kernels for every new sentence length and keeps them (unbounded memory). Use "
+                "--graph-runtime onnxruntime for it, or re-export the voice with `tts-export "
+                "onnx` so that it has the decoder's halves (flow, vocoder)"
+            )
         params = {
             "graph": "model.onnx",
-            "runtime": opts.graph_runtime,
+            "runtime": runtime,
             "precision": precision,
             "threads": str(opts.threads),
         }
-        if family in ("decoder", "flow"):  # frame axes: rows grouped by their frame counts
+        if family in ("decoder", "flow", "vocoder"):  # frame axes: rows by frame counts
             params["hop_length"] = str(manifest.hop_length)
             if not 0 <= opts.max_padding <= 1:
                 raise ValueError(f"max padding must be in [0, 1], got {opts.max_padding}")
             params["row_lengths"] = json.dumps({"frames": "frame_lengths"})
             params["max_padding"] = str(opts.max_padding)
-            if any(
-                axis not in ("frames", "phones") or step < 1 for axis, step in opts.buckets.items()
-            ):
-                raise ValueError(
-                    f"buckets take frames=N / phones=N with N >= 1, got {opts.buckets}"
-                )
-            params["buckets"] = json.dumps(opts.buckets)
+        max_tokens = (
+            bert_config(kind, manifest, voice_dir).get("max_position_embeddings", 512)
+            if family == "bert"
+            else 512
+        )
+        plan = plan_for(family, runtime, precision, max_tokens)
+        if plan is not None:
+            params["shape_plan"] = json.dumps(plan.to_dict())
+        if plan is not None and family == "vocoder":
+            config = json.loads((voice_dir / "config.json").read_text(encoding="utf-8"))
+            context = context_from_config(config)
+            params["window_context"] = json.dumps([context.left, context.right])
         params["ranges"] = json.dumps(index_ranges(kind, manifest, voice_dir))
         if family == "bert":
-            params["max_axes"] = json.dumps(
-                {
-                    "tokens": bert_config(kind, manifest, voice_dir).get(
-                        "max_position_embeddings", 512
-                    )
-                }
-            )
+            params["max_axes"] = json.dumps({"tokens": max_tokens})
         body = (
             'backend: "python"\n'
             + tensor_block("input", ins, reshape=False)
@@ -139,7 +157,7 @@ def write_repository(
     _check_precision(opts)
     voice_dir, out_dir = Path(voice_dir), Path(out_dir)
     manifest = VoiceManifest.load(voice_dir)
-    opts, auto = resolve_auto(opts, manifest.variants)
+    opts, auto = resolve_auto(opts, manifest.variants, {"flow", "vocoder"} <= set(manifest.graphs))
     v = model_name(opts.name or manifest.name)
     graph_models = _write_graph_models(v, voice_dir, manifest, out_dir, opts)
     step_models = _write_python_models(v, voice_dir, manifest, out_dir, opts)
@@ -187,6 +205,22 @@ def _write_graph_models(
     for kind, tensors in emotion_graphs(voice_dir, manifest).items():
         graphs[f"emotion_{kind}"] = tensors
     names = []
+    if opts.runtime == "python" and "flow" in graphs and opts.precision.get("decoder") != "int8":
+        # the decoder step through the halves' models: one copy of each graph, shared with
+        # the stream model, and the vocoder's bounded shapes for the ensemble too
+        ins, outs = graphs.pop("decoder")
+        models = json.dumps({k: f"{v}_{k}" for k in ("flow", "vocoder")})
+        params = {"models": models, "hop_length": str(manifest.hop_length)}
+        config = (
+            f'name: "{v}_decoder"\nbackend: "python"\nmax_batch_size: {opts.max_batch}\n'
+            + tensor_block("input", ins, reshape=False)
+            + tensor_block("output", outs, reshape=False)
+            + params_block(params)
+            + batching_block(opts)
+            + instances_block(opts)
+        )
+        _write_model(out_dir / f"{v}_decoder", config, {}, MODEL_SOURCES / "decoder" / "model.py")
+        names.append(f"{v}_decoder")
     for kind, (ins, outs) in graphs.items():
         name = f"{v}_{kind}"
         # `tts-export trt` builds no emotion engines: those graphs run on Triton's onnxruntime
@@ -268,6 +302,7 @@ def _write_python_models(
     bert_models = json.dumps({lang: f"{v}_bert_{lang.lower()}" for lang in manifest.bert})
     emotion_models = json.dumps({k: f"{v}_emotion_{k}" for k in manifest.emotion_models})
     instances = max(1, opts.instances)
+    policy = queue_policy(opts)
     configs = {
         "frontend": python_config(
             f"{v}_frontend",
@@ -275,12 +310,14 @@ def _write_python_models(
             frontend_outputs(steps_for(manifest), voice_parts(manifest).emo_dim),
             {"bert_models": bert_models, "emotion_models": emotion_models},
             count=instances,
+            policy=policy,
         ),
         "noise": python_config(
             f"{v}_noise",
             [TensorSpec(n, "TYPE_INT64", [-1, 1]) for n in STEPS["noise"].inputs],
             [TensorSpec("noise_z", "TYPE_FP32", [-1, c, -1])],
             {"inter_channels": str(c), "max_frames": str(limits.max_frames)},
+            policy=policy,
         ),
         "join": python_config(
             f"{v}_join",
@@ -292,6 +329,7 @@ def _write_python_models(
             ],
             PUBLIC_OUTPUTS,
             {"sample_rate": str(manifest.sample_rate)},
+            policy=policy,
         ),
         "stream": python_config(
             f"{v}_stream",
@@ -300,6 +338,7 @@ def _write_python_models(
             {**_stream_params(v, manifest, opts, bert_models), "emotion_models": emotion_models},
             count=instances,
             decoupled=True,
+            policy=policy,
         ),
     }
     for step, config in configs.items():
@@ -370,7 +409,7 @@ def _check_precision(opts: RepositoryOptions) -> None:
 
 
 def resolve_auto(
-    opts: RepositoryOptions, variants: dict
+    opts: RepositoryOptions, variants: dict, halves: bool = True
 ) -> tuple[RepositoryOptions, AutoChoice | None]:
     """`opts` with graph runtime "auto" replaced by this CPU's choice (`cpu.auto_choice`,
     with the voice's gated `variants`); precisions given explicitly win over the choice's."""
@@ -378,9 +417,29 @@ def resolve_auto(
         return opts, None
     auto = auto_choice(variants=variants)
     precision = {**auto.precision, **opts.precision}
-    resolved = replace(opts, graph_runtime=auto.runtime, precision=precision)
+    runtimes = {**auto.runtimes, **opts.runtimes}
+    if not halves and precision.get("decoder") != "int8":
+        # an export without the decoder's halves runs the one-pass decoder: on onnxruntime,
+        # in fp32 (OpenVINO would prepare it per sentence length, without bound)
+        runtimes["decoder"] = "onnxruntime"
+        precision.pop("decoder", None)
+    resolved = replace(opts, graph_runtime=auto.runtime, precision=precision, runtimes=runtimes)
     _check_precision(resolved)
     return resolved, auto
+
+
+def describe_plan(opts: RepositoryOptions) -> str:
+    """Which runtime and precision each graph family runs with (python runtime), in one line:
+    "bert openvino fp32, vocoder onnxruntime fp32, ..."."""
+    runtimes = graph_runtimes(opts.graph_runtime, opts.runtimes)
+    parts = []
+    for family in ("bert", "encoder", "flow", "vocoder"):
+        key = "decoder" if family == "vocoder" else family
+        precision = "fp32" if family in SHAPE_GENERIC_FAMILIES else opts.precision.get(key, "fp32")
+        parts.append(f"{family} {runtimes[family]} {precision}")
+    if opts.precision.get("decoder") == "int8":
+        parts.append(f"decoder {runtimes['decoder']} int8 (one pass)")
+    return ", ".join(parts)
 
 
 def default_graph_runtime(variants: dict | None = None) -> tuple[str, dict[str, str]]:

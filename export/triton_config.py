@@ -32,8 +32,10 @@ class TensorSpec:
 class RepositoryOptions:
     runtime: str = "python"
     graph_runtime: str = "onnxruntime"
-    """For runtime python: run graphs with onnxruntime or openvino in-process; "auto" picks
-    per CPU ISA (`cpu.auto_choice`) and records the choice in the ensemble's voice JSON."""
+    """For runtime python: run the BERT, vocoder and decoder graphs with onnxruntime or
+    openvino in-process; "auto" picks per CPU ISA and graph (`cpu.auto_choice`) and records
+    the choice in the ensemble's voice JSON. On OpenVINO a graph runs through its bounded
+    shape plan (`tts_model_repository.shapes.plan_for`)."""
     precision: dict[str, str] = field(default_factory=dict)
     """Graph kind (bert, decoder) -> fp32/bf16/fp16 for the OpenVINO runtimes, or decoder int8
     (the `tts-export quantize` graph, any runtime but tensorrt); the encoder is always fp32."""
@@ -46,11 +48,14 @@ class RepositoryOptions:
     most this share of a batch's work is padding (1: all in one batch). 0: only equal lengths
     share a batch; on CPU a batch costs the sum of its padded rows, so padding is pure waste
     (zh-medium's decoder: 1156 ms as one batch, 903 ms at 0)."""
-    buckets: dict[str, int] = field(default_factory=dict)
-    """Runtime python: the decoder pads these axes up to a multiple of the step, so OpenVINO
-    sees a bounded set of shapes (e.g. SHAPE_BUCKETS). Off by default: 30 synthetic requests of
-    new lengths ran 1.2x faster bucketed, but real sentences in one pass gained nothing and
-    repeated texts pay the padding (benchmarks/RESULTS.md)."""
+    runtimes: dict[str, str] = field(default_factory=dict)
+    """Runtime python: graph family (bert, vocoder, decoder) -> onnxruntime/openvino where it
+    differs from ``graph_runtime`` (`--graph-runtime auto` fills it per CPU; the encoder,
+    flow and emotion graphs always run on onnxruntime: `cpu.SHAPE_GENERIC_FAMILIES`)."""
+    max_queue: int = 64
+    """Requests each model lets wait; past it Triton answers 503 at once (`queue_policy`)."""
+    queue_timeout_s: float = 60.0
+    """Seconds a request may wait in one model's queue before Triton answers 503."""
     instances: int = 1
     gpu: bool = False
     threads: int = 0
@@ -295,7 +300,24 @@ def batching_block(opts: RepositoryOptions) -> str:
         )
     return (
         f"dynamic_batching {{ preferred_batch_size: {preferred} "
-        f"max_queue_delay_microseconds: {opts.queue_delay_us} }}\n"
+        f"max_queue_delay_microseconds: {opts.queue_delay_us} {queue_policy(opts)} }}\n"
+    )
+
+
+def queue_policy(opts: RepositoryOptions) -> str:
+    """Every model's queue bound: past `max_queue` waiting requests, or after
+    `queue_timeout_s` in the queue, Triton refuses a request at once with UNAVAILABLE (HTTP
+    503), which the clients and the gateway treat as "busy, retry later", instead of queueing
+    without bound."""
+    if opts.max_queue < 1 or not 0 < opts.queue_timeout_s <= 3600:
+        raise ValueError(
+            f"the queue takes max_queue >= 1 and a timeout in (0, 3600] s, got "
+            f"{opts.max_queue} and {opts.queue_timeout_s}"
+        )
+    micros = int(opts.queue_timeout_s * 1e6)
+    return (
+        f"default_queue_policy {{ max_queue_size: {opts.max_queue} timeout_action: REJECT "
+        f"default_timeout_microseconds: {micros} allow_timeout_override: true }}"
     )
 
 
@@ -306,7 +328,10 @@ def python_config(
     params: dict[str, str],
     count: int = 1,
     decoupled: bool = False,
+    policy: str = "",
 ) -> str:
+    """A non-batching Python model's config; `policy`: its `queue_policy` (a dynamic batcher
+    with nothing to batch holds it)."""
     text = (
         f'name: "{name}"\nbackend: "python"\nmax_batch_size: 0\n'
         + tensor_block("input", ins, reshape=False)
@@ -314,6 +339,8 @@ def python_config(
         + params_block(params)
         + f"instance_group [ {{ count: {count} kind: KIND_CPU }} ]\n"
     )
+    if policy:
+        text += f"dynamic_batching {{ {policy} }}\n"
     if decoupled:
         text += "model_transaction_policy { decoupled: true }\n"
     return text

@@ -10,12 +10,16 @@ the int8 decoder.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from tts_model_repository.runtime import GraphSession, graph_axes, run_padded
+from tts_model_repository.cpu import SHAPE_GENERIC_FAMILIES, family_of, graph_runtimes
+from tts_model_repository.runtime import GraphSession, graph_axes, run_padded, warm_up
+from tts_model_repository.shapes import ShapePlan, plan_for
+from tts_model_repository.windows import context_from_config, run_vocoder_rows
 
 StageTimer = Callable[[str], contextlib.AbstractContextManager]
 
@@ -25,10 +29,15 @@ def _no_timer(stage: str) -> contextlib.AbstractContextManager:
 
 
 class VoiceGraphs:
-    """A `tts-export onnx` folder's graphs on onnxruntime or OpenVINO.
+    """A `tts-export onnx` folder's graphs on onnxruntime or OpenVINO, as the python runtime
+    runs them.
 
-    precision: graph family (bert, decoder) -> fp32 / bf16 / fp16, or decoder int8 (the
-    `tts-export quantize` graph). The encoder always runs in fp32.
+    runtime: the BERT, vocoder and one-pass decoder graphs' runtime (`runtimes` may name
+    another per family); the encoder, flow and emotion graphs run on onnxruntime
+    (`cpu.SHAPE_GENERIC_FAMILIES`). precision: graph family (bert, decoder) -> fp32 / bf16 /
+    fp16, or decoder int8 (the `tts-export quantize` graph). With the decoder's halves (and no
+    int8 decoder) the decoder step runs the flow, then the vocoder, which on OpenVINO goes
+    through its bounded shape plan (prepared here), as the server's models do.
     """
 
     def __init__(
@@ -38,7 +47,7 @@ class VoiceGraphs:
         precision: dict[str, str] | None = None,
         threads: int = 0,
         max_padding: float = 0.0,
-        buckets: dict[str, int] | None = None,
+        runtimes: dict[str, str] | None = None,
     ) -> None:
         from vits2.serving.pipeline import FrontendPipeline
 
@@ -50,43 +59,92 @@ class VoiceGraphs:
         self.hop = manifest.hop_length
         self.sample_rate = manifest.sample_rate
         self.max_padding = max_padding
-        self.buckets = buckets or {}
+        self.runtimes = graph_runtimes(runtime, runtimes)
+        halves = {"flow", "vocoder"} <= set(manifest.graphs)
+        self.halves = halves and precision.get("decoder") != "int8"
+        skip = ("decoder",) if self.halves else ("flow", "vocoder")
         self.sessions: dict[str, GraphSession] = {}
+        self.plans: dict[str, ShapePlan] = {}
         for kind, file in manifest.onnx_graphs.items():
-            family = kind.split("_")[0]
-            if family in ("flow", "vocoder"):  # the decoder's halves serve V_stream only
+            family = family_of(kind)
+            if family in skip:
                 continue
-            prec = "fp32" if family == "encoder" else precision.get(family, "fp32")
+            key = "decoder" if family == "vocoder" else family
+            prec = "fp32" if family in SHAPE_GENERIC_FAMILIES else precision.get(key, "fp32")
             if prec == "int8":
                 file = graph_variant(manifest.variants, kind, "int8")
-            self.sessions[kind] = GraphSession(self.voice_dir / file, runtime, prec, threads)
+            rt = self.runtimes[family]
+            self.sessions[kind] = GraphSession(self.voice_dir / file, rt, prec, threads)
+            plan = plan_for(family, rt, prec, max_tokens=512)
+            if plan is not None:
+                self.plans[kind] = plan
         self.runtime, self.threads = runtime, threads
         self.precision = {k: s.precision for k, s in self.sessions.items()}
-        self.decoder_axes = graph_axes(self.sessions["decoder"].path)
+        decoder = "flow" if self.halves else "decoder"
+        self.decoder_axes = graph_axes(self.sessions[decoder].path)
+        if self.halves:
+            self.vocoder_axes = graph_axes(self.sessions["vocoder"].path)
+            config = json.loads((self.voice_dir / "config.json").read_text(encoding="utf-8"))
+            self.context = context_from_config(config)
+        self.warmup_s = sum(
+            warm_up(self.sessions[k], graph_axes(self.sessions[k].path), p)
+            for k, p in self.plans.items()
+        )
 
     def run(self, kind: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self.sessions[kind]
-        return session.run({i.name: values[i.name] for i in session.inputs})
+        feeds = {i.name: values[i.name] for i in session.inputs}
+        if kind not in self.plans:
+            return session.run(feeds)
+        (out,) = run_padded(session, [feeds], graph_axes(session.path), plan=self.plans[kind])
+        if isinstance(out, Exception):
+            raise out
+        return out
 
     def emotion_session(self, kind: str) -> GraphSession:
-        """The voice's emotion graph of `kind` (fp32), loaded on first use: only requests with
-        EMOTION / REFERENCE_AUDIO need one."""
+        """The voice's emotion graph of `kind` (fp32, onnxruntime), loaded on first use: only
+        requests with EMOTION / REFERENCE_AUDIO need one."""
         name = f"emotion_{kind}"
         if name not in self.sessions:
             path = self.voice_dir / self.pipeline.voice.emotion_models[kind]["graph"]
-            self.sessions[name] = GraphSession(path, self.runtime, "fp32", self.threads)
+            self.sessions[name] = GraphSession(path, self.runtimes["emotion"], "fp32", self.threads)
         return self.sessions[name]
 
     def decode(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The decoder on one request's rows, grouped by frame count like the server's."""
-        return decode_rows(
-            self.sessions["decoder"],
+        """The decoder step on one request's rows, as the server's models run it: the one-pass
+        decoder (rows grouped by frame count), or the flow then the vocoder."""
+        if not self.halves:
+            return decode_rows(
+                self.sessions["decoder"], self.decoder_axes, self.hop, feeds, self.max_padding
+            )
+        flow = self.sessions["flow"]
+        (z,) = run_padded(
+            flow,
+            [{i.name: feeds[i.name] for i in flow.inputs}],
             self.decoder_axes,
-            self.hop,
-            feeds,
-            self.max_padding,
-            self.buckets,
+            row_lengths={"frames": "frame_lengths"},
+            max_padding=self.max_padding,
         )
+        if isinstance(z, Exception):
+            raise z
+        vocoder = self.sessions["vocoder"]
+        request = {"z": z["z"], "g": feeds["g"], "frame_lengths": feeds["frame_lengths"]}
+        if "vocoder" in self.plans:
+            (out,) = run_vocoder_rows(
+                vocoder, [request], self.vocoder_axes, self.plans["vocoder"], self.context, self.hop
+            )
+        else:
+            (out,) = run_padded(
+                vocoder,
+                [request],
+                self.vocoder_axes,
+                {"samples": ("frames", self.hop)},
+                row_lengths={"frames": "frame_lengths"},
+                max_padding=self.max_padding,
+            )
+        if isinstance(out, Exception):
+            raise out
+        return out
 
     def synthesize(
         self,
@@ -159,10 +217,10 @@ def decode_rows(
     hop: int,
     feeds: dict[str, np.ndarray],
     max_padding: float = 0.0,
-    buckets: dict[str, int] | None = None,
+    plan: ShapePlan | None = None,
 ) -> dict[str, np.ndarray]:
     """One request through a decoder graph as the decoder model runs it: its sentences split
-    into rows, batched by frame count (`max_padding`), shapes padded to `buckets`."""
+    into rows, batched by frame count (`max_padding`), or padded to a shape `plan`."""
     (out,) = run_padded(
         session,
         [feeds],
@@ -170,7 +228,7 @@ def decode_rows(
         {"samples": ("frames", hop)},
         row_lengths={"frames": "frame_lengths"},
         max_padding=max_padding,
-        buckets=buckets,
+        plan=plan,
     )
     if isinstance(out, Exception):
         raise out

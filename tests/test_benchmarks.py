@@ -181,8 +181,8 @@ def test_levers_quick_measures_every_graph_setting(quick_run, tmp_path):
     padding = levers["padding"]
     assert len(padding["ms"]) == 4 and all(ms > 0 for ms in padding["ms"].values())
     assert sum(len(g) for g in padding["groups"]["0.0"]) == padding["sentences"]
-    buckets = levers["buckets"]
-    assert buckets["sentences"] >= 2 and all(sec > 0 for sec in buckets["seconds"].values())
+    shapes = levers["shapes"]
+    assert shapes["sentences"] >= 2 and all(sec > 0 for sec in shapes["seconds"].values())
     text = (tmp_path / "levers.md").read_text()
     assert "## Graph levers" in text and "## Sentence batching" in text
-    assert "## Shape buckets" in text
+    assert "## Shape plan" in text

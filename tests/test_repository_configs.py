@@ -48,6 +48,10 @@ def test_repository_configs_agree_with_graphs(tmp_path, tiny_voice_dir, runtime)
         "tensorrt": ("tensorrt_plan", ""),
     }[runtime]
     for kind, graph in manifest.graphs.items():
+        if runtime == "python" and kind == "decoder":  # the halves over BLS: no graph
+            assert not (repo / "tiny_decoder" / "1" / "model.onnx").exists()
+            assert configs["tiny_decoder"].backend == "python"
+            continue
         cfg = configs[f"tiny_{kind}"]
         assert (cfg.platform, cfg.backend) == expected_platform
         assert cfg.max_batch_size == 16 and cfg.dynamic_batching.preferred_batch_size
@@ -93,10 +97,12 @@ def test_batching_options_reach_the_configs(tmp_path, tiny_voice_dir):
     voice_dir, _ = tiny_voice_dir
     opts = RepositoryOptions(max_batch=8, preferred_batch=[2, 8], max_padding=0.1)
     write_repository(voice_dir, tmp_path, opts)
-    decoder = _config(tmp_path / "tiny_decoder" / "config.pbtxt")
-    assert list(decoder.dynamic_batching.preferred_batch_size) == [2, 8]
-    assert json.loads(decoder.parameters["row_lengths"].string_value) == {"frames": "frame_lengths"}
-    assert float(decoder.parameters["max_padding"].string_value) == 0.1
+    for kind in ("flow", "vocoder"):
+        graph = _config(tmp_path / f"tiny_{kind}" / "config.pbtxt")
+        assert list(graph.dynamic_batching.preferred_batch_size) == [2, 8]
+        rows = json.loads(graph.parameters["row_lengths"].string_value)
+        assert rows == {"frames": "frame_lengths"}
+        assert float(graph.parameters["max_padding"].string_value) == 0.1
     encoder = _config(tmp_path / "tiny_encoder" / "config.pbtxt")
     assert "row_lengths" not in encoder.parameters
 
@@ -113,16 +119,56 @@ def test_bad_batching_options_are_refused(tmp_path, tiny_voice_dir, opts, messag
         write_repository(tiny_voice_dir[0], tmp_path, opts)
 
 
-def test_decoder_buckets_reach_the_config_and_bad_ones_are_refused(tmp_path, tiny_voice_dir):
+def test_openvino_graphs_get_their_shape_plans_and_the_rest_run_on_onnxruntime(
+    tmp_path, tiny_voice_dir
+):
+    """On OpenVINO the vocoder runs through its bounded shape plan (exact windows past the
+    largest size); the encoder and flow always run on onnxruntime (shape-generic kernels);
+    an fp32 BERT on OpenVINO needs no plan (measured flat); the ensemble's decoder step is
+    the halves over BLS."""
+    from tts_model_repository.shapes import VOCODER_SIZES
+    from tts_model_repository.windows import context_from_config
+
     voice_dir, _ = tiny_voice_dir
-    write_repository(voice_dir, tmp_path / "a", RepositoryOptions(buckets={"frames": 64}))
-    decoder = _config(tmp_path / "a" / "tiny_decoder" / "config.pbtxt")
-    assert json.loads(decoder.parameters["buckets"].string_value) == {"frames": 64}
-    assert RepositoryOptions().buckets == {}  # off unless asked for
-    plain = _config(tmp_path / "a" / "tiny_encoder" / "config.pbtxt")
-    assert "buckets" not in plain.parameters
-    with pytest.raises(ValueError, match="buckets take"):
-        write_repository(voice_dir, tmp_path / "b", RepositoryOptions(buckets={"tokens": 8}))
+    write_repository(voice_dir, tmp_path, RepositoryOptions(graph_runtime="openvino"))
+    params = {
+        kind: _config(tmp_path / f"tiny_{kind}" / "config.pbtxt").parameters
+        for kind in ("bert_zh", "encoder", "flow", "vocoder", "decoder")
+    }
+    vocoder = params["vocoder"]
+    plan = json.loads(vocoder["shape_plan"].string_value)
+    assert plan == {"sizes": {"frames": list(VOCODER_SIZES)}, "batches": [1]}
+    context = context_from_config(json.loads((voice_dir / "config.json").read_text()))
+    assert json.loads(vocoder["window_context"].string_value) == [context.left, context.right]
+    assert (
+        vocoder["runtime"].string_value == params["bert_zh"]["runtime"].string_value == "openvino"
+    )
+    assert "shape_plan" not in params["bert_zh"]
+    for kind in ("encoder", "flow"):
+        assert params[kind]["runtime"].string_value == "onnxruntime"
+        assert "shape_plan" not in params[kind]
+    models = json.loads(params["decoder"]["models"].string_value)
+    assert models == {"flow": "tiny_flow", "vocoder": "tiny_vocoder"}
+
+
+def test_the_one_pass_decoder_is_refused_on_openvino_in_process(tmp_path, tiny_voice_dir):
+    """An export without the decoder's halves runs the one-pass decoder: OpenVINO would
+    prepare it per sentence length without bound, so it is refused there (auto picks
+    onnxruntime for it)."""
+    import shutil
+
+    voice_dir = tmp_path / "old-export"
+    shutil.copytree(tiny_voice_dir[0], voice_dir)
+    meta = json.loads((voice_dir / "voice.json").read_text())
+    for kind in ("flow", "vocoder"):
+        del meta["graphs"][kind]
+    (voice_dir / "voice.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="one-pass decoder does not run on OpenVINO"):
+        write_repository(voice_dir, tmp_path / "a", RepositoryOptions(graph_runtime="openvino"))
+    write_repository(voice_dir, tmp_path / "b", RepositoryOptions(graph_runtime="auto"))
+    decoder = _config(tmp_path / "b" / "tiny_decoder" / "config.pbtxt").parameters
+    assert decoder["runtime"].string_value == "onnxruntime"
+    assert decoder["precision"].string_value == "fp32"
 
 
 def test_repository_cli_passes_batching_options(tmp_path, tiny_voice_dir):
@@ -132,18 +178,14 @@ def test_repository_cli_passes_batching_options(tmp_path, tiny_voice_dir):
 
     voice = str(tiny_voice_dir[0])
     args = ["repository", "--voice", voice, "--out", str(tmp_path / "r"), "--runtime", "python"]
-    extra = ["--bucket", "frames=64", "--preferred-batch", "2", "--preferred-batch", "8"]
+    extra = ["--preferred-batch", "2", "--preferred-batch", "8"]
     extra += ["--max-batch", "8", "--max-padding", "0.1", "--precision", "decoder=fp32"]
     result = CliRunner().invoke(app, args + extra)
     assert result.exit_code == 0, result.output
-    decoder = _config(tmp_path / "r" / "tiny_decoder" / "config.pbtxt")
-    assert list(decoder.dynamic_batching.preferred_batch_size) == [2, 8]
-    assert json.loads(decoder.parameters["buckets"].string_value) == {"frames": 64}
-    assert float(decoder.parameters["max_padding"].string_value) == 0.1
-    for bad, message in (
-        (["--bucket", "frames=x"], "--bucket takes NAME=N"),
-        (["--precision", "bert=int8"], "bert takes fp32"),
-    ):
+    vocoder = _config(tmp_path / "r" / "tiny_vocoder" / "config.pbtxt")
+    assert list(vocoder.dynamic_batching.preferred_batch_size) == [2, 8]
+    assert float(vocoder.parameters["max_padding"].string_value) == 0.1
+    for bad, message in ((["--precision", "bert=int8"], "bert takes fp32"),):
         result = CliRunner().invoke(app, args + bad)
         assert result.exit_code != 0
         assert message in " ".join(result.output.split()), result.output
@@ -168,9 +210,11 @@ def test_auto_graph_runtime_follows_the_cpu_and_is_recorded(
     )
     meta = json.loads(_config(tmp_path / "v" / "config.pbtxt").parameters["voice"].string_value)
     assert meta["models"] == models and meta["auto"]["isa"] == isa and meta["auto"]["reason"]
-    decoder = _config(tmp_path / "v_decoder" / "config.pbtxt").parameters
-    assert decoder["runtime"].string_value == meta["auto"]["runtime"]
-    chose_bf16 = decoder["precision"].string_value == "bf16"
+    vocoder = _config(tmp_path / "v_vocoder" / "config.pbtxt").parameters
+    runtimes = {**{"vocoder": meta["auto"]["runtime"]}, **meta["auto"]["runtimes"]}
+    assert vocoder["runtime"].string_value == runtimes["vocoder"]
+    assert ("shape_plan" in vocoder) == (runtimes["vocoder"] == "openvino")
+    chose_bf16 = vocoder["precision"].string_value == "bf16"
     assert chose_bf16 == (isa in ("amx", "avx512_bf16"))
     if bf16 is False:
         assert not chose_bf16

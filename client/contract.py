@@ -19,8 +19,11 @@ from dataclasses import dataclass, fields
 __all__ = [
     "ADJUST_SCALES",
     "DEFAULT_SCALES",
+    "DEFAULT_PROFILE",
     "INTONATION_SCALE",
+    "LANGUAGE_MODES",
     "PITCH_SCALE",
+    "PROFILE_NAMES",
     "REQUEST_SCALES",
     "default_language",
     "parse_given_phones",
@@ -165,6 +168,20 @@ def check_seed(value: object) -> int | None:
             f"random one; got {value!r}"
         )
     return seed
+
+
+LANGUAGE_MODES = ("AUTO", "MIX")
+"""LANGUAGE values beside the voice's own languages: AUTO detects the language of each
+stretch of text; MIX reads ``[ZH]...[JP]...`` (or ``<zh>...``) markup."""
+
+PROFILE_NAMES = (
+    "improved", "upstream-2.3", "upstream-master", "upstream-2.2", "upstream-2.1",
+    "upstream-2.0", "sbv2", "sbv2-jp-extra",
+)  # fmt: skip
+"""Every PROFILE value: the text frontend profiles (`vits2.text.profiles` defines what each
+does, and refuses to load if its set differs from this one). Left out: the voice's own."""
+DEFAULT_PROFILE = "improved"
+"""The profile of a voice whose voice.json names none (and of release 2.3's voices)."""
 
 
 def default_language(languages) -> str:

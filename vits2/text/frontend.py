@@ -21,6 +21,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from tts_client.contract import LANGUAGE_MODES
 from vits2.text import clean_text
 from vits2.text.profiles import DEFAULT_PROFILE, PROFILE_NAMES, Profile, get_profile
 from vits2.text.sentences import (
@@ -56,7 +57,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FRONTEND_LANGUAGES = ("ZH", "JP", "EN", "AUTO", "MIX")
+FRONTEND_LANGUAGES = ("ZH", "JP", "EN", *LANGUAGE_MODES)
 """What `Frontend.__call__` accepts as `language`."""
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tts_client import contract
+
 __all__ = [
     "DEFAULT_PROFILE",
     "IMPROVED_RULES",
@@ -156,9 +158,15 @@ _PROFILES = (
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in _PROFILES}
-PROFILE_NAMES: tuple[str, ...] = tuple(PROFILES)
-"""Every profile name `clean_text`, `Frontend` and voice.json accept."""
-DEFAULT_PROFILE = "improved"
+PROFILE_NAMES: tuple[str, ...] = contract.PROFILE_NAMES
+"""Every profile name `clean_text`, `Frontend` and voice.json accept (the request contract's
+PROFILE values)."""
+DEFAULT_PROFILE = contract.DEFAULT_PROFILE
+if tuple(PROFILES) != PROFILE_NAMES:  # the contract names them; this module defines them
+    raise RuntimeError(
+        f"frontend profiles {tuple(PROFILES)} differ from the contract's PROFILE_NAMES "
+        f"{PROFILE_NAMES}: update tts_client.contract with the profile"
+    )
 
 
 RELEASE_PROFILES: dict[str, str] = {

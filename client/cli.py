@@ -340,8 +340,11 @@ def serve(
     grpc_port: int = typer.Option(8001, "--grpc-port"),
     metrics_port: int = typer.Option(8002, "--metrics-port"),
     model: list[str] | None = typer.Option(None, "--model", help="Load only these (repeat)."),
+    health_port: int | None = typer.Option(
+        None, "--health-port", help="Serve GET /ready and /live here (probes; 0: a free port)."
+    ),
 ) -> None:
-    """Run tritonserver on a model repository until Ctrl-C."""
+    """Run tritonserver on a model repository until Ctrl-C; reloads a model whose stub died."""
     try:
         from tts_model_repository.server import TritonNotFoundError, TritonStartError
         from tts_model_repository.server import serve as run_server
@@ -355,7 +358,15 @@ def serve(
         raise typer.Exit(1) from None
 
     try:
-        code = run_server(repository, host, http_port, grpc_port, metrics_port, model or None)
+        code = run_server(
+            repository,
+            host,
+            http_port,
+            grpc_port,
+            metrics_port,
+            model or None,
+            health_port=health_port,
+        )
     except (TritonNotFoundError, TritonStartError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None

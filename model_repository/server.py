@@ -32,6 +32,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
+from tts_model_repository.supervise import HealthEndpoint, StubWatch, memory_table, model_memory
 from tts_model_repository.triton_binary import (  # noqa: F401 - part of this module's API
     TritonBinary,
     TritonNotFoundError,
@@ -309,6 +310,22 @@ def _stop_leftovers() -> None:
             server.stop(grace_s=5.0)
 
 
+def supervise(server: TritonServer, on_event=None, poll_s: float = 1.0) -> StubWatch:
+    """Watch `server`'s Python-backend stubs and bring back a model whose stub died
+    (`supervise.StubWatch`); returns the started watch (stop() it before the server)."""
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(server.http_address, network_timeout=120)
+    return StubWatch(server.pid, client, poll_s, on_event).start()
+
+
+def health_endpoint(server: TritonServer, watch: StubWatch, port: int) -> HealthEndpoint:
+    """`supervise.HealthEndpoint` for `server` on its host and `port` (0: a free one)."""
+    return HealthEndpoint(
+        watch, lambda: _http_ok(f"{server.http_url}/v2/health/ready"), server.host, port
+    )
+
+
 def serve(
     repository: str | os.PathLike[str],
     host: str = "127.0.0.1",
@@ -321,11 +338,15 @@ def serve(
     log_path: str | os.PathLike[str] | None = None,
     ready_timeout: float = 600.0,
     extra_args: Sequence[str] = (),
+    health_port: int | None = None,
 ) -> int:
     """Run a server until Ctrl-C or SIGTERM (for the CLI); returns the server's exit code.
 
     ``models=None`` loads every model in the repository; either way the server runs in
     explicit mode, so models can be loaded and unloaded later through the repository API.
+    After start-up it prints each model's resident memory, then watches the Python-backend
+    stubs and reloads a model whose stub died (`supervise`); ``health_port`` serves a
+    readiness that says so (`supervise.HealthEndpoint`).
     """
     server = TritonServer(
         repository,
@@ -358,9 +379,19 @@ def serve(
         print(f"  HTTP     {server.http_url}", flush=True)
         print(f"  gRPC     {server.grpc_url}", flush=True)
         print(f"  metrics  {server.metrics_url}", flush=True)
+        print("resident memory after load and warm-up:", flush=True)
+        print(memory_table(model_memory(server.pid)), flush=True)
+        watch = supervise(server, lambda e: print(f"stub watch: {e.describe()}", flush=True))
+        health = health_endpoint(server, watch, health_port) if health_port is not None else None
+        if health is not None:
+            base = f"http://{_url_host(server.host)}:{health.port}"
+            print(f"  health   {base}/ready (truthful readiness), {base}/live", flush=True)
         print("Ctrl-C stops the server.", flush=True)
         while server.is_running:
             time.sleep(0.5)
+        watch.stop()
+        if health is not None:
+            health.close()
         print(f"tritonserver exited by itself; log tail:\n{server.log_tail()}", file=sys.stderr)
     except KeyboardInterrupt:
         print("stopping tritonserver ...", flush=True)

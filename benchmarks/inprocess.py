@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from tts_benchmarks.stats import Sample
-from tts_benchmarks.workload import Text, Voice
+from tts_benchmarks.workload import Requests, Text, Voice
 
 
 class _Timer:
@@ -98,12 +98,15 @@ class GraphSubject:
         precision: dict[str, str] | None = None,
         threads: int = 0,
         max_padding: float = 0.0,
+        runtimes: dict[str, str] | None = None,
     ) -> None:
         from tts_model_repository.inprocess import VoiceGraphs
 
         self.name = f"inprocess-{runtime}"
         self.voice = voice
-        self.graphs = VoiceGraphs(voice.voice_dir, runtime, precision, threads, max_padding)
+        self.graphs = VoiceGraphs(
+            voice.voice_dir, runtime, precision, threads, max_padding, runtimes
+        )
         self.sessions = self.graphs.sessions
         self.precision = self.graphs.precision
         self.sample_rate = self.graphs.sample_rate
@@ -124,25 +127,26 @@ def measure(
     subject,
     texts: list[Text],
     repeats: int,
-    seed: int,
+    requests: Requests,
     progress,
     warmup: int = 1,
     warm_each: bool = True,
 ) -> list[Sample]:
     """Each text `warmup` times unmeasured (unless `warm_each` is off: then only the first
     text of each language, whose g2p and BERT load lazily), then `repeats` times measured,
-    one request at a time."""
+    one request at a time; each request's text and seed from `requests`."""
     samples: list[Sample] = []
     origin = time.perf_counter()
     warmed: set[str] = set()
     for text in texts:
         for _ in range(warmup if warm_each or text.language not in warmed else 0):
-            subject.synthesize(text, seed)
+            subject.synthesize(*requests.next(text))
         warmed.add(text.language)
         times = []
         for _ in range(repeats):
+            request, seed = requests.next(text)
             t0 = time.perf_counter()
-            audio, stages = subject.synthesize(text, seed)
+            audio, stages = subject.synthesize(request, seed)
             latency = time.perf_counter() - t0
             sample = Sample(
                 text.name, t0 - origin, latency, len(audio) / subject.sample_rate, stages=stages

@@ -149,7 +149,8 @@ def main(
         if voice_dir
         else build_voice(cache, "tiny" if quick else "full", progress)
     )
-    runtime, precision = default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {})
+    chosen = default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {}, {})
+    runtime, precision, _ = chosen
     results: dict = {"machine": machine_facts(), "voice": voice.name}
     if graphs:
         progress("graph levers: capturing real inputs (zh-short, zh-medium)")

@@ -8,7 +8,10 @@ import shutil
 from pathlib import Path
 
 from tts_benchmarks.stats import summarize
-from tts_benchmarks.workload import SEED, TEXTS
+from tts_benchmarks.workload import TEXTS, Requests
+
+REPEATED = Requests(fresh=False)
+"""Levers compare settings on the same sentences (repeated requests, labelled so)."""
 
 SERVER_SETTINGS = [
     {"label": "queue delay 0 us, 1 instance", "queue_delay_us": 0, "instances": 1},
@@ -48,11 +51,13 @@ def server_levers(voice, runtime, precision, cache: Path, progress, rounds: int 
         server = tl.start_server(repo, cache / "levers-tritonserver.log", progress)
         try:
             url = server.grpc_url
-            tl.closed_loop("grpc", url, model, voice, text, 1, 2, SEED, sample_rate)  # warm-up
-            one, wall1 = tl.closed_loop("grpc", url, model, voice, text, 1, 4, SEED, sample_rate)
+            tl.closed_loop("grpc", url, model, voice, text, 1, 2, REPEATED, sample_rate)  # warm-up
+            one, wall1 = tl.closed_loop(
+                "grpc", url, model, voice, text, 1, 4, REPEATED, sample_rate
+            )
             before = tl.server_statistics(url)
             eight, wall8 = tl.closed_loop(
-                "grpc", url, model, voice, text, 8, 8 * rounds, SEED, sample_rate
+                "grpc", url, model, voice, text, 8, 8 * rounds, REPEATED, sample_rate
             )
             delta = tl.statistics_delta(before, tl.server_statistics(url))
         finally:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tts_benchmarks.stats import samples_json, summarize
-from tts_benchmarks.workload import SEED, Text, Voice
+from tts_benchmarks.workload import Requests, Text, Voice
 
 
 @dataclass
@@ -29,6 +29,8 @@ class Plan:
     """Sweep requests per level = max(4, rounds x concurrency)."""
     runtime: str
     precision: dict[str, str] = field(default_factory=dict)
+    runtimes: dict[str, str] = field(default_factory=dict)
+    """Graph family -> runtime where it differs from `runtime` (`cpu.auto_choice`)."""
     threads: int = 0
     max_batch: int = 16
     queue_delay_us: int = 2000
@@ -36,6 +38,8 @@ class Plan:
     perf_inputs: bool = True
     out: Path = Path(".")
     cache: Path = Path(".")
+    requests: Requests = field(default_factory=Requests)
+    """Each request's text and seed: new sentences (default) or repeated ones."""
 
 
 def by_text(samples, texts: list[Text]) -> dict[str, dict]:
@@ -51,7 +55,9 @@ def run_inprocess(results: dict, voice: Voice, plan: Plan, progress: Callable[[s
         subject = TorchSubject(voice, plan.threads)
         results["machine"]["threads"]["torch"] = subject.threads
         # The slow baseline: one warm-up per language, fewer runs; the budget goes to served paths.
-        samples = measure(subject, plan.texts, plan.torch_repeats, SEED, progress, warm_each=False)
+        samples = measure(
+            subject, plan.texts, plan.torch_repeats, plan.requests, progress, warm_each=False
+        )
         results["subjects"]["pytorch"] = {
             "per_text": by_text(samples, plan.texts),
             "samples": samples_json(samples),
@@ -61,8 +67,10 @@ def run_inprocess(results: dict, voice: Voice, plan: Plan, progress: Callable[[s
 
     if "inprocess" in plan.subjects:
         progress(f"subject inprocess: loading graphs on {plan.runtime}")
-        subject = GraphSubject(voice, plan.runtime, plan.precision, plan.threads)
-        samples = measure(subject, plan.texts, plan.repeats, SEED, progress)
+        subject = GraphSubject(
+            voice, plan.runtime, plan.precision, plan.threads, runtimes=plan.runtimes
+        )
+        samples = measure(subject, plan.texts, plan.repeats, plan.requests, progress)
         if plan.perf_inputs:
             from tts_benchmarks.perf_analyzer import write_input_data
 
@@ -90,6 +98,7 @@ def _start_server(voice: Voice, plan: Plan, progress: Callable[[str], None]):
         shutil.rmtree(repo)
     opts = RepositoryOptions(
         graph_runtime=plan.runtime,
+        runtimes=plan.runtimes,
         precision=plan.precision,
         max_batch=plan.max_batch,
         queue_delay_us=plan.queue_delay_us,
@@ -121,7 +130,15 @@ def _grpc_per_text(target: _Target, plan: Plan, progress: Callable[[str], None])
     samples = []
     for text in plan.texts:
         got, _ = tl.closed_loop(
-            "grpc", t.grpc_url, t.model, t.voice, text, 1, plan.repeats, SEED, t.sample_rate
+            "grpc",
+            t.grpc_url,
+            t.model,
+            t.voice,
+            text,
+            1,
+            plan.repeats,
+            plan.requests,
+            t.sample_rate,
         )
         samples += got
         row = summarize(got)
@@ -139,11 +156,15 @@ def _stream_per_text(target: _Target, plan: Plan, progress: Callable[[str], None
 
     t = target
     stream_model = f"{t.model}_stream"
-    tl.stream_once(t.grpc_url, stream_model, t.voice, plan.texts[0], SEED, t.sample_rate, 600)
+    tl.stream_once(
+        t.grpc_url, stream_model, t.voice, *plan.requests.next(plan.texts[0]), t.sample_rate, 600
+    )
     samples = []
     for text in plan.texts:
         got = [
-            tl.stream_once(t.grpc_url, stream_model, t.voice, text, SEED, t.sample_rate, 600)
+            tl.stream_once(
+                t.grpc_url, stream_model, t.voice, *plan.requests.next(text), t.sample_rate, 600
+            )
             for _ in range(plan.repeats)
         ]
         samples += got
@@ -175,7 +196,7 @@ def _sweep(
         n = max(4, plan.rounds * c)
         before = tl.server_statistics(t.grpc_url)
         got, wall = tl.closed_loop(
-            protocol, url, t.model, t.voice, plan.sweep_text, c, n, SEED, t.sample_rate
+            protocol, url, t.model, t.voice, plan.sweep_text, c, n, plan.requests, t.sample_rate
         )
         delta = tl.statistics_delta(before, tl.server_statistics(t.grpc_url))
         row = {"concurrency": c, **summarize(got, wall), "server_stats": delta}
@@ -206,7 +227,7 @@ def run_triton(results: dict, voice: Voice, plan: Plan, progress: Callable[[str]
         target = _Target(grpc_url, server.http_address, model, voice, sample_rate)
         progress("warm-up: one request per text")
         for text in {t.name: t for t in [*plan.texts, plan.sweep_text]}.values():
-            tl.closed_loop("grpc", grpc_url, model, voice, text, 1, 1, SEED, sample_rate)
+            tl.closed_loop("grpc", grpc_url, model, voice, text, 1, 1, plan.requests, sample_rate)
         if "grpc" in plan.subjects:
             before = tl.server_statistics(grpc_url)
             results["subjects"]["triton-grpc"] = _grpc_per_text(target, plan, progress)

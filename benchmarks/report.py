@@ -114,8 +114,11 @@ def _machine_and_settings(results: dict) -> list[str]:
         "",
         "## Settings",
         "",
-        f"- voice: `{results['voice']['kind']}` ({results['voice']['name']}), seed {s['seed']}",
-        f"- graph runtime: {s['graph_runtime']}, precision {json.dumps(s['precision'])}",
+        f"- voice: `{results['voice']['kind']}` ({results['voice']['name']}), first seed "
+        f"{s['seed']}",
+        f"- workload: {s.get('workload', 'repeated sentences')}",
+        f"- graph runtime: {s['graph_runtime']} (per family: "
+        f"{json.dumps(s.get('runtimes', {}))}), precision {json.dumps(s['precision'])}",
         f"- repeats per text: {s['repeats']} (after {s['warmup']} warm-up; pytorch "
         f"{s.get('torch_repeats', s['repeats'])}, one warm-up per language), "
         f"concurrency {s['concurrency']}, sweep text `{s['sweep_text']}`",

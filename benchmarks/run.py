@@ -28,6 +28,7 @@ from tts_benchmarks.stats import load_average, machine_facts
 from tts_benchmarks.workload import (
     SEED,
     TEXTS,
+    Requests,
     build_voice,
     pick_texts,
     voice_from_folder,
@@ -136,6 +137,14 @@ QueueDelayOption = Annotated[int, typer.Option("--queue-delay-us", min=0)]
 InstancesOption = Annotated[
     int, typer.Option("--instances", min=1, help="Triton instances per model")
 ]
+RepeatedOption = Annotated[
+    bool,
+    typer.Option(
+        "--repeated",
+        help="send the same sentences again (every shape prepared: the repeated-request "
+        "figure); default: every request a sentence the server has not seen, as real traffic",
+    ),
+]
 PerfInputsOption = Annotated[
     bool,
     typer.Option(
@@ -165,11 +174,12 @@ def main(
     queue_delay_us: QueueDelayOption = 2000,
     instances: InstancesOption = 1,
     perf_inputs: PerfInputsOption = True,
+    repeated: RepeatedOption = False,
 ) -> None:
     """Run the benchmark and write results.json, results.md and plots into --out."""
     progress = Progress()
     chosen = _subjects(subjects)
-    runtime, prec = _runtime_and_precision(graph_runtime, precision)
+    runtime, prec, runtimes = _runtime_and_precision(graph_runtime, precision)
     levels = [int(c) for c in _split(concurrency)] or ([1, 2] if quick else [1, 2, 4, 8, 16])
     if any(c < 1 for c in levels):
         raise typer.BadParameter(f"--concurrency levels must be >= 1, got {levels}")
@@ -190,6 +200,8 @@ def main(
         rounds=rounds or 2,
         runtime=runtime,
         precision=prec,
+        runtimes=runtimes,
+        requests=Requests(fresh=not repeated),
         threads=threads,
         max_batch=max_batch,
         queue_delay_us=queue_delay_us,
@@ -200,7 +212,8 @@ def main(
     )
     results = _results_skeleton(plan, quick)
     progress(
-        f"benchmark ({results['mode']}): subjects {','.join(chosen)}; graphs on {runtime} "
+        f"benchmark ({results['mode']}, {plan.requests.label}): subjects {','.join(chosen)}; "
+        f"graphs on {runtime} {runtimes or ''} "
         f"{json.dumps(prec) if prec else 'fp32'}; load average {load_average()}"
     )
     voice = _voice(voice_dir, chosen, cache, quick, progress)
@@ -219,19 +232,23 @@ def _subjects(items: list[str]) -> list[str]:
     return chosen
 
 
-def _runtime_and_precision(graph_runtime: str, items: list[str]) -> tuple[str, dict[str, str]]:
-    """The graph runtime (auto: this machine's default) and its per-graph precision."""
+def _runtime_and_precision(
+    graph_runtime: str, items: list[str]
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The graph runtime (auto: this machine's choice), its per-graph precision and the
+    per-family runtimes where they differ (`cpu.auto_choice`)."""
     from tts_export.repository import default_graph_runtime
 
     if graph_runtime not in ("auto", "onnxruntime", "openvino"):
         raise typer.BadParameter(
             f"--graph-runtime must be auto, onnxruntime or openvino, got {graph_runtime!r}"
         )
-    runtime, prec = default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {})
+    chosen = default_graph_runtime() if graph_runtime == "auto" else (graph_runtime, {}, {})
+    runtime, prec, runtimes = chosen
     prec = {**prec, **_precision(items)}
     if runtime == "onnxruntime" and any(v not in ("fp32", "int8") for v in prec.values()):
         raise typer.BadParameter("--precision bf16/fp16 needs --graph-runtime openvino")
-    return runtime, prec
+    return runtime, prec, runtimes
 
 
 def _results_skeleton(plan: Plan, quick: bool) -> dict:
@@ -251,7 +268,9 @@ def _results_skeleton(plan: Plan, quick: bool) -> dict:
             "warmup": 1,
             "rounds": plan.rounds,
             "seed": SEED,
+            "workload": plan.requests.label,
             "graph_runtime": plan.runtime,
+            "runtimes": plan.runtimes,
             "precision": plan.precision,
             "threads": plan.threads,
             "triton": {

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from tts_benchmarks.stats import Sample
-from tts_benchmarks.workload import Text, Voice
+from tts_benchmarks.workload import Requests, Text, Voice
 
 PROTOCOLS = ("grpc", "http")
 
 
-def _inputs(module, text: Text, speaker: str, seed: int) -> list:
+def _inputs(module, text: Text, seed: int, speaker: str) -> list:
     """The ensemble's inputs for one request; unset scales take the speaker's defaults."""
     values = {
         "TEXT": np.array([text.text.encode("utf-8")], dtype=object),
@@ -61,11 +61,12 @@ def closed_loop(
     text: Text,
     concurrency: int,
     requests: int,
-    seed: int,
+    source: Requests,
     sample_rate: int,
     timeout_s: float = 600.0,
 ) -> tuple[list[Sample], float]:
-    """`requests` requests from `concurrency` clients; returns (samples, wall seconds)."""
+    """`requests` requests of `text`'s set from `concurrency` clients, each request's text and
+    seed from `source`; returns (samples, wall seconds)."""
     if concurrency < 1 or requests < 1:
         raise ValueError(f"concurrency and requests must be >= 1, got {concurrency}, {requests}")
     tickets: queue.Queue[int] = queue.Queue()
@@ -86,7 +87,7 @@ def closed_loop(
                     tickets.get_nowait()
                 except queue.Empty:
                     return
-                inputs = _inputs(module, text, voice.speaker, seed)
+                inputs = _inputs(module, *source.next(text), voice.speaker)
                 t0 = time.perf_counter()
                 error, audio_s = None, 0.0
                 try:

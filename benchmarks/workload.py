@@ -23,7 +23,7 @@ from pathlib import Path
 Progress = Callable[[str], None]
 
 SEED = 1234
-"""Every request uses this seed, so each one's audio (and length) is the same on every run."""
+"""The first request's seed; request k of a run uses SEED + k (`Requests`)."""
 
 VOICE_SEED = 0
 """Seed of the random weights of the voice and its BERTs."""
@@ -101,6 +101,41 @@ DEFAULT_TEXTS = tuple(name for name, t in TEXTS.items() if t.language in ("ZH", 
 """What a run measures when it is not told: the sets the default (ZH + EN) voice speaks."""
 QUICK_TEXTS = ("zh-short", "en-short")
 SWEEP_TEXT = "zh-medium"
+
+
+class Requests:
+    """Where each request of a run gets its text and seed (thread-safe, shared by every phase
+    of a run, so no two requests of a run are the same).
+
+    Fresh (the default workload, as real traffic): request k is a sentence the server has
+    not seen: the text set's text less its last (k mod n) characters before the final mark,
+    n a quarter of its length, with seed SEED + k, so its frame count (and mostly its token
+    and phone counts) is new. Repeated (`--repeated`, the figure beside it): the text itself
+    with SEED every time, so every shape is one the server has prepared already. Both ways a
+    request's result depends only on its position in the run, so runs are comparable."""
+
+    def __init__(self, fresh: bool = True) -> None:
+        import itertools
+        import threading
+
+        self.fresh = fresh
+        self._count = itertools.count()
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return "new sentences (every request unseen)" if self.fresh else "repeated sentences"
+
+    def next(self, text: Text) -> tuple[Text, int]:
+        """(text, seed) of the next request of `text`'s set."""
+        if not self.fresh:
+            return text, SEED
+        with self._lock:
+            k = next(self._count)
+        body, mark = text.text[:-1], text.text[-1:]
+        cut = k % max(1, len(body) // 4)
+        variant = body[: len(body) - cut] + mark if cut else text.text
+        return Text(text.name, text.language, variant), SEED + k
 
 
 def pick_texts(names: list[str] | None, quick: bool) -> list[Text]:

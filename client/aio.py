@@ -14,10 +14,10 @@ from typing import Any
 
 from tts_client.audio import Audio
 from tts_client.client import ProgressFn
-from tts_client.contract import OUTPUTS
 from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
 from tts_client.streaming import StreamReader, first_audio_method
+from tts_client.timestamps import parse as parse_timestamps
 from tts_client.voices import (
     VoiceInfo,
     first_ready,
@@ -31,6 +31,8 @@ from tts_client.wire import (
     ClientSettings,
     audio_from_result,
     make_inputs,
+    requested_outputs,
+    result_timestamps,
     with_pause,
 )
 
@@ -171,10 +173,13 @@ class AsyncTTSClient(ClientSettings):
     async def _infer(self, voice: str, params: SynthesisParams, chunk: Chunk, rate: int) -> Audio:
         arrays = params.arrays(chunk.text, seed_offset=chunk.first_sentence)
         inputs = make_inputs(self._module, arrays)
-        outputs = [self._module.InferRequestedOutput(n) for n in OUTPUTS]
+        names = requested_outputs(bool(params.timestamps))
+        outputs = [self._module.InferRequestedOutput(n) for n in names]
         result = await self._call(self._client.infer, voice, inputs, outputs=outputs, model=voice)
         meta = {"text": chunk.text, "index": chunk.first_sentence, "pause_after": chunk.pause_after}
-        return audio_from_result(result, rate, meta)
+        audio = audio_from_result(result, rate, meta)
+        audio.timestamps = parse_timestamps(result_timestamps(result))
+        return audio
 
     async def _prepare(
         self, text: str, voice: str | None, params: SynthesisParams, per_sentence: bool

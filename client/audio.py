@@ -33,6 +33,10 @@ class Audio:
     """Samples per second (44100 for Bert-VITS2 v2.3 voices)."""
     meta: dict = field(default_factory=dict, compare=False, repr=False)
     """Free-form details (e.g. ``text``, ``sentence`` index for streamed chunks)."""
+    timestamps: dict | None = field(default=None, compare=False, repr=False)
+    """With ``timestamps=True``: when each sentence, phone, word (and Japanese mora and accent
+    phrase) is heard, in samples of this audio (`tts_client.timestamps`; the contract's
+    `TIMESTAMPS_KEYS`); None otherwise."""
 
     def __post_init__(self) -> None:
         samples = np.asarray(self.samples, dtype=np.float32)
@@ -128,7 +132,12 @@ class Audio:
                 pieces.append(_zeros(gaps[i], rate))
             elif i < len(gaps) and gaps[i] < 0:
                 raise ValueError(f"silence must be >= 0 seconds, got {gaps[i]}")
-        return Audio(np.concatenate(pieces), rate)
+        from tts_client.timestamps import join as join_timestamps
+
+        stamps = join_timestamps(
+            [(p.timestamps, len(p)) for p in parts], [len(_zeros(g, rate)) for g in gaps]
+        )
+        return Audio(np.concatenate(pieces), rate, timestamps=stamps)
 
 
 _zeros = silence  # `silence` is shadowed by the parameter names above

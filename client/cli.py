@@ -147,6 +147,12 @@ def say(
     given_tones: str | None = typer.Option(
         None, "--given-tones", help="Style-Bert-VITS2 voices: one tone (0/1) per given phone."
     ),
+    timestamps: Path | None = typer.Option(
+        None,
+        "--timestamps",
+        help="Also write when each sentence, phone, word (Japanese: mora, accent phrase) is "
+        "heard to this JSON file (samples and seconds, exact to the frame).",
+    ),
     stream: bool = typer.Option(
         False,
         "--stream",
@@ -170,13 +176,15 @@ def say(
         emotion_id=emotion_id, reference_audio=_read_file(reference_audio, "--reference-audio"),
         style=style, style_weight=style_weight, pitch_scale=pitch_scale,
         intonation_scale=intonation_scale, given_phones=given_phones, given_tones=given_tones,
+        timestamps=timestamps is not None,
     )  # fmt: skip
-    _say(text, voice, params, output, stream or play, play, _client(url, protocol, timeout))
+    tts = _client(url, protocol, timeout)
+    _say(text, voice, params, output, stream or play, play, tts, timestamps_file=timestamps)
 
 
 def _say(
     text: str, voice: str | None, params: SynthesisParams, output: Path, stream: bool,
-    play: bool, tts: TTSClient,
+    play: bool, tts: TTSClient, timestamps_file: Path | None = None,
 ) -> None:  # fmt: skip
     """`say`'s work once its options are read: synthesize or stream into ``output``."""
     from rich.console import Console
@@ -209,6 +217,8 @@ def _say(
             sys.stdout.buffer.flush()
         else:
             audio.save(output)
+    if timestamps_file is not None:
+        _write_timestamps(timestamps_file, audio)
     rtf = elapsed / audio.duration if audio.duration else float("nan")
     extra = f", first audio after {first_audio:.2f} s" if first_audio is not None else ""
     typer.echo(
@@ -216,6 +226,18 @@ def _say(
         f"{audio.sample_rate} Hz in {elapsed:.2f} s (RTF {rtf:.3f}{extra})",
         err=to_stdout,
     )
+
+
+def _write_timestamps(path: Path, audio: Audio) -> None:
+    """``audio.timestamps`` with seconds beside the samples, as JSON."""
+    import json
+
+    from tts_client.timestamps import with_seconds
+
+    if audio.timestamps is None:
+        raise _fail(TTSError("the server sent no TIMESTAMPS (a server from before them?)"))
+    text = json.dumps(with_seconds(audio.timestamps), ensure_ascii=False, indent=1)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def _say_streamed(

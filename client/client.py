@@ -23,7 +23,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from tts_client.audio import Audio
-from tts_client.contract import OUTPUTS
 from tts_client.errors import (
     TTSError,
     UnknownVoiceError,
@@ -31,6 +30,7 @@ from tts_client.errors import (
 )
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
 from tts_client.streaming import first_audio_method, stream_decoupled
+from tts_client.timestamps import parse as parse_timestamps
 from tts_client.voices import (
     VoiceInfo,
     first_ready,
@@ -47,6 +47,8 @@ from tts_client.wire import (
     close_quietly,
     make_inputs,
     normalize_url,
+    requested_outputs,
+    result_timestamps,
     with_pause,
 )
 
@@ -235,10 +237,13 @@ class TTSClient(ClientSettings):
     def _infer(self, voice: str, params: SynthesisParams, chunk: Chunk, rate: int) -> Audio:
         arrays = params.arrays(chunk.text, seed_offset=chunk.first_sentence)
         inputs = make_inputs(self._module, arrays)
-        outputs = [self._module.InferRequestedOutput(n) for n in OUTPUTS]
+        names = requested_outputs(bool(params.timestamps))
+        outputs = [self._module.InferRequestedOutput(n) for n in names]
         result = self._call("infer", voice, inputs, outputs=outputs, model=voice)
         meta = {"text": chunk.text, "index": chunk.first_sentence, "pause_after": chunk.pause_after}
-        return audio_from_result(result, rate, meta)
+        audio = audio_from_result(result, rate, meta)
+        audio.timestamps = parse_timestamps(result_timestamps(result))
+        return audio
 
     def _prepare(self, text: str, voice: str | None, params: SynthesisParams, per_sentence: bool
                  ) -> tuple[str, VoiceInfo, list[Chunk]]:  # fmt: skip
@@ -260,8 +265,12 @@ class TTSClient(ClientSettings):
     ) -> Audio:
         """Speak ``text``. ``params`` and/or the `SynthesisParams` fields as keywords (speaker,
         language, sdp_ratio, noise_scale, noise_scale_w, length_scale, seed; keywords win);
-        None knobs take the speaker's defaults, ``seed=None`` is random."""
+        None knobs take the speaker's defaults, ``seed=None`` is random. ``timestamps=True``
+        fills ``Audio.timestamps``; ``durations`` (one sentence's frames per phone) goes to
+        the voice's stream model (gRPC), whose chunks are joined."""
         params = SynthesisParams.merged(params, knobs)
+        if params.durations is not None:  # only the stream model takes given durations
+            return Audio.join(list(self.stream(text, voice, params, method="decoupled")))
         name, info, chunks = self._prepare(text, voice, params, per_sentence=False)
         if len(chunks) == 1:
             audio = self._infer(name, params, chunks[0], info.sample_rate)

@@ -28,6 +28,9 @@ __all__ = [
     "default_language",
     "parse_given_phones",
     "parse_given_tones",
+    "parse_durations",
+    "check_timestamps",
+    "TIMESTAMPS_KEYS",
     "MAX_SEED",
     "OUTPUTS",
     "RANDOM_SEED",
@@ -231,6 +234,66 @@ def parse_given_tones(value: object, max_phones: int) -> tuple[int, ...]:
     return tuple(int(t) for t in items)
 
 
+MAX_PHONE_FRAMES = 1000
+"""The most frames one phone may be given in DURATIONS (1000 x 512 / 44100 = 11.6 s)."""
+
+
+def parse_durations(value: object, max_phones: int) -> tuple[int, ...]:
+    """DURATIONS: the one sentence's length per phone, in acoustic frames (hop_length samples
+    each), one integer per phone of its reading as the frontend (or GIVEN_PHONES) gives it,
+    padding "_" included; space-separated or a list; each in [0, MAX_PHONE_FRAMES]."""
+    items = value.split() if isinstance(value, str) else value
+    try:
+        ok = isinstance(items, list | tuple) and all(
+            not isinstance(d, bool) and float(d) == int(d) for d in items
+        )
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not items:
+        raise RequestError(
+            f"DURATIONS must be frames per phone, integers separated by spaces (or a list of "
+            f"int), got {str(value)[:80]!r}"
+        )
+    if len(items) > max_phones:
+        raise RequestError(f"DURATIONS has {len(items)} phones; at most {max_phones}")
+    frames = tuple(int(d) for d in items)
+    if min(frames) < 0 or max(frames) > MAX_PHONE_FRAMES:
+        raise RequestError(
+            f"DURATIONS must be in [0, {MAX_PHONE_FRAMES}] frames per phone, got "
+            f"{min(frames) if min(frames) < 0 else max(frames)}"
+        )
+    if sum(frames) < 1:
+        raise RequestError("DURATIONS gives the sentence no frame at all; give it at least one")
+    return frames
+
+
+def check_timestamps(value: object) -> bool:
+    """WITH_TIMESTAMPS: 1 (True) asks for the TIMESTAMPS output, 0 (False, or left out) for
+    none (an ensemble's inputs and outputs share one namespace, hence two names)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, float | str | bytes) or value not in (0, 1):
+        raise RequestError(f"WITH_TIMESTAMPS must be 0 or 1, got {value!r}")
+    return bool(value)
+
+
+TIMESTAMPS_KEYS = ("sentences", "phones", "words", "moras", "phrases")
+"""The lists of the TIMESTAMPS output (one JSON object per request, with its ``sample_rate``
+and ``hop_length``; docs/timestamps.md). Every item has ``start`` and ``end``: samples of the
+returned audio, frame-exact (a phone covers whole frames of hop_length samples); indices point
+into the same object's lists.
+- sentences: ``text``, ``pause_after`` (seconds of silence after it, before the next one);
+- phones: ``phone``, ``tone`` (language-local), ``language``, ``sentence``, ``frames``;
+- words: ``text`` (a BERT token's text, joined into words: a character in Chinese and
+  Japanese, a word in English), ``sentence``, ``phones`` [first, last + 1];
+- moras (Japanese): ``text`` (katakana), ``consonant`` (phone or null), ``vowel``,
+  ``devoiced`` (OpenJTalk reads the vowel unvoiced), ``phrase``, ``phones`` [first, last + 1];
+- phrases (Japanese): OpenJTalk's accent phrases: ``accent`` (the mora after which the pitch
+  falls, 1-based; the mora count for a phrase that does not fall), ``interrogative``,
+  ``moras`` [first, last + 1], ``pause`` (phones [first, last + 1] of the marks after it, or
+  null)."""
+
+
 def sentence_seed(seed: int, index: int) -> int:
     """The seed of sentence ``index`` of a request whose SEED is ``seed``."""
     return (int(seed) + index) % (MAX_SEED + 1)
@@ -264,6 +327,8 @@ REQUEST_INPUTS: tuple[WireInput, ...] = (
     *(WireInput(s.input, "FP32", s.name) for s in ADJUST_SCALES),
     WireInput("GIVEN_PHONES", "BYTES", "given_phones"),
     WireInput("GIVEN_TONES", "BYTES", "given_tones"),
+    WireInput("DURATIONS", "BYTES", "durations"),
+    WireInput("WITH_TIMESTAMPS", "INT64", "timestamps"),
 )
 """Every input of a synthesis request. PROFILE names the text frontend profile for this request
 (left out: the voice's own, voice.json ``frontend_profile``); STYLE_TEXT is upstream v2.3's
@@ -272,7 +337,11 @@ assist_text / assist_text_weight). The conditioning inputs (`CONDITIONING_INPUTS
 voices whose release has them; sending one to another voice is a `RequestError`. PITCH_SCALE
 and INTONATION_SCALE (`ADJUST_SCALES`) reshape the F0 of the whole waveform, for any voice.
 GIVEN_PHONES / GIVEN_TONES (space-separated) set one Japanese sentence's pronunciation and
-accents by hand, as Style-Bert-VITS2's editor does."""
+accents by hand, as Style-Bert-VITS2's editor does. DURATIONS sets one sentence's lengths
+by hand (frames per phone, `parse_durations`): the decoupled stream model takes it (the
+ensemble's encoder step predicts durations; it refuses DURATIONS, naming the stream model).
+WITH_TIMESTAMPS (0/1) asks for the TIMESTAMPS output: when each phone, word, mora and sentence is
+heard, from the durations the audio was made with (`TIMESTAMPS_KEYS`)."""
 
 CONDITIONING_INPUTS: dict[str, tuple[str, ...]] = {
     "EMOTION": ("2.2",),
@@ -298,11 +367,15 @@ CONDITIONING_INPUTS: dict[str, tuple[str, ...]] = {
   spread over the text's BERT tokens is adjusted as SBV2 adjusts it. Bert-VITS2 releases'
   frontends have no such input (their word2ph cannot follow a changed reading), so they
   refuse it."""
-OUTPUTS = ("AUDIO", "SAMPLE_RATE")
-"""What the ensemble returns: FP32 samples [N], INT32 sample rate [1]."""
+OUTPUTS = ("AUDIO", "SAMPLE_RATE", "TIMESTAMPS")
+"""What the ensemble returns: FP32 samples [N], INT32 sample rate [1], and TIMESTAMPS (BYTES
+[1]: a JSON object, `TIMESTAMPS_KEYS`, when the request sent WITH_TIMESTAMPS 1; else empty).
+A client asks for the outputs it wants (TIMESTAMPS only with WITH_TIMESTAMPS 1)."""
 STREAM_OUTPUTS = (*OUTPUTS, "PAUSE_AFTER")
 """What each response of the decoupled stream model carries (PAUSE_AFTER: FP32 [1] seconds of
-silence at the end of that chunk)."""
+silence at the end of that chunk; TIMESTAMPS: with WITH_TIMESTAMPS 1, the chunk's ``span`` [start,
+end) in samples of the whole request's audio, and the items of `TIMESTAMPS_KEYS` that start in
+it, times counted from the request's start: all chunks' lists joined equal the ensemble's)."""
 
 
 @dataclass

@@ -18,7 +18,9 @@ from tts_client.contract import (
     RequestError,
     check_emotion_id,
     check_seed,
+    check_timestamps,
     default_language,
+    parse_durations,
     parse_given_phones,
     parse_given_tones,
     sentence_seed,
@@ -93,6 +95,11 @@ class SynthesisParams:
     """Style-Bert-VITS2 voices: one Japanese sentence's phones set by hand ("_ k o ... _")."""
     given_tones: str | list[int] | None = None
     """Style-Bert-VITS2 voices: one tone (0/1) per phone ("0 0 1 ... 0")."""
+    durations: str | list[int] | None = None
+    """One sentence's lengths by hand: frames per phone of its reading (padding included), as
+    TIMESTAMPS' ``phones[i]["frames"]`` lists them; the voice's stream model takes them."""
+    timestamps: bool = False
+    """Ask for TIMESTAMPS: ``Audio.timestamps`` (when each phone, word, mora is heard)."""
 
     @classmethod
     def from_kwargs(cls, **knobs: object) -> SynthesisParams:
@@ -122,6 +129,9 @@ class SynthesisParams:
                 self.given_phones = " ".join(parse_given_phones(self.given_phones, 10**6))
             if self.given_tones is not None:
                 self.given_tones = " ".join(map(str, parse_given_tones(self.given_tones, 10**6)))
+            if self.durations is not None:
+                self.durations = " ".join(map(str, parse_durations(self.durations, 10**6)))
+            self.timestamps = check_timestamps(self.timestamps)
             self.seed = check_seed(self.seed)
             if isinstance(self.style, int) and not isinstance(self.style, bool):
                 self.style = str(self.style)
@@ -168,18 +178,21 @@ class SynthesisParams:
             value = getattr(self, scale.name)
             if value is not None:
                 out[scale.input] = np.array([value], dtype=np.float32)
-        for name in ("given_phones", "given_tones"):
+        for name in ("given_phones", "given_tones", "durations"):
             value = getattr(self, name)
             if value is not None:
                 text = value if isinstance(value, str) else " ".join(map(str, value))
                 out[name.upper()] = np.array([text.encode("utf-8")], dtype=np.object_)
+        if self.timestamps:
+            out["WITH_TIMESTAMPS"] = np.array([1], dtype=np.int64)
         return out
 
     def whole_request(self) -> list[str]:
         """The knobs that act on the whole text of one request (the F0 mean of its waveform;
         the reading of its one sentence): such a text cannot be cut into several requests."""
         out = [s.input for s in ADJUST_SCALES if getattr(self, s.name) not in (None, s.default)]
-        return out + [n.upper() for n in ("given_phones", "given_tones") if getattr(self, n)]
+        given = ("given_phones", "given_tones", "durations")
+        return out + [n.upper() for n in given if getattr(self, n)]
 
     def language_for(self, voice: VoiceInfo | None) -> str:
         """The request's language: the given one, else the voice's default."""

@@ -21,8 +21,9 @@ from tts_client.audio import Audio
 from tts_client.errors import TTSError, TTSTimeoutError, map_error
 from tts_client.gateway_audio import pcm16, wav_header
 from tts_client.planner import Chunk, SynthesisParams
+from tts_client.timestamps import WindowReader
 from tts_client.voices import VoiceInfo
-from tts_client.wire import audio_from_result, make_inputs, stream_pause
+from tts_client.wire import audio_from_result, make_inputs, result_timestamps, stream_pause
 
 
 class StreamReader:
@@ -33,6 +34,7 @@ class StreamReader:
 
     def __init__(self, info: VoiceInfo, plan: list[Chunk]) -> None:
         self.info, self.plan, self.index = info, plan, 0
+        self.windows = WindowReader()
 
     def take(self, result: Any, error: Any) -> tuple[Audio | None, bool]:
         if error is not None:
@@ -44,6 +46,7 @@ class StreamReader:
             planned = self.plan[i].pause_after if i < len(self.plan) else 0.0
             chunk = audio_from_result(result, self.info.sample_rate, {"index": i})
             chunk.meta["pause_after"] = stream_pause(result, planned)
+            chunk.timestamps = self.windows.take(result_timestamps(result), chunk.sample_rate)
             self.index += 1
         final = response.parameters.get("triton_final_response")
         return chunk, final is not None and final.bool_param

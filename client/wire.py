@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tts_client.audio import Audio, silence
+from tts_client.contract import OUTPUTS
 from tts_client.errors import TTSError
 
 WIRE_DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64"}
@@ -41,7 +42,23 @@ def with_pause(audio: Audio) -> Audio:
     gap = silence(float(audio.meta.get("pause_after", 0.0)), audio.sample_rate)
     if not len(gap):
         return audio
-    return Audio(np.concatenate([audio.samples, gap]), audio.sample_rate, audio.meta)
+    samples = np.concatenate([audio.samples, gap])
+    return Audio(samples, audio.sample_rate, audio.meta, timestamps=audio.timestamps)
+
+
+def requested_outputs(timestamps: bool) -> list[str]:
+    """The outputs a request asks for: TIMESTAMPS only with WITH_TIMESTAMPS 1 (a server from
+    before it has no such output)."""
+    return [n for n in OUTPUTS if n != "TIMESTAMPS" or timestamps]
+
+
+def result_timestamps(result: Any) -> Any:
+    """The TIMESTAMPS output's raw value of a result, or None when it has none."""
+    with contextlib.suppress(Exception):
+        value = result.as_numpy("TIMESTAMPS")
+        if value is not None and np.size(value):
+            return np.asarray(value).reshape(-1)[0]
+    return None
 
 
 def stream_pause(result: Any, default: float) -> float:

@@ -242,11 +242,13 @@ _OUTPUT_TYPES = {
     "AUDIO": ("TYPE_FP32", [-1]),
     "SAMPLE_RATE": ("TYPE_INT32", [1]),
     "PAUSE_AFTER": ("TYPE_FP32", [1]),
+    "TIMESTAMPS": ("TYPE_STRING", [1]),
 }
 PUBLIC_OUTPUTS = [TensorSpec(n, *_OUTPUT_TYPES[n]) for n in OUTPUTS]
 STREAM_OUTPUTS = [TensorSpec(n, *_OUTPUT_TYPES[n]) for n in CONTRACT_STREAM_OUTPUTS]
 
 _INT64_VALUES = {"phones", "tones", "languages", "phone_lengths", "sid", "seeds", "emo_id"}
+_BYTES_VALUES = {"alignment"}
 
 
 def frontend_outputs(path: tuple[Step, ...] = REQUEST_PATH, emo_dim: int = 0) -> list[TensorSpec]:
@@ -260,6 +262,7 @@ def frontend_outputs(path: tuple[Step, ...] = REQUEST_PATH, emo_dim: int = 0) ->
     out = []
     for name in frontend.outputs:
         dtype = "TYPE_INT64" if name in _INT64_VALUES else "TYPE_FP32"
+        dtype = "TYPE_STRING" if name in _BYTES_VALUES else dtype
         shape = [-1, 1] if name in per_sentence else dims.get(name, [-1, -1])
         out.append(TensorSpec(name, dtype, shape))
     return out

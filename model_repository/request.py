@@ -58,6 +58,8 @@ def read_request(
         intonation_scale=raw[INTONATION_SCALE.input],
         given_phones=raw["GIVEN_PHONES"],
         given_tones=raw["GIVEN_TONES"],
+        durations=raw["DURATIONS"],
+        timestamps=raw["WITH_TIMESTAMPS"],
     )
 
 

@@ -293,3 +293,56 @@ def release_voices(tmp_path_factory, tiny_bert_dirs):
         yield ReleaseVoices(server, dirs, repo, tiny_bert_dirs)
     finally:
         server.stop()
+
+
+# -- a Style-Bert-VITS2 JP-Extra voice with the decoder's halves (issue 28) --------------------
+@dataclass
+class JapaneseVoice(ServedAddresses):
+    """The tiny JP-Extra voice served with its stream model decoding in vocoder windows."""
+
+    server: object
+    voice: str
+    voice_dir: Path
+    repository: Path
+    bert_dirs: dict[str, Path]
+
+    def reference(self, text: str, **fields):
+        """The PyTorch reference of this voice for one request (`Synthesizer` keywords)."""
+        from vits2.synthesize import cached_synthesizer
+
+        checkpoint = require(TINY.parent / RELEASE_VOICES["jpextra"][0] / "model.safetensors")
+        synth = cached_synthesizer(checkpoint, {"JP": self.bert_dirs["JP"]},
+                                   voice_dir=self.voice_dir)  # fmt: skip
+        return synth(text, **{"language": "JP", **fields})
+
+
+@pytest.fixture(scope="session")
+def jp_voice(tmp_path_factory, tiny_bert_dirs):
+    """A real tritonserver serving the tiny Style-Bert-VITS2 JP-Extra voice (model.safetensors,
+    with flow and vocoder graphs, so its stream model decodes in windows): shared by the
+    timestamps and VOICEVOX tests."""
+    from tts_export.repository import write_repository
+    from tts_export.voice import ExportOptions, export_voice
+    from tts_model_repository.server import TritonServer
+
+    root = tmp_path_factory.mktemp("jp-voice")
+    folder = RELEASE_VOICES["jpextra"][0]
+    voice_dir = root / "jpx"
+    export_voice(
+        require(TINY.parent / folder / "model.safetensors"),
+        voice_dir,
+        {"JP": tiny_bert_dirs["JP"]},
+        options=ExportOptions(name="jpx"),
+        progress=lambda _: None,
+    )
+    repo = root / "repo"
+    write_repository(voice_dir, repo)
+    server = TritonServer(
+        repo, model_control="explicit", load_models=["*"], log_path=root / "tritonserver.log"
+    )
+    server.start()
+    try:
+        server.wait_ready(300)
+        yield JapaneseVoice(server, "jpx", voice_dir, repo, tiny_bert_dirs)
+    finally:
+        server.stop()

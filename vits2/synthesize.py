@@ -21,8 +21,16 @@ import torch
 
 from tts_client.contract import DEFAULT_SCALES, sentence_seed
 from tts_client.manifest import VoiceManifest
+from tts_client.timestamps import parse as parse_timestamps
 from vits2.bert import BertFeatureExtractor
-from vits2.serving.path import join_step, noise_step, release_encoder_inputs, run_steps
+from vits2.serving.alignment import phone_spans
+from vits2.serving.path import (
+    given_durations_step,
+    join_step,
+    noise_step,
+    release_encoder_inputs,
+    run_steps,
+)
 from vits2.serving.pipeline import EmotionFn, FrontendPipeline
 from vits2.serving.request import parse_request
 from vits2.text.frontend import Sentence
@@ -41,6 +49,9 @@ class SynthesisResult:
     """Frames per phone id, one array per sentence."""
     elapsed: float
     """Seconds spent (frontend + BERT + model)."""
+    timestamps: dict | None = None
+    """With ``timestamps=True``: the TIMESTAMPS output (`tts_client.contract.TIMESTAMPS_KEYS`)
+    of the join step, as the server gives it (one chunk of max_sentences sentences at most)."""
 
     @property
     def rtf(self) -> float:
@@ -159,7 +170,7 @@ class Synthesizer:
         )
         sentences = self.pipeline.sentences(req)
         limits = self.pipeline.limits
-        pieces, durations = [], []
+        pieces, durations, stamps = [], [], []
         with self._lock:
             # batched == unbatched, so requests over max_sentences run in exact chunks
             for first in range(0, len(sentences), limits.max_sentences):
@@ -167,8 +178,9 @@ class Synthesizer:
                 seed = sentence_seed(req.seed, first)
                 batch = self.pipeline.assemble(chunk, self._bert, seed, req.style)
                 feeds = self.pipeline.outputs(batch, req, self.emotion)
-                values = run_steps(feeds, self._step, path=self.pipeline.path)
+                values = self._run_path(feeds, chunk, req.durations)
                 pieces.append(values["AUDIO"])
+                stamps.append(parse_timestamps(values["TIMESTAMPS"][0]))
                 durations += [
                     values["durations"][i, : int(batch.phone_lengths[i])] for i in range(len(batch))
                 ]
@@ -182,7 +194,19 @@ class Synthesizer:
             sentences,
             durations,
             time.perf_counter() - start,
+            stamps[0] if len(stamps) == 1 else None,
         )
+
+    def _run_path(self, feeds: dict, sentences: list[Sentence], given) -> dict:
+        """The voice's path from the encoder to the join; with ``given`` (DURATIONS), the
+        durations step between the encoder and the noise, as the stream model runs it."""
+        path = self.pipeline.path
+        if given is None:
+            return run_steps(feeds, self._step, path=path)
+        values = run_steps(feeds, self._step, stop="encoder", path=path)
+        spans = [(s.start, s.stop) for s in phone_spans(sentences[0])]
+        values = given_durations_step(values, spans, given)
+        return run_steps(values, self._step, start="noise", path=path)
 
     def _step(self, name: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """`vits2.serving.path.StepRunner` with the PyTorch model in place of the graphs."""

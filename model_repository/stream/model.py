@@ -23,12 +23,21 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from tts_client.contract import RequestError, sentence_seed
+from tts_client.contract import TIMESTAMPS_KEYS, RequestError, sentence_seed
 from tts_model_repository.request import BlsSteps, read_request
 from tts_model_repository.triton_io import model_parameters, send_error
 from tts_model_repository.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES, WindowPlan
-from vits2.serving.path import STEPS, Values, noise_step, per_sentence, run_steps
+from vits2.serving.alignment import phone_spans
+from vits2.serving.path import (
+    STEPS,
+    Values,
+    given_durations_step,
+    noise_step,
+    per_sentence,
+    run_steps,
+)
 from vits2.serving.pipeline import FrontendPipeline, item_columns
+from vits2.serving.timestamps import encode, sentence_timestamps, window_timestamps
 
 
 class TritonPythonModel:
@@ -90,6 +99,8 @@ class TritonPythonModel:
             )
         sentences = self.pipeline.sentences(req)
         rate = self.pipeline.voice.sample_rate
+        at = 0  # samples sent so far: where the next piece starts in the request's audio
+        counts = dict.fromkeys(TIMESTAMPS_KEYS, 0)  # TIMESTAMPS items of earlier sentences
         for i, sentence in enumerate(sentences):
             if request.is_cancelled():
                 return
@@ -97,28 +108,60 @@ class TritonPythonModel:
             batch = self.pipeline.assemble([sentence], self.steps.bert, seed, req.style)
             # the conditioning (an emotion embedding too) is computed once, for sentence 0
             values = item_columns(self.pipeline.outputs(batch, req, self.steps.emotion))
+            values = self._encode(values, sentence, req)
             pause = sentence.pause_after if i < len(sentences) - 1 else 0.0
+            stamps = self._stamps(sentence, req, values, at, i, pause, counts)
             pieces = self._windows(values) if self.windowed else self._whole(values)
             for piece, last in pieces:
-                if not last:
-                    _send(sender, piece, rate, 0.0)
-                    if request.is_cancelled():
-                        return
-                    continue
-                if pause > 0:
+                if last and pause > 0:
                     silence = np.zeros(int(round(pause * rate)), np.float32)
                     piece = np.concatenate([piece, silence])
-                _send(sender, piece, rate, pause)
+                span = window_timestamps(stamps, at, at + len(piece), last) if stamps else None
+                hop = self.pipeline.voice.hop_length
+                window = (
+                    {"span": [at, at + len(piece)], "hop_length": hop, **span} if span else None
+                )
+                _send(sender, piece, rate, pause if last else 0.0, window)
+                at += len(piece)
+                if not last and request.is_cancelled():
+                    return
+
+    def _encode(self, values: Values, sentence, req) -> Values:
+        """The encoder step, then DURATIONS in place of its durations where the request gives
+        them (`given_durations_step`)."""
+        values = run_steps(values, self._run, stop="encoder", path=self.pipeline.path)
+        if req.durations is not None:
+            spans = [(s.start, s.stop) for s in phone_spans(sentence)]
+            values = given_durations_step(values, spans, req.durations)
+        return values
+
+    def _stamps(self, sentence, req, values: Values, at: int, index: int, pause: float,
+                counts: dict[str, int]) -> dict | None:  # fmt: skip
+        """The sentence's TIMESTAMPS lists (request samples and indices; ``counts``: the items
+        of the sentences before it, updated), or None without WITH_TIMESTAMPS 1."""
+        if not req.timestamps:
+            return None
+        alignment = json.loads(bytes(np.asarray(values["alignment"]).reshape(-1)[0]))
+        durations = np.asarray(values["durations"])[0]
+        frames = int(per_sentence(values, "frame_lengths")[0])
+        hop = self.pipeline.voice.hop_length
+        lists = sentence_timestamps(alignment, durations, at, hop, index, pause, frames * hop,
+                                    dict(counts))  # fmt: skip
+        for k in TIMESTAMPS_KEYS:
+            counts[k] += len(lists[k])
+        return lists
 
     def _whole(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
         """(the sentence's audio, True): one piece, through the one-pass decoder."""
-        values = run_steps(values, self._run, stop="decoder", path=self.pipeline.path)
+        values = run_steps(
+            values, self._run, start="noise", stop="decoder", path=self.pipeline.path
+        )
         yield values["audio"][0, : int(per_sentence(values, "audio_lengths")[0])], True
 
     def _windows(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
         """(audio, is the sentence's last piece) window by window: the flow on all its frames,
         then the vocoder over BLS per window (`WindowPlan.decode`); joined they equal `_whole`."""
-        values = run_steps(values, self._run, stop="noise", path=self.pipeline.path)
+        values = run_steps(values, self._run, start="noise", stop="noise", path=self.pipeline.path)
         z = self.steps.run("flow", {n: values[n] for n in STEPS["flow"].inputs})["z"]
 
         def vocoder(frames: np.ndarray, g: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -135,13 +178,16 @@ class TritonPythonModel:
         pb_utils.Logger.log_info(f"{self.name}: unloaded")
 
 
-def _send(sender, audio: np.ndarray, rate: int, pause: float) -> None:
+def _send(sender, audio: np.ndarray, rate: int, pause: float, stamps: dict | None) -> None:
+    """One response: the piece, its rate, the pause it ends with, and with WITH_TIMESTAMPS 1 its
+    span and the items that start in it (else TIMESTAMPS is empty)."""
     sender.send(
         pb_utils.InferenceResponse(
             output_tensors=[
                 pb_utils.Tensor("AUDIO", np.ascontiguousarray(audio, dtype=np.float32)),
                 pb_utils.Tensor("SAMPLE_RATE", np.array([rate], np.int32)),
                 pb_utils.Tensor("PAUSE_AFTER", np.array([pause], np.float32)),
+                pb_utils.Tensor("TIMESTAMPS", np.array([encode(stamps)], np.object_)),
             ]
         )
     )

@@ -40,6 +40,8 @@ class Batch:
     noise_sdp: np.ndarray  # [S, 2, P] float32
     seeds: np.ndarray  # [S] int64: sentence i uses seed + i
     pause_after: np.ndarray  # [S] float32 seconds
+    sentences: list[Sentence] | None = None
+    """The sentences it holds (what the TIMESTAMPS' alignment reads)."""
 
     def __len__(self) -> int:
         return len(self.phone_lengths)
@@ -80,6 +82,7 @@ def assemble(
         noise_sdp=np.zeros((s, 2, p), np.float32),
         seeds=np.array([sentence_seed(seed, i) for i in range(s)], np.int64),
         pause_after=np.array([x.pause_after for x in sentences], np.float32),
+        sentences=list(sentences),
     )
     segments = [seg for sent in sentences for seg in sent.segments]
     feats = iter(features(segments))

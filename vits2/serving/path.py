@@ -75,8 +75,13 @@ def frontend_outputs(encoder_inputs: Sequence[str] = ENCODER_INPUTS) -> tuple[st
     """The frontend step's outputs for a voice whose encoder takes ``encoder_inputs`` (voice.json
     ``encoder_inputs``): those inputs for every sentence of the request, plus what later steps
     need."""
-    return (*encoder_inputs, *ADJUST_OUTPUTS, "noise_scale", "seeds", "pause_after")
+    return (*encoder_inputs, *ADJUST_OUTPUTS, "noise_scale", "seeds", "pause_after", "alignment")
 
+
+ALIGNMENT = "alignment"
+"""The frontend step's per-sentence BYTES output: with WITH_TIMESTAMPS 1, what each id of the
+sentence is (`vits2.serving.alignment`, JSON), else empty; the join step makes TIMESTAMPS
+from it and the encoder's durations."""
 
 FRONTEND_OUTPUTS = frontend_outputs()
 """The frontend step's outputs for a 2.3 voice."""
@@ -99,7 +104,14 @@ def request_path(encoder_inputs: Sequence[str] = ENCODER_INPUTS) -> tuple[Step, 
             "frontend",
             tuple(i.name for i in REQUEST_INPUTS),
             frontend_outputs(encoder_inputs),
-            per_sentence=(*per_sentence, *ADJUST_OUTPUTS, "noise_scale", "seeds", "pause_after"),
+            per_sentence=(
+                *per_sentence,
+                *ADJUST_OUTPUTS,
+                "noise_scale",
+                "seeds",
+                "pause_after",
+                ALIGNMENT,
+            ),
         ),
         Step("encoder", encoder_inputs, tuple(ENCODER_OUTPUTS), per_sentence=("frame_lengths",)),
         Step("noise", ("frame_lengths", "seeds"), ("noise_z",)),
@@ -109,7 +121,11 @@ def request_path(encoder_inputs: Sequence[str] = ENCODER_INPUTS) -> tuple[Step, 
             tuple(DECODER_OUTPUTS),
             per_sentence=("audio_lengths",),
         ),
-        Step("join", ("audio", "audio_lengths", "pause_after", *ADJUST_OUTPUTS), OUTPUTS),
+        Step(
+            "join",
+            ("audio", "audio_lengths", "pause_after", *ADJUST_OUTPUTS, "durations", ALIGNMENT),
+            OUTPUTS,
+        ),
     )
 
 
@@ -185,6 +201,28 @@ def noise_step(feeds: Mapping[str, np.ndarray], channels: int, max_frames: int) 
     return {"noise_z": np.stack([noise.frame_noise(int(s), channels, f) for s in seeds])}
 
 
+def given_durations_step(values: Values, spans: Sequence[tuple[int, int]], given) -> Values:
+    """DURATIONS in place of the encoder's: one sentence's ``durations`` [1, P] re-spread so
+    each phone (its ids ``spans``, `vits2.serving.alignment.phone_spans`) has its given frames
+    (`vits2.serving.timestamps.spread_durations`), and ``frame_lengths`` their sum. Runs
+    between the encoder and noise steps of a path that takes DURATIONS (the stream model, the
+    reference); m_p and logs_p do not depend on the durations, and the flow and vocoder take
+    them as they are (docs/graphs.md), so no graph changes."""
+    from vits2.serving.timestamps import spread_durations
+
+    durations = np.array(values["durations"], copy=True)
+    if durations.shape[0] != 1:
+        raise RequestError(f"DURATIONS sets one sentence's lengths, got {durations.shape[0]}")
+    row = spread_durations(durations[0], spans, given)
+    durations[0, :] = 0
+    durations[0, : len(row)] = row
+    frames = np.asarray(values["frame_lengths"])
+    out = {"durations": durations.astype(np.asarray(values["durations"]).dtype),
+           "frame_lengths": np.full(frames.shape, max(int(row.sum()), 1), frames.dtype)}  # fmt: skip
+    values.update(out)
+    return values
+
+
 MAX_PAUSE_S = 10.0
 
 
@@ -214,8 +252,35 @@ def join_step(feeds: Mapping[str, np.ndarray], sample_rate: int) -> Values:
         if (scale.name in feeds and given.size != lengths.size) or np.any(given != value):
             raise RequestError(f"{scale.name} must hold one value per sentence, all the same")
         scales.append(value)
+    stamps = _timestamps(feeds, lengths, pauses, sample_rate)
     if scales != [s.default for s in ADJUST_SCALES]:
         from vits2.serving.pitch import adjust_voice
 
         joined = adjust_voice(joined, sample_rate, *scales)
-    return {"AUDIO": joined, "SAMPLE_RATE": np.array([sample_rate], np.int32)}
+    return {
+        "AUDIO": joined,
+        "SAMPLE_RATE": np.array([sample_rate], np.int32),
+        "TIMESTAMPS": np.array([stamps], np.object_),
+    }
+
+
+def _timestamps(feeds: Mapping[str, np.ndarray], lengths, pauses, sample_rate: int) -> bytes:
+    """The TIMESTAMPS output: from the sentences' alignments and durations where the request
+    asked (its alignments are not empty), else empty."""
+    if ALIGNMENT not in feeds:
+        return b""
+    raw = [
+        bytes(a) if not isinstance(a, str) else a.encode() for a in per_sentence(feeds, ALIGNMENT)
+    ]
+    if not any(raw):
+        return b""
+    import json
+
+    from vits2.serving.timestamps import encode, request_timestamps
+
+    if "durations" not in feeds or len(raw) != lengths.size:
+        raise RequestError("TIMESTAMPS needs one alignment and one row of durations per sentence")
+    alignments = [json.loads(a) for a in raw]
+    stamps = request_timestamps(alignments, np.asarray(feeds["durations"]), lengths, pauses,
+                                int(alignments[0]["hop_length"]), sample_rate)  # fmt: skip
+    return encode(stamps)

@@ -119,7 +119,12 @@ class FrontendPipeline:
                 "unsupported characters?)"
             )
         if req.given_phones is not None or req.given_tones is not None:
-            return [self._given(sentences, req)]
+            sentences = [self._given(sentences, req)]
+        if req.durations is not None and len(sentences) != 1:
+            raise RequestError(
+                f"DURATIONS sets one sentence's lengths; TEXT is {len(sentences)} sentences: "
+                "send one sentence per request"
+            )
         return sentences
 
     def _given(self, sentences: list[Sentence], req: SynthesisRequest) -> Sentence:
@@ -171,7 +176,34 @@ class FrontendPipeline:
         slots only, its release's conditioning per sentence) and what later steps need."""
         every = frontend_outputs(batch, req)
         every.update(self.conditioning(req, len(batch), emotion))
+        every["alignment"] = self.alignments(batch, req)
         return {name: every[name] for name in self.path[0].outputs}
+
+    def alignment(self, sentence: Sentence, req: SynthesisRequest) -> dict:
+        """What each id of ``sentence`` is (`vits2.serving.alignment`), with the voice's hop."""
+        from vits2.serving.alignment import sentence_alignment
+        from vits2.text.profiles import get_profile
+
+        profile = get_profile(req.profile) if req.profile else self.frontend.profile
+        languages = {seg.language for seg in sentence.segments}
+        tokenizers = {lang: self.frontend.tokenizer(lang) for lang in languages}
+        dictionary = self.frontend.ja_dictionary(profile) if "JP" in languages else None
+        out = sentence_alignment(sentence, profile, tokenizers, dictionary)
+        return {"hop_length": self.voice.hop_length, **out}
+
+    def alignments(self, batch: Batch, req: SynthesisRequest) -> np.ndarray:
+        """The ``alignment`` output [S]: each sentence's alignment as JSON bytes where the
+        request asked for TIMESTAMPS, else empty bytes."""
+        import json
+
+        out = np.empty(len(batch), np.object_)
+        for i in range(len(batch)):
+            if req.timestamps and batch.sentences is not None:
+                doc = self.alignment(batch.sentences[i], req)
+                out[i] = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+            else:
+                out[i] = b""
+        return out
 
     def conditioning(
         self, req: SynthesisRequest, sentences: int, emotion: EmotionFn | None = None

@@ -17,7 +17,9 @@ from tts_client.contract import (
     RequestError,
     check_emotion_id,
     check_seed,
+    check_timestamps,
     default_language,
+    parse_durations,
     parse_given_phones,
     parse_given_tones,
 )
@@ -84,6 +86,12 @@ class SynthesisRequest:
     given_tones: tuple[int, ...] | None = None
     """GIVEN_PHONES / GIVEN_TONES (Style-Bert-VITS2 voices): the one Japanese sentence's
     phones and tones set by hand, checked against the symbol table."""
+    durations: tuple[int, ...] | None = None
+    """DURATIONS: the one sentence's frames per phone set by hand (the stream model and the
+    reference take them; `vits2.serving.path.given_durations_step`)."""
+    timestamps: bool = False
+    """WITH_TIMESTAMPS 1: the frontend step sends each sentence's alignment for the TIMESTAMPS
+    output."""
 
     @property
     def adjusts_pitch(self) -> bool:
@@ -274,10 +282,13 @@ def parse_request(
     intonation_scale=None,
     given_phones=None,
     given_tones=None,
+    durations=None,
+    timestamps=None,
 ) -> SynthesisRequest:
     """Raw values (bytes/str; a value left out (None) takes its default: the speaker's for the
     scales, a fresh one for the seed (also -1), the voice's frontend profile, the release's
-    neutral conditioning, no pitch change, no given phones) -> request. NaN, infinity,
+    neutral conditioning, no pitch change, no given phones or durations, no timestamps) ->
+    request. NaN, infinity,
     out-of-range values and conditioning inputs the voice does not take are refused."""
     text = _checked_text(voice, text, max_text_chars)
     speaker_name, sid = _speaker(voice, speaker)
@@ -294,6 +305,10 @@ def parse_request(
         for s, v in zip(ADJUST_SCALES, (pitch_scale, intonation_scale), strict=True)
     }
     phones, tones = parse_given(voice, lang, given_phones, given_tones)
+    durations = (
+        durations if isinstance(durations, list | tuple) else text_value(durations, "DURATIONS")
+    )
+    frames = parse_durations(durations, voice.request_limits.max_phones) if durations else None
     return SynthesisRequest(
         text,
         speaker_name,
@@ -307,6 +322,8 @@ def parse_request(
         ),
         given_phones=phones,
         given_tones=tones,
+        durations=frames,
+        timestamps=check_timestamps(timestamps),
         **adjust,
         **values,
     )

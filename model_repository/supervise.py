@@ -156,10 +156,10 @@ class StubWatch:
         stub)."""
         if self.recovering:
             return False, f"reloading {self.recovering} after its stub died"
-        now = self._pids()
+        now = self._pids()  # no Triton calls here: probes must not wait on a reload
         for model, pids in self._known.items():
             live = now.get(model, set())
-            if not pids <= live and not (live - pids) and self._ready(model):
+            if not pids <= live and not (live - pids):
                 return False, f"{model}: a stub process died"
         return True, ""
 

@@ -137,6 +137,9 @@ def main(
     requests: Annotated[int, typer.Option("--requests", min=1)] = 200,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 4,
     first_vs_repeated: Annotated[int, typer.Option("--first-vs-repeated", min=0)] = 12,
+    budget: Annotated[
+        Path | None, typer.Option("--budget", help="also write the memory budget JSON here")
+    ] = None,
 ) -> None:
     """Serve a voice, send real traffic, report memory per model and first-time speed."""
     from tts_export.metadata import VoiceManifest
@@ -227,6 +230,19 @@ def main(
             "load_average_at_end": load_average(),
         }
     (out / "memory.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    if budget is not None:  # what deploy/k8s-cpu sizes its memory from
+        facts = {
+            "voice": voice.name,
+            "plan": plan,
+            "peak_total_mib": round(sum(sampler.peak.values())),
+            "peak_mib": {m: round(v) for m, v in sampler.peak.items()},
+            "requests": requests,
+            "concurrency": concurrency,
+            "errors": len(errors),
+            "cpu": result["machine"].get("cpu_model"),
+            "measured_by": "python -m tts_benchmarks.memory",
+        }
+        budget.write_text(json.dumps(facts, indent=2) + "\n")
     (out / "memory.md").write_text(_markdown(result))
     progress(f"wrote {out / 'memory.json'} and memory.md")
 

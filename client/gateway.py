@@ -7,11 +7,14 @@ Three faces over one path to Triton (a shared `TTSClient`):
   `gateway_models`);
 - OpenAI's speech API: ``POST /v1/audio/speech``, ``GET /v1/models`` (`gateway_openai`);
 - long-form jobs: ``POST /jobs``, ``GET /jobs/{id}``, ``GET /jobs/{id}/audio``,
-  ``DELETE /jobs/{id}``, ``POST /jobs/{id}/resume`` (`gateway_jobs`).
+  ``DELETE /jobs/{id}``, ``POST /jobs/{id}/resume`` (`gateway_jobs`);
+- a page to hear a voice, ``GET /playground``, and the contract it reads, ``GET /contract``
+  (`gateway_playground`).
 
-``GET /health`` answers without a key. With an API key set, everything else needs it as the
-``X-API-Key`` header or ``?api_key=``; the OpenAI routes (``/v1/...``) also take OpenAI's form,
-``Authorization: Bearer KEY``. Bodies over ``max_body_bytes`` get 413 before they are read.
+``GET /health`` and the playground page's files answer without a key. With an API key set,
+everything else needs it as the ``X-API-Key`` header or ``?api_key=``; the OpenAI routes
+(``/v1/...``) also take OpenAI's form, ``Authorization: Bearer KEY``. Bodies over
+``max_body_bytes`` get 413 before they are read.
 
 Errors are JSON with the right HTTP status. Upstream's routes answer upstream's shape
 ``{"status": code, "detail": text, "message": explanation, "field": param}`` where ``status``
@@ -41,6 +44,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from tts_client.client import TTSClient
+from tts_client.contract import REQUEST_INPUTS
 from tts_client.errors import (
     InvalidInputError,
     ServerBusyError,
@@ -58,16 +62,7 @@ VOICES_TTL = 2.0
 """Seconds the list of loaded voices is cached (model ids index into it)."""
 OPEN_PATHS = ("/health",)
 # Server input name (as Triton's messages spell it) -> this API's parameter name.
-FIELDS = {
-    "TEXT": "text",
-    "SPEAKER": "speaker",
-    "LANGUAGE": "language",
-    "SDP_RATIO": "sdp_ratio",
-    "NOISE_SCALE_W": "noise_scale_w",
-    "NOISE_SCALE": "noise_scale",
-    "LENGTH_SCALE": "length_scale",
-    "SEED": "seed",
-}
+FIELDS = {i.name: i.field for i in REQUEST_INPUTS}
 
 
 class ApiError(Exception):
@@ -276,6 +271,7 @@ def create_app(
     """The FastAPI app; ``options`` are `GatewayConfig` fields. Bind it to 127.0.0.1 unless an
     API key guards it."""
     from tts_client import gateway_jobs, gateway_models, gateway_openai, gateway_upstream
+    from tts_client import gateway_playground as playground
 
     cfg = GatewayConfig(triton_url, protocol, api_key, timeout, **options)
     backend = Backend(cfg)
@@ -310,7 +306,7 @@ def create_app(
 
     @app.middleware("http")
     async def _check_key(request: Request, call_next: Any) -> Any:
-        if api_key and request.url.path not in OPEN_PATHS:
+        if api_key and request.url.path not in (*OPEN_PATHS, *playground.OPEN_PATHS):
             if not hmac.compare_digest(_given_key(request).encode(), api_key.encode()):
                 where = "the X-API-Key header or ?api_key="
                 if request.url.path.startswith("/v1/"):
@@ -327,6 +323,7 @@ def create_app(
     app.include_router(gateway_upstream.router(backend))
     app.include_router(gateway_models.router(backend))
     app.include_router(gateway_openai.router(backend))
+    app.include_router(playground.router(backend))  # GET /playground, /contract
     if jobs:
         app.include_router(gateway_jobs.router(jobs))
     return app

@@ -6,12 +6,13 @@ first voice), ``voice`` -> a speaker of it (name, id, or a configured alias such
 ``alloy``), ``input``, ``response_format`` (default mp3, as OpenAI's), ``speed`` (0.25-4,
 applied as length_scale = 1 / speed), ``stream_format`` ("audio" only). Bert-VITS2 knobs ride
 along as extra fields: ``language``, ``sdp_ratio``, ``noise_scale``, ``noise_scale_w``,
-``length_scale`` (wins over speed), ``seed``, ``style_text``, ``style_text_weight``, and by
-the voice's release ``emotion`` (2.2: a CLAP prompt; 2.1: an id 0-9), ``emotion_id`` (2.1),
-``style`` and ``style_weight`` (Style-Bert-VITS2), ``pitch_scale`` and ``intonation_scale``
-(any voice; a wav/pcm body is then sent whole, not streamed), ``given_phones`` / ``given_tones``
-(Style-Bert-VITS2, one Japanese sentence). ``instructions`` cannot steer these voices
-and is ignored (the ``X-Ignored-Fields`` header says so).
+``length_scale`` (wins over speed), ``seed``, ``profile`` (the text frontend), ``style_text``,
+``style_text_weight``, and by the voice's release ``emotion`` (2.2: a CLAP prompt; 2.1: an id
+0-9), ``emotion_id`` (2.1), ``style`` and ``style_weight`` (Style-Bert-VITS2), ``pitch_scale``
+and ``intonation_scale`` (any voice; a wav/pcm body is then sent whole, not streamed),
+``given_phones`` / ``given_tones`` (Style-Bert-VITS2, one Japanese sentence).
+``instructions`` cannot steer these voices and is ignored (the ``X-Ignored-Fields`` header
+says so).
 
 Formats: wav and pcm always, streamed as audio is decoded (chunked body; the WAV header
 carries an unknown length): per vocoder window through the voice's stream model where it has
@@ -42,7 +43,7 @@ __all__ = ["OPENAI_MODELS", "router"]
 OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 """OpenAI model names that mean "this server's default voice"."""
 KNOWN = {"model", "input", "voice", "response_format", "speed", "instructions", "stream_format",
-         "language", "sdp_ratio", "noise_scale", "noise_scale_w", "length_scale", "seed",
+         "language", "sdp_ratio", "noise_scale", "noise_scale_w", "length_scale", "seed", "profile",
          "style_text", "style_text_weight", "emotion", "emotion_id", "style",
          "style_weight", "pitch_scale", "intonation_scale", "given_phones",
          "given_tones"}  # fmt: skip

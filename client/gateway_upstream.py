@@ -309,10 +309,12 @@ def conditioning_knobs(voice: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def json_knobs(voice: Any, body: dict[str, Any]) -> dict[str, Any]:
-    """JSON bodies' (OpenAI speech, jobs) style_text / style_text_weight / emotion /
+    """JSON bodies' (OpenAI speech, jobs) profile / style_text / style_text_weight / emotion /
     emotion_id / style / style_weight as the client's keywords; ``emotion`` is an
     id for a voice that takes EMOTION_ID (2.1), a prompt otherwise."""
     knobs = style_knobs(body.get("style_text"), number(body, "style_text_weight", None))
+    if body.get("profile") not in (None, ""):
+        knobs["profile"] = str(body["profile"])
     emotion = body.get("emotion")
     if emotion not in (None, ""):
         if "EMOTION_ID" in voice.conditioning_inputs:

@@ -19,6 +19,29 @@ pip_step() { # pip_step WHAT ARGS...: one quiet pip run with a line before and a
   say "$what: done in $((SECONDS - t0)) s"
 }
 
+# The playground's real-browser tests (tests/test_playground_browser.py) drive Debian's
+# chromium through its chromedriver; skipped when both are on PATH already.
+browser_step() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    return 0
+  fi
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
+  local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
+  local t0=$SECONDS
+  say "chromium and chromium-driver (Debian packages, for the browser tests) ..."
+  if command -v apt-get >/dev/null &&
+    { "${apt[@]}" install -y -q --no-install-recommends chromium chromium-driver >/dev/null ||
+      { "${apt[@]}" update -qq &&
+        "${apt[@]}" install -y -q --no-install-recommends chromium chromium-driver >/dev/null; }; }; then
+    say "chromium and chromium-driver: done in $((SECONDS - t0)) s"
+  else
+    say "could not install chromium and chromium-driver (needs apt-get as root): the browser" \
+      "tests skip without them (and fail under CI=true)"
+  fi
+}
+browser_step
+
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $("$PY" --version 2>&1)"
   "$PY" -m venv .venv

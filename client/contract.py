@@ -241,7 +241,8 @@ MAX_PHONE_FRAMES = 1000
 def parse_durations(value: object, max_phones: int) -> tuple[int, ...]:
     """DURATIONS: the one sentence's length per phone, in acoustic frames (hop_length samples
     each), one integer per phone of its reading as the frontend (or GIVEN_PHONES) gives it,
-    padding "_" included; space-separated or a list; each in [0, MAX_PHONE_FRAMES]."""
+    padding "_" included; space-separated or a list; each in [0, MAX_PHONE_FRAMES], or -1 for
+    "as the encoder predicts" (`PREDICTED`)."""
     items = value.split() if isinstance(value, str) else value
     try:
         ok = isinstance(items, list | tuple) and all(
@@ -257,14 +258,19 @@ def parse_durations(value: object, max_phones: int) -> tuple[int, ...]:
     if len(items) > max_phones:
         raise RequestError(f"DURATIONS has {len(items)} phones; at most {max_phones}")
     frames = tuple(int(d) for d in items)
-    if min(frames) < 0 or max(frames) > MAX_PHONE_FRAMES:
+    bad = [d for d in frames if d != PREDICTED and not 0 <= d <= MAX_PHONE_FRAMES]
+    if bad:
         raise RequestError(
-            f"DURATIONS must be in [0, {MAX_PHONE_FRAMES}] frames per phone, got "
-            f"{min(frames) if min(frames) < 0 else max(frames)}"
+            f"DURATIONS must be in [0, {MAX_PHONE_FRAMES}] frames per phone (or {PREDICTED}: "
+            f"as predicted), got {bad[0]}"
         )
-    if sum(frames) < 1:
+    if all(d == 0 for d in frames):
         raise RequestError("DURATIONS gives the sentence no frame at all; give it at least one")
     return frames
+
+
+PREDICTED = -1
+"""A DURATIONS value: this phone keeps the frames the encoder predicts for it."""
 
 
 def check_timestamps(value: object) -> bool:

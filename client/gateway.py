@@ -270,7 +270,13 @@ def create_app(
 ) -> FastAPI:  # fmt: skip
     """The FastAPI app; ``options`` are `GatewayConfig` fields. Bind it to 127.0.0.1 unless an
     API key guards it."""
-    from tts_client import gateway_jobs, gateway_models, gateway_openai, gateway_upstream
+    from tts_client import (
+        gateway_jobs,
+        gateway_models,
+        gateway_openai,
+        gateway_upstream,
+        gateway_voicevox,
+    )
     from tts_client import gateway_playground as playground
 
     cfg = GatewayConfig(triton_url, protocol, api_key, timeout, **options)
@@ -323,6 +329,7 @@ def create_app(
     app.include_router(gateway_upstream.router(backend))
     app.include_router(gateway_models.router(backend))
     app.include_router(gateway_openai.router(backend))
+    app.include_router(gateway_voicevox.router(backend))  # VOICEVOX's engine API (JP voices)
     app.include_router(playground.router(backend))  # GET /playground, /contract
     if jobs:
         app.include_router(gateway_jobs.router(jobs))

@@ -31,6 +31,8 @@ def test_spread_keeps_a_phone_given_its_predicted_frames_and_moves_only_the_edit
     edited = spread_durations(predicted, spans, [4, 6, 4, 0])
     assert edited[3:5].tolist() == [6, 0] and edited[7:9].tolist() == [0, 0]
     assert edited.sum() == 14 and edited[:3].tolist() == [1, 2, 1]
+    kept = spread_durations(predicted, spans, [-1, 0, -1, 5])
+    assert kept[:3].tolist() == [1, 2, 1] and kept[5:7].tolist() == [2, 2]
     with pytest.raises(RequestError, match="DURATIONS has 3 values; the sentence has 4 phones"):
         spread_durations(predicted, spans, [1, 2, 3])
 
@@ -149,7 +151,7 @@ def test_given_durations_equal_the_prediction_unchanged_and_match_the_reference_
 
 
 BAD_DURATIONS = [
-    ({"DURATIONS": "1 -2 3"}, r"DURATIONS must be in \[0, 1000\] frames per phone, got -2"),
+    ({"DURATIONS": "1 -2 3"}, r"DURATIONS must be in \[0, 1000\] frames per phone \(or -1"),
     ({"DURATIONS": "1 nan 3"}, r"DURATIONS must be frames per phone"),
     ({"DURATIONS": "0 0"}, r"DURATIONS gives the sentence no frame"),
     ({"DURATIONS": "1 2"}, r"DURATIONS: the ensemble's encoder step predicts the durations; send"),

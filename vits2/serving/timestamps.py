@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tts_client.contract import TIMESTAMPS_KEYS, RequestError
+from tts_client.contract import PREDICTED, TIMESTAMPS_KEYS, RequestError
 from tts_client.timestamps import shift
 
 __all__ = [
@@ -133,7 +133,8 @@ def spread_durations(predicted: np.ndarray, spans: Sequence[tuple[int, int]],
     """A sentence's ids' durations with each phone given its frames: ``spans`` are the phones'
     ids [start, stop) (`alignment.phone_spans`), ``given`` one frame count per phone. A phone
     keeps its ids' predicted split (largest remainders), so a phone given what was predicted
-    keeps its ids' durations exactly; a phone predicted 0 frames puts them on its own id."""
+    keeps its ids' durations exactly; a phone predicted 0 frames puts them on its own id; one
+    given `PREDICTED` (-1) keeps the prediction."""
     if len(given) != len(spans):
         raise RequestError(
             f"DURATIONS has {len(given)} values; the sentence has {len(spans)} phones (padding "
@@ -141,6 +142,9 @@ def spread_durations(predicted: np.ndarray, spans: Sequence[tuple[int, int]],
         )
     out = np.zeros(len(predicted), np.int64)
     for (a, b), frames in zip(spans, given, strict=True):
+        if frames == PREDICTED:
+            out[a:b] = predicted[a:b]
+            continue
         pred = np.asarray(predicted[a:b], np.float64)
         total = pred.sum()
         if total <= 0:

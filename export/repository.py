@@ -444,9 +444,12 @@ def describe_plan(opts: RepositoryOptions) -> str:
     return ", ".join(parts)
 
 
-def default_graph_runtime(variants: dict | None = None) -> tuple[str, dict[str, str]]:
+def default_graph_runtime(
+    variants: dict | None = None,
+) -> tuple[str, dict[str, str], dict[str, str]]:
     """The fastest in-process setting that holds quality on this CPU: `cpu.auto_choice`
     (per ISA, honouring ONEDNN_MAX_CPU_ISA; the voice's gated int8 decoder where `variants`
-    has one and the CPU has VNNI but no bf16). The encoder stays fp32."""
+    has one and the CPU has VNNI but no bf16): (runtime, precision per family, runtime per
+    family where it differs). The encoder and flow stay fp32 on onnxruntime."""
     choice = auto_choice(variants=variants)
-    return choice.runtime, dict(choice.precision)
+    return choice.runtime, dict(choice.precision), dict(choice.runtimes)

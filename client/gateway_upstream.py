@@ -25,7 +25,9 @@ JSON object or plain text, plus query parameters.
 
 The WAV is what upstream writes: 16-bit, scaled so the peak is full scale and truncated
 (gradio's ``convert_to_16_bit_wav``). Extensions: ``seed`` (default random), ``normalize=false``
-(plain clip-and-round 16-bit, as `Audio.to_wav`), ``stream=true`` (chunked WAV sent as it is
+(plain clip-and-round 16-bit, as `Audio.to_wav`), ``timestamps=true`` (a JSON body instead:
+the WAV in base64 and when each sentence, phone, word and mora is heard, `tts_client.timestamps.
+as_json`), ``stream=true`` (chunked WAV sent as it is
 decoded: per vocoder window through the voice's stream model where it has one, else per
 sentence; not peak-normalized, since the peak is not known before the end).
 """
@@ -333,6 +335,12 @@ def json_knobs(voice: Any, body: dict[str, Any]) -> dict[str, Any]:
 def _speak(backend: Backend, params: dict[str, str]) -> Response:
     voice, knobs = synthesis_knobs(backend, params)
     text, tts = params["text"], backend.tts
+    stamps = boolean(params, "timestamps")  # a JSON body: the WAV and its TIMESTAMPS
+    if stamps and (boolean(params, "stream") or boolean(params, "auto_split")):
+        raise ApiError(400, 20, "timestamps=true answers one JSON body; not with stream or "
+                       "auto_split", "timestamps")  # fmt: skip
+    if stamps:
+        knobs["timestamps"] = True
     if boolean(params, "stream"):  # per vocoder window where the voice has a stream model
         method = first_audio_method(tts.protocol, voice)
         chunks = backend.call(tts.stream, text, _names=NAMES, method=method, **knobs)
@@ -349,7 +357,14 @@ def _speak(backend: Backend, params: dict[str, str]) -> Response:
         audio = backend.call(tts.synthesize, text, _names=NAMES, **knobs)
     normalize = "normalize" not in params or boolean(params, "normalize")
     body = upstream_pcm16(audio.samples) if normalize else pcm16(audio.samples)
-    return Response(wav_header(audio.sample_rate, len(body)) + body, media_type="audio/wav")
+    wav = wav_header(audio.sample_rate, len(body)) + body
+    if stamps:
+        from fastapi.responses import JSONResponse
+
+        from tts_client.timestamps import as_json
+
+        return JSONResponse(as_json(audio, wav))
+    return Response(wav, media_type="audio/wav")
 
 
 def router(backend: Backend) -> APIRouter:

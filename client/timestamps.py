@@ -12,7 +12,7 @@ from typing import Any
 
 from tts_client.contract import TIMESTAMPS_KEYS
 
-__all__ = ["INDEX_FIELDS", "WindowReader", "join", "parse", "shift", "with_seconds"]
+__all__ = ["INDEX_FIELDS", "WindowReader", "as_json", "join", "parse", "shift", "with_seconds"]
 
 INDEX_FIELDS: dict[str, dict[str, str]] = {
     "phones": {"sentence": "sentences"},
@@ -109,3 +109,19 @@ class WindowReader:
         for k in TIMESTAMPS_KEYS:
             self.counts[k] += len(window.get(k, []))
         return ts
+
+
+def as_json(audio: Any, wav: bytes) -> dict:
+    """The gateway's JSON variant of a spoken text (``/voice?timestamps=true``): the WAV it
+    would have sent (base64), its sample rate and duration, and its timestamps with seconds."""
+    import base64
+
+    if audio.timestamps is None:
+        raise ValueError("the server sent no TIMESTAMPS (a server from before them?)")
+    return {
+        "format": "wav",
+        "sample_rate": audio.sample_rate,
+        "duration": audio.duration,
+        "audio": base64.b64encode(wav).decode("ascii"),
+        "timestamps": with_seconds(audio.timestamps),
+    }

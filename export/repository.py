@@ -326,8 +326,9 @@ def _write_python_models(
                 TensorSpec("audio_lengths", "TYPE_INT64", [-1, 1]),
                 TensorSpec("pause_after", "TYPE_FP32", [-1, 1]),
                 *(TensorSpec(n, "TYPE_FP32", [-1, 1], True) for n in ADJUST_OUTPUTS),
-                TensorSpec("durations", "TYPE_INT64", [-1, -1]),  # TIMESTAMPS from these
-                TensorSpec("alignment", "TYPE_STRING", [-1, 1]),
+                # TIMESTAMPS from these (optional: a direct request may leave them out)
+                TensorSpec("durations", "TYPE_INT64", [-1, -1], True),
+                TensorSpec("alignment", "TYPE_STRING", [-1, 1], True),
             ],
             PUBLIC_OUTPUTS,
             {"sample_rate": str(manifest.sample_rate)},

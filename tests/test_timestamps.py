@@ -175,3 +175,25 @@ def test_the_stream_refuses_durations_that_do_not_fit_the_sentence(jp_voice):
             tts.synthesize(ONE, jp_voice.voice, language="JP", durations="1 2 3")
         with pytest.raises(InvalidInputError, match="cut into 2"):
             tts.synthesize(TEXT, jp_voice.voice, language="JP", durations=[3] * 18)
+
+
+@pytest.mark.triton
+def test_the_gateways_json_variant_carries_the_wav_and_its_timestamps(jp_voice):
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from tts_client.gateway import create_app
+
+    _, ts = _ensemble_timestamps(jp_voice, TEXT)
+    params = {"text": TEXT, "model_id": jp_voice.voice, "speaker_id": 0, "language": "JP",
+              "seed": 5, "sdp_ratio": 0.2, "noise": 0.6, "noisew": 0.8}  # fmt: skip
+    with TestClient(create_app(jp_voice.grpc_url)) as gateway:
+        wav = gateway.get("/voice", params=params)
+        body = gateway.get("/voice", params={**params, "timestamps": "true"}).json()
+        refused = gateway.get("/voice", params={**params, "timestamps": 1, "stream": 1})
+    assert base64.b64decode(body["audio"]) == wav.content and body["sample_rate"] == 44100
+    stamps = body["timestamps"]
+    assert [p["start"] for p in stamps["phones"]] == [p["start"] for p in ts["phones"]]
+    assert stamps["moras"][0]["start_s"] == ts["moras"][0]["start"] / 44100
+    assert refused.status_code == 400 and refused.json()["field"] == "timestamps"

@@ -154,7 +154,7 @@ BAD_DURATIONS = [
     ({"DURATIONS": "1 -2 3"}, r"DURATIONS must be in \[0, 1000\] frames per phone \(or -1"),
     ({"DURATIONS": "1 nan 3"}, r"DURATIONS must be frames per phone"),
     ({"DURATIONS": "0 0"}, r"DURATIONS gives the sentence no frame"),
-    ({"DURATIONS": "1 2"}, r"DURATIONS: the ensemble's encoder step predicts the durations; send"),
+    ({"DURATIONS": "1 2"}, r"DURATIONS: this path's encoder step predicts the durations"),
     ({"WITH_TIMESTAMPS": 2}, r"WITH_TIMESTAMPS must be 0 or 1, got 2"),
 ]
 
@@ -166,6 +166,17 @@ def test_bad_durations_are_refused_by_name(jp_voice, inputs, message):
 
     with pytest.raises(InferenceServerException, match=message):
         infer_http(jp_voice.http_url, jp_voice.voice, ONE, LANGUAGE="JP", **inputs)
+
+
+@pytest.mark.triton
+def test_paths_that_predict_the_durations_refuse_them(jp_voice):
+    from vits2.serving.pipeline import FrontendPipeline
+    from vits2.serving.request import parse_request
+
+    pipeline = FrontendPipeline.from_voice_dir(jp_voice.voice_dir)  # as the in-process runner
+    req = parse_request(pipeline.voice, ONE, language="JP", durations="3 4")
+    with pytest.raises(RequestError, match="send DURATIONS to the voice's stream model"):
+        pipeline.prepare(req, bert=None)
 
 
 @pytest.mark.triton

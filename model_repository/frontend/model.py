@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from tts_client.contract import RequestError
 from tts_model_repository.request import BlsSteps, read_request
 from tts_model_repository.triton_io import model_parameters, respond
 from vits2.serving.pipeline import FrontendPipeline, item_columns
@@ -35,12 +34,6 @@ class TritonPythonModel:
 
     def _one(self, request) -> dict[str, np.ndarray]:
         req = read_request(self.pipeline, request)
-        if req.durations is not None:
-            stream = self.name.removesuffix("_frontend") + "_stream"
-            raise RequestError(
-                "DURATIONS: the ensemble's encoder step predicts the durations; send DURATIONS "
-                f"to the stream model {stream} (TTSClient.synthesize(..., durations=...) does)"
-            )
         batch = self.pipeline.prepare(req, self.steps.bert)
         return item_columns(self.pipeline.outputs(batch, req, self.steps.emotion))
 

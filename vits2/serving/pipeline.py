@@ -148,7 +148,15 @@ class FrontendPipeline:
         return Sentence.join([segment], sentences[0].pause_after)
 
     def prepare(self, req: SynthesisRequest, bert: BertFn) -> Batch:
-        """All sentences of a request as one padded batch (sentence i uses seed + i)."""
+        """All sentences of a request as one padded batch (sentence i uses seed + i), for a
+        path whose encoder step predicts the durations (the ensemble, the in-process runner):
+        DURATIONS is refused here, naming the stream model, which takes it."""
+        if req.durations is not None:
+            raise RequestError(
+                "DURATIONS: this path's encoder step predicts the durations (the ensemble, the "
+                "in-process runner); send DURATIONS to the voice's stream model V_stream "
+                "(TTSClient.synthesize(..., durations=...) does)"
+            )
         sentences = self.sentences(req)
         if len(sentences) > self.limits.max_sentences:
             raise RequestError(

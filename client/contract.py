@@ -284,20 +284,11 @@ def check_timestamps(value: object) -> bool:
 
 
 TIMESTAMPS_KEYS = ("sentences", "phones", "words", "moras", "phrases")
-"""The lists of the TIMESTAMPS output (one JSON object per request, with its ``sample_rate``
-and ``hop_length``; docs/timestamps.md). Every item has ``start`` and ``end``: samples of the
-returned audio, frame-exact (a phone covers whole frames of hop_length samples); indices point
-into the same object's lists.
-- sentences: ``text``, ``pause_after`` (seconds of silence after it, before the next one);
-- phones: ``phone``, ``tone`` (language-local), ``language``, ``sentence``, ``frames``;
-- words: ``text`` (a BERT token's text, joined into words: a character in Chinese and
-  Japanese, a word in English), ``sentence``, ``phones`` [first, last + 1];
-- moras (Japanese): ``text`` (katakana), ``consonant`` (phone or null), ``vowel``,
-  ``devoiced`` (OpenJTalk reads the vowel unvoiced), ``phrase``, ``phones`` [first, last + 1];
-- phrases (Japanese): OpenJTalk's accent phrases: ``accent`` (the mora after which the pitch
-  falls, 1-based; the mora count for a phrase that does not fall), ``interrogative``,
-  ``moras`` [first, last + 1], ``pause`` (phones [first, last + 1] of the marks after it, or
-  null)."""
+"""The lists of the TIMESTAMPS output, one JSON object per request with its ``sample_rate``
+and ``hop_length`` (docs/timestamps.md has every field): each item's ``start`` and ``end`` are
+samples of the returned audio, frame-exact; phones carry ``phone``, ``tone``, ``frames``; words
+(BERT tokens: a character in ZH/JP, a word in EN), moras and accent phrases (Japanese) point
+into the phones with [first, last + 1] pairs."""
 
 
 def sentence_seed(seed: int, index: int) -> int:

@@ -12,14 +12,17 @@ Imports no torch.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from vits2.text.frontend import Segment, Sentence
 from vits2.text.profiles import Profile
 
-__all__ = ["PhoneSpan", "phone_spans", "sentence_alignment"]
+__all__ = ["PhoneSpan", "alignments", "phone_spans", "sentence_alignment"]
 
 VOWELS = {"a", "i", "u", "e", "o"}
 """Japanese phones that end a mora after its consonant (SBV2 and Bert-VITS2 spell them lower)."""
@@ -238,3 +241,23 @@ def sentence_alignment(
         "moras": moras,
         "phrases": phrases,
     }
+
+
+def alignments(frontend, hop: int, batch, req) -> np.ndarray:
+    """The frontend step's ``alignment`` output [S] for a prepared batch: each sentence's
+    `sentence_alignment` (with the voice's ``hop``) as JSON bytes where the request asked for
+    TIMESTAMPS (``req.timestamps``), else empty bytes. ``frontend`` is the voice's `Frontend`
+    (its tokenizers, profile and Japanese dictionary; ``req.profile`` overrides the profile)."""
+    from vits2.text.profiles import get_profile
+
+    out = np.full(len(batch), b"", np.object_)
+    if not req.timestamps or batch.sentences is None:
+        return out
+    profile = get_profile(req.profile) if req.profile else frontend.profile
+    for i, sentence in enumerate(batch.sentences):
+        languages = {seg.language for seg in sentence.segments}
+        tokenizers = {lang: frontend.tokenizer(lang) for lang in languages}
+        dictionary = frontend.ja_dictionary(profile) if "JP" in languages else None
+        doc = {"hop_length": hop, **sentence_alignment(sentence, profile, tokenizers, dictionary)}
+        out[i] = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return out

@@ -20,6 +20,7 @@ import numpy as np
 from tts_client.contract import RequestError
 from tts_client.manifest import VoiceManifest
 from vits2.config import ModelParts, model_parts
+from vits2.serving.alignment import alignments
 from vits2.serving.assemble import Batch, assemble
 from vits2.serving.path import steps_for
 from vits2.serving.request import Conditioning, StyleText, SynthesisRequest
@@ -184,34 +185,8 @@ class FrontendPipeline:
         slots only, its release's conditioning per sentence) and what later steps need."""
         every = frontend_outputs(batch, req)
         every.update(self.conditioning(req, len(batch), emotion))
-        every["alignment"] = self.alignments(batch, req)
+        every["alignment"] = alignments(self.frontend, self.voice.hop_length, batch, req)
         return {name: every[name] for name in self.path[0].outputs}
-
-    def alignment(self, sentence: Sentence, req: SynthesisRequest) -> dict:
-        """What each id of ``sentence`` is (`vits2.serving.alignment`), with the voice's hop."""
-        from vits2.serving.alignment import sentence_alignment
-        from vits2.text.profiles import get_profile
-
-        profile = get_profile(req.profile) if req.profile else self.frontend.profile
-        languages = {seg.language for seg in sentence.segments}
-        tokenizers = {lang: self.frontend.tokenizer(lang) for lang in languages}
-        dictionary = self.frontend.ja_dictionary(profile) if "JP" in languages else None
-        out = sentence_alignment(sentence, profile, tokenizers, dictionary)
-        return {"hop_length": self.voice.hop_length, **out}
-
-    def alignments(self, batch: Batch, req: SynthesisRequest) -> np.ndarray:
-        """The ``alignment`` output [S]: each sentence's alignment as JSON bytes where the
-        request asked for TIMESTAMPS, else empty bytes."""
-        import json
-
-        out = np.empty(len(batch), np.object_)
-        for i in range(len(batch)):
-            if req.timestamps and batch.sentences is not None:
-                doc = self.alignment(batch.sentences[i], req)
-                out[i] = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-            else:
-                out[i] = b""
-        return out
 
     def conditioning(
         self, req: SynthesisRequest, sentences: int, emotion: EmotionFn | None = None

@@ -220,18 +220,14 @@ def router(backend: Backend) -> APIRouter:
         for key, w in body.items():
             if not isinstance(w, dict):
                 raise ApiError(422, 21, f"{key}: must be a UserDictWord object", key)
+            kind = next((k for k, v in WORD_TYPES.items() if v[4] == w.get("context_id")), None)
+            try:
+                accent, priority = int(w.get("accent_type", -1)), int(w.get("priority", 5))
+            except (TypeError, ValueError):
+                raise ApiError(422, 21, f"{key}: accent_type and priority must be integers",
+                               key) from None  # fmt: skip
             new[str(key)] = make_word(str(w.get("surface", "")), str(w.get("pronunciation", "")),
-                                      int(w.get("accent_type", -1)), None,
-                                      int(w.get("priority", 5)))  # fmt: skip
-            kind = [k for k, v in WORD_TYPES.items() if v[4] == w.get("context_id")]
-            if kind:
-                new[str(key)] = make_word(
-                    new[str(key)]["surface"],
-                    w["pronunciation"],
-                    int(w["accent_type"]),
-                    kind[0],
-                    int(w.get("priority", 5)),
-                )
+                                      accent, kind, priority)  # fmt: skip
 
         def edit(words: dict) -> None:
             for key, w in new.items():

@@ -52,7 +52,10 @@ class SentencePlan:
 
 
 def _tones(accent: int, count: int) -> list[int]:
-    """Tokyo accent: mora 1 low (high when the accent is 1), up to the accent high, then low."""
+    """Tokyo accent as Style-Bert-VITS2's frontend writes it: mora 1 low (high when the accent
+    is 1), up to the accent high, then low; a one-mora phrase is low (its fall is after it)."""
+    if count == 1:
+        return [0]
     return [int((j == 1 and accent == 1) or (2 <= j <= accent)) for j in range(1, count + 1)]
 
 

@@ -217,3 +217,10 @@ def test_user_dictionary_words_reach_the_voices_reading(url, style):
     assert httpx.delete(f"{url}/user_dict_word/{key}", timeout=120).status_code == 204
     again = [m["text"] for m in _run(_query(url, text, style))["accent_phrases"][0]["moras"]]
     assert again == before
+    word = {"surface": "鬱金", "pronunciation": "ギンギン", "accent_type": 1, "priority": 10,
+            "context_id": 1345}  # fmt: skip
+    imported = httpx.post(f"{url}/import_user_dict", params={"override": "true"},
+                          json={key: word}, timeout=120)  # fmt: skip
+    assert imported.status_code == 204, imported.text
+    assert httpx.get(f"{url}/user_dict").json()[key]["part_of_speech_detail_1"] == "一般"
+    assert httpx.delete(f"{url}/user_dict_word/{key}", timeout=120).status_code == 204

@@ -96,6 +96,17 @@ def test_every_face_gives_the_same_timestamps(jp_voice, tmp_path):
         assert audio.timestamps == ts
         chunks = list(tts.stream(TEXT, jp_voice.voice, language="JP", seed=5, timestamps=True))
     assert len(chunks) > 2  # vocoder windows
+    from tts_client.aio import AsyncTTSClient
+
+    async def async_timestamps() -> dict:
+        async with AsyncTTSClient(jp_voice.grpc_url) as client:
+            audio = await client.synthesize(TEXT, jp_voice.voice, language="JP", seed=5,
+                                            timestamps=True)  # fmt: skip
+            return audio.timestamps
+
+    import asyncio
+
+    assert asyncio.run(async_timestamps()) == ts
     joined = Audio.join(chunks)
     assert joined.timestamps == ts and len(joined) == len(audio)
     for chunk in chunks:  # each chunk's items start inside it

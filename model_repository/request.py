@@ -92,7 +92,11 @@ class BlsSteps:
         )
         response = request.exec()
         if response.has_error():
-            raise StepError(f"{model}: {response.error().message()}")
+            error = response.error()
+            code = error.code() if hasattr(error, "code") else None
+            if code == pb_utils.TritonError.INVALID_ARG:  # the step refused its input: bad input
+                raise RequestError(f"{model}: {error.message()}")
+            raise StepError(f"{model}: {error.message()}")
         return {n: pb_utils.get_output_tensor_by_name(response, n).as_numpy() for n in outputs}
 
     def bert(self, language: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:

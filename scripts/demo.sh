@@ -85,7 +85,7 @@ socks = [socket.socket() for _ in range(3)]
 for s in socks: s.bind(('127.0.0.1', 0))
 print(*[s.getsockname()[1] for s in socks])")
 say "speak: starting tritonserver on $OUT/repository (loads every model; up to a few minutes)"
-tts serve --repository "$OUT/repository" --http-port "$HTTP" --grpc-port "$GRPC" \
+tts-serve --repository "$OUT/repository" --http-port "$HTTP" --grpc-port "$GRPC" \
   --metrics-port "$METRICS" &
 SERVER=$!
 stop_server() { kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true; }

@@ -52,8 +52,8 @@ shopt -s nullglob
 WANT=$(cat scripts/install.sh scripts/constraints.txt pyproject.toml ./*/pyproject.toml |
   sha256sum | cut -c1-16)
 if [ "$(cat "$STAMP" 2>/dev/null)" = "$WANT" ] && [ -x .venv/bin/tts ] &&
-  [ -x .venv/bin/tts-export ] &&
-  python -c "import tts_export, tts_client, tts_model_repository" 2>/dev/null; then
+  [ -x .venv/bin/tts-export ] && [ -x .venv/bin/tts-serve ] &&
+  python -c "import tts_export, tts_client, tts_gateway, tts_server, tts_model_repository" 2>/dev/null; then
   say ".venv is up to date (rm $STAMP to reinstall)"
   exit 0
 fi

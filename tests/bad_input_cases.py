@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tts_client.contract import (
+from tts_contract.request import (
     ADJUST_SCALES,
     MAX_SEED,  # noqa: E402
     SCALES,

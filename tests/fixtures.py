@@ -27,7 +27,7 @@ OTHER_WIDTHS = dict(
 def small_manifest(release: str = "2.3", **fields):
     """A voice.json for tests that need only its fields (44.1 kHz, one speaker, ZH); `fields`
     override or add (emotion_models, languages, ...). Version = release: right for 2.x."""
-    from tts_client.manifest import VoiceManifest
+    from tts_contract.manifest import VoiceManifest
 
     base = dict(
         name="v", sample_rate=44100, hop_length=512, inter_channels=32, gin_channels=32,

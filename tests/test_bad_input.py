@@ -39,7 +39,7 @@ from tests.bad_input_cases import (
     text,
 )
 from tests.bad_input_graph_cases import BERT, DECODER, ENCODER, JOIN, NOISE
-from tts_client.contract import SCALES
+from tts_contract.request import SCALES
 
 pytestmark = pytest.mark.triton
 

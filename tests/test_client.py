@@ -17,7 +17,7 @@ from tts_client.errors import (
     UnknownSpeakerError,
     UnknownVoiceError,
 )
-from tts_model_repository.server import free_port
+from tts_server.tritonserver import free_port
 
 pytestmark = pytest.mark.triton
 

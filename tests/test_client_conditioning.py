@@ -10,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
-from tts_client.contract import CONDITIONING_INPUTS, REQUEST_INPUTS, STYLE_WEIGHT
 from tts_client.errors import InvalidInputError
-from tts_client.manifest import VoiceManifest
 from tts_client.planner import SynthesisParams
 from tts_client.voices import VoiceInfo
+from tts_contract.manifest import VoiceManifest
+from tts_contract.request import CONDITIONING_INPUTS, REQUEST_INPUTS, STYLE_WEIGHT
 
 
 def test_knobs_go_on_the_wire_under_the_contract_names_and_types():

@@ -9,8 +9,8 @@ from tritonclient.utils import InferenceServerException
 
 from tts_client import errors
 from tts_client.planner import SynthesisParams, plan_chunks
-from tts_client.sentences import split_sentences
 from tts_client.voices import VoiceInfo
+from tts_contract.sentences import split_sentences
 
 TEXTS = [
     "你好。今天天气很好！\n\n第二段？ 好的；再见…",

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.fixtures import FIXTURES, require
-from tts_client.contract import RequestError
-from tts_client.manifest import ENCODER_INPUTS, VoiceManifest
+from tts_contract.manifest import ENCODER_INPUTS, VoiceManifest
+from tts_contract.request import RequestError
 from vits2.config import BERT_VITS2_RELEASES
 from vits2.random_voice import DEMO_STYLES, random_style_vectors
 from vits2.serving import noise
@@ -234,7 +234,7 @@ def test_emotion_graph_models_take_their_graphs_tensors_bool_included(tmp_path):
     from onnx import TensorProto, helper
 
     from tts_export.repository import emotion_graphs
-    from tts_model_repository.runtime import GraphSession
+    from tts_runtime.session import GraphSession
 
     def save(name: str, bool_input: bool) -> str:
         ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 512])]

@@ -207,7 +207,7 @@ def _run_flags(flags: list[str], tmp_path: Path) -> None:
     import time
     import urllib.request
 
-    from tts_model_repository.server import find_tritonserver, free_port
+    from tts_server.tritonserver import find_tritonserver, free_port
 
     binary = find_tritonserver()
     ports = {name: free_port() for name in PORTS}

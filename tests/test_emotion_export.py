@@ -16,8 +16,8 @@ import torch
 from typer.testing import CliRunner
 
 from tests.fixtures import small_manifest
-from tts_client.contract import Limits
-from tts_client.manifest import VoiceManifest
+from tts_contract.manifest import VoiceManifest
+from tts_contract.request import Limits
 from tts_export.cli import app
 from tts_export.emotion import add_emotion_models
 from tts_export.metadata import read_metadata

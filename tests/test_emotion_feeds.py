@@ -18,8 +18,8 @@ import pytest
 import soundfile as sf
 
 from tests.fixtures import small_manifest
-from tts_client.contract import Limits, RequestError
-from tts_client.manifest import VoiceManifest
+from tts_contract.manifest import VoiceManifest
+from tts_contract.request import Limits, RequestError
 from vits2.random_emotion import CLAP_NAME, WAV2VEC2_NAME, default_config_root
 from vits2.serving.emotion import CLAP_FUSION_SEED, EmotionFeeds, load_clip, resample
 

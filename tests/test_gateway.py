@@ -20,8 +20,8 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from tts_client.gateway import create_app  # noqa: E402
-from tts_client.gateway_upstream import client_takes, cut_sent  # noqa: E402
+from tts_gateway.app import create_app  # noqa: E402
+from tts_gateway.upstream import client_takes, cut_sent  # noqa: E402
 
 pytestmark = pytest.mark.triton
 

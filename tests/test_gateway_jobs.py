@@ -17,7 +17,7 @@ from tts_client.client import TTSClient
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from tts_client.gateway import create_app  # noqa: E402
+from tts_gateway.app import create_app  # noqa: E402
 
 pytestmark = pytest.mark.triton
 

@@ -19,7 +19,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from tts_client.gateway import create_app  # noqa: E402
+from tts_gateway.app import create_app  # noqa: E402
 
 pytestmark = pytest.mark.triton
 
@@ -159,9 +159,9 @@ def test_refusals_and_a_failing_task(triton_voice, root, tmp_path, tiny_bert_dir
 def test_cli_gateway_bert_takes_lang_equals_dir():
     from typer.testing import CliRunner
 
-    from tts_client.cli import app
+    from tts_gateway.cli import app
 
-    result = CliRunner().invoke(app, ["gateway", "--bert", "bert/chinese"])
+    result = CliRunner().invoke(app, ["--bert", "bert/chinese"])
     assert result.exit_code == 2 and "LANG=DIR" in result.output
 
 

@@ -18,8 +18,8 @@ pytest.importorskip("fastapi")
 openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
 
-from tts_client.gateway import create_app  # noqa: E402
-from tts_client.gateway_audio import available_formats  # noqa: E402
+from tts_client.encoding import available_formats  # noqa: E402
+from tts_gateway.app import create_app  # noqa: E402
 
 pytestmark = pytest.mark.triton
 

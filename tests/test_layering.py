@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "onnx", "transformers")
-TRITON_MODELS = sorted(p.parent.name for p in (ROOT / "model_repository").glob("*/model.py"))
+MODELS_DIR = ROOT / "model_repository" / "tts_model_repository"
+TRITON_MODELS = sorted(p.parent.name for p in MODELS_DIR.glob("*/model.py"))
 
 PROBE = """
 import importlib, importlib.util, json, sys, types
@@ -45,7 +46,7 @@ def _imported(target: str) -> set[str]:
         "tts_client.client",
         "tts_client.aio",
         "tts_client.cli",
-        "tts_client.gateway",
+        "tts_gateway.app",
         "vits2.serving.path",
     ],
 )
@@ -55,12 +56,12 @@ def test_client_side_imports_no_heavy_packages(module):
 
 @pytest.mark.parametrize("model", TRITON_MODELS)
 def test_triton_models_import_no_heavy_packages(model):
-    assert not _imported(str(ROOT / "model_repository" / model / "model.py")) & set(HEAVY)
+    assert not _imported(str(MODELS_DIR / model / "model.py")) & set(HEAVY)
 
 
 def test_the_contract_needs_only_the_standard_library():
     third_party = {"numpy", "tritonclient", "vits2", "tts_model_repository", "tts_export"}
-    for module in ("tts_client.contract", "tts_client.manifest", "tts_client.sentences"):
+    for module in ("tts_contract.request", "tts_contract.manifest", "tts_contract.sentences"):
         assert not _imported(module) & (third_party | set(HEAVY)), module
 
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fixtures import TINY, require
-from tts_client.contract import SCALES, RequestError
+from tts_contract.request import SCALES, RequestError
 
 HELLO = "你好。"
 BAD_NUMBERS = [math.nan, math.inf, -math.inf]
@@ -18,7 +18,7 @@ BAD_NUMBERS = [math.nan, math.inf, -math.inf]
 
 @pytest.fixture(scope="module")
 def graphs(tiny_voice_dir):
-    from tts_model_repository.inprocess import VoiceGraphs
+    from tts_runtime.inprocess import VoiceGraphs
 
     return VoiceGraphs(tiny_voice_dir[0])
 
@@ -95,7 +95,7 @@ def test_cli_refuses_with_the_field(triton_voice, tmp_path, scale):
 def test_gateway_refuses_with_the_field(triton_voice, route, request_args):
     from fastapi.testclient import TestClient
 
-    from tts_client.gateway import create_app
+    from tts_gateway.app import create_app
 
     with TestClient(create_app(triton_voice.grpc_url)) as http:
         method = http.get if "params" in request_args else http.post

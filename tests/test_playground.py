@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tts_client import contract
 from tts_client.client import TTSClient
+from tts_contract import request as contract
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from tts_client.gateway import create_app  # noqa: E402
-from tts_client.gateway_playground import PAGE_FILES, page_file  # noqa: E402
+from tts_gateway.app import create_app  # noqa: E402
+from tts_gateway.playground import PAGE_FILES, page_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = {"X-API-Key": "s3cret"}
@@ -103,7 +103,7 @@ def test_the_client_wheel_ships_the_page(tmp_path):
     subprocess.run(build, cwd=src, check=True, capture_output=True, timeout=300)
     (wheel,) = (tmp_path / "w").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {f"tts_client/playground/{name}" for name in PAGE_FILES} <= names
+    assert {f"tts_gateway/static/{name}" for name in PAGE_FILES} <= names
 
 
 @pytest.mark.triton

@@ -36,7 +36,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-from tts_client.gateway import create_app  # noqa: E402
+from tts_gateway.app import create_app  # noqa: E402
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from tests.fixtures import TINY, require, small_manifest
-from tts_client.contract import RequestError, default_language
 from tts_client.errors import InvalidInputError
 from tts_client.planner import SynthesisParams, plan_chunks
 from tts_client.voices import VoiceInfo
+from tts_contract.request import RequestError, default_language
 from vits2.serving.pipeline import FrontendPipeline
 from vits2.serving.pitch import adjust_voice
 from vits2.serving.request import parse_request
@@ -112,7 +112,7 @@ def test_given_phones_through_the_frontend_pipeline(tiny_bert_dirs):
 def test_default_language_comes_from_the_voice(tiny_bert_dirs):
     """A voice with only a Japanese BERT speaks Japanese when no language is given: the
     server's request check, the client's params and the gateway share one rule."""
-    from tts_client.gateway_upstream import default_language as gateway_default
+    from tts_gateway.upstream import default_language as gateway_default
 
     assert default_language(["JP"]) == "JP"
     assert default_language(["ZH", "JP", "EN"]) == "ZH" and default_language(["EN", "JP"]) == "EN"

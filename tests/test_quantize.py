@@ -16,7 +16,7 @@ from tts_export.metadata import VoiceManifest
 from tts_export.quantize import INT8_GRAPH, quantize_decoder
 from tts_export.repository import RepositoryOptions, write_repository
 from tts_export.verify import snr_db
-from tts_model_repository.inprocess import VoiceGraphs
+from tts_runtime.inprocess import VoiceGraphs
 
 MIN_SNR_DB = 25.0
 TEXT = "我们明天一起去图书馆看书，好不好？"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tts_client.manifest import VoiceManifest
+from tts_contract.manifest import VoiceManifest
 from vits2.serving.pipeline import FrontendPipeline
 from vits2.text.profiles import profile_for_release
 

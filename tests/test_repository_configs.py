@@ -126,8 +126,8 @@ def test_openvino_graphs_get_their_shape_plans_and_the_rest_run_on_onnxruntime(
     largest size); the encoder and flow always run on onnxruntime (shape-generic kernels);
     an fp32 BERT on OpenVINO needs no plan (measured flat); the ensemble's decoder step is
     the halves over BLS."""
-    from tts_model_repository.shapes import VOCODER_SIZES
-    from tts_model_repository.windows import context_from_config
+    from tts_runtime.shapes import VOCODER_SIZES
+    from tts_runtime.windows import context_from_config
 
     voice_dir, _ = tiny_voice_dir
     write_repository(voice_dir, tmp_path, RepositoryOptions(graph_runtime="openvino"))
@@ -198,7 +198,7 @@ def test_auto_graph_runtime_follows_the_cpu_and_is_recorded(
     """`--graph-runtime auto` resolves per CPU ISA (ONEDNN_MAX_CPU_ISA caps it, as oneDNN
     does) and the ensemble's voice JSON records what was chosen and why; bf16 is never chosen
     without native bf16."""
-    from tts_model_repository.cpu import cpu_isa
+    from tts_runtime.cpu import cpu_isa
 
     if cap:
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)

@@ -9,15 +9,15 @@ import torch
 import vits2
 from tests.fixtures import TINY, require
 from tts_export import acoustic
-from tts_model_repository.cpu import AutoChoice, auto_choice, cpu_isa, graph_runtimes
-from tts_model_repository.runtime import (
+from tts_runtime.cpu import AutoChoice, auto_choice, cpu_isa, graph_runtimes
+from tts_runtime.session import (
     GraphSession,
     InputError,
     graph_axes,
     length_groups,
     run_padded,
 )
-from tts_model_repository.shapes import ShapePlan, ladder
+from tts_runtime.shapes import ShapePlan, ladder
 
 
 @pytest.mark.parametrize("max_padding", [0.0, 0.1, 0.25, 0.5, 1.0])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tts_client.contract import (
+from tts_contract.request import (
     INTONATION_SCALE,
     PITCH_SCALE,
     RequestError,

@@ -27,7 +27,7 @@ LOOPBACK = "127.0.0.1"
 
 # -- loopback by default -----------------------------------------------------------------------
 def test_triton_server_command_binds_loopback_by_default(tmp_path):
-    from tts_model_repository.server import TritonServer
+    from tts_server.tritonserver import TritonServer
 
     server = TritonServer(tmp_path)  # only builds the command; nothing is started
     args = server.command()
@@ -37,14 +37,15 @@ def test_triton_server_command_binds_loopback_by_default(tmp_path):
 
 
 def test_serve_entry_points_default_to_loopback():
-    from tts_client import cli
-    from tts_model_repository import server as serve
+    from tts_gateway import cli as gateway_cli
+    from tts_server import cli as serve_cli
+    from tts_server import tritonserver as serve
 
     assert inspect.signature(serve.serve).parameters["host"].default == LOOPBACK
     assert inspect.signature(serve.TritonServer).parameters["host"].default == LOOPBACK
-    for command in (cli.serve, cli.gateway):
+    for command in (serve_cli.serve, gateway_cli.gateway):
         option = inspect.signature(command).parameters["host"].default
-        assert option.default == LOOPBACK, f"`tts {command.__name__}` --host default"
+        assert option.default == LOOPBACK, f"`tts-{command.__name__}` --host default"
 
 
 @pytest.mark.triton
@@ -69,24 +70,24 @@ def test_running_server_listens_on_loopback_only(triton_voice):
 
 
 def test_gateway_cli_binds_loopback_and_warns_without_key(monkeypatch):
-    """`tts gateway --host 0.0.0.0` without a key warns; the default binds loopback."""
+    """`tts-gateway --host 0.0.0.0` without a key warns; the default binds loopback."""
     pytest.importorskip("fastapi")
     import uvicorn
     from typer.testing import CliRunner
 
-    from tts_client.cli import app
+    from tts_gateway.cli import app
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     monkeypatch.delenv("TTS_API_KEY", raising=False)
     runner = CliRunner()
-    result = runner.invoke(app, ["gateway"])
+    result = runner.invoke(app, [])
     assert result.exit_code == 0, result.output
     assert calls[-1]["host"] == LOOPBACK and "warning" not in result.output
-    result = runner.invoke(app, ["gateway", "--host", "0.0.0.0"])
+    result = runner.invoke(app, ["--host", "0.0.0.0"])
     assert result.exit_code == 0 and calls[-1]["host"] == "0.0.0.0"
     assert "without --api-key" in result.output
-    result = runner.invoke(app, ["gateway", "--host", "0.0.0.0", "--api-key", "k"])
+    result = runner.invoke(app, ["--host", "0.0.0.0", "--api-key", "k"])
     assert "without --api-key" not in result.output
 
 
@@ -138,14 +139,15 @@ def test_plain_custom_object_checkpoint_is_refused(tmp_path):
 
 # -- paths stay inside their folders -------------------------------------------------------------
 def _graph_model_module(monkeypatch):
-    """model_repository/graph/model.py with a minimal stand-in for Triton's pb_utils module.
+    """model_repository/tts_model_repository/graph/model.py with a minimal stand-in for Triton's pb_utils module.
 
     Only `initialize` runs here; it touches no pb_utils API before the path check."""
     monkeypatch.setitem(
         sys.modules, "triton_python_backend_utils", types.ModuleType("triton_python_backend_utils")
     )
     spec = importlib.util.spec_from_file_location(
-        "graph_model_under_test", REPO_ROOT / "model_repository" / "graph" / "model.py"
+        "graph_model_under_test",
+        REPO_ROOT / "model_repository" / "tts_model_repository" / "graph" / "model.py",
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -186,12 +188,15 @@ def test_server_refuses_to_load_a_graph_model_pointing_outside(tmp_path):
     import tritonclient.http as http
     from tritonclient.utils import InferenceServerException
 
-    from tts_model_repository.server import TritonServer
+    from tts_server.tritonserver import TritonServer
 
     repo = tmp_path / "repo"
     (repo / "evil_encoder" / "1").mkdir(parents=True)
     (repo / "evil_encoder" / "config.pbtxt").write_text(EVIL_CONFIG)
-    shutil.copy2(REPO_ROOT / "model_repository" / "graph" / "model.py", repo / "evil_encoder" / "1")
+    shutil.copy2(
+        REPO_ROOT / "model_repository" / "tts_model_repository" / "graph" / "model.py",
+        repo / "evil_encoder" / "1",
+    )
     (tmp_path / "x.onnx").write_bytes(b"exists, so only the path check stops it")
     server = TritonServer(repo, load_models=[], log_path=tmp_path / "tritonserver.log")
     with server, contextlib.closing(http.InferenceServerClient(server.http_address)) as client:
@@ -296,7 +301,7 @@ def test_repository_writer_refuses_voice_paths_outside_the_voice(tmp_path, tiny_
 def keyed_gateway():
     from fastapi.testclient import TestClient
 
-    from tts_client.gateway import create_app
+    from tts_gateway.app import create_app
 
     # nothing listens on port 9: the key check must answer before Triton is ever asked
     with TestClient(create_app("127.0.0.1:9", api_key="correct horse")) as client:

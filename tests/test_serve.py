@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tts_model_repository.server import (
+from tts_server.tritonserver import (
     TritonBinary,
     TritonNotFoundError,
     TritonServer,
@@ -226,7 +226,7 @@ def test_serve_runs_until_signal(tmp_path: Path, triton_binary) -> None:
     """The CLI entry point: prints endpoints once ready, stops cleanly on SIGINT."""
     _write_model(tmp_path / "repo", "add_one", ADD_ONE_CONFIG, ADD_ONE_MODEL)
     code = (
-        "import sys; from tts_model_repository.server import serve; "
+        "import sys; from tts_server.tritonserver import serve; "
         f"sys.exit(serve({str(tmp_path / 'repo')!r}, http_port=None, grpc_port=None, "
         f"metrics_port=None, log_path={str(tmp_path / 'serve.log')!r}))"
     )
@@ -267,7 +267,7 @@ def test_not_found_error_says_how_to_install(tmp_path: Path, monkeypatch) -> Non
 def test_fixed_port_in_use_is_refused_before_starting(tmp_path):
     import socket
 
-    from tts_model_repository.server import TritonServer, TritonStartError
+    from tts_server.tritonserver import TritonServer, TritonStartError
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -206,7 +206,7 @@ def test_jp_extra_repository_has_only_the_japanese_bert(release_voices):
     [("v22", {"emotion": "Sad"}), ("v21", {"reference_audio": _wav(1.0)}), ("jpextra", {})],
 )
 def test_in_process_runner_equals_reference_with_conditioning(release_voices, voice, inputs):
-    from tts_model_repository.inprocess import VoiceGraphs
+    from tts_runtime.inprocess import VoiceGraphs
 
     text = TEXT[_language(voice)]
     graphs = VoiceGraphs(release_voices.voice_dirs[voice])

@@ -1,4 +1,4 @@
-"""Bounded shapes (`tts_model_repository.shapes`): the ladder, batch splits, the plan per graph,
+"""Bounded shapes (`tts_runtime.shapes`): the ladder, batch splits, the plan per graph,
 and the vocoder decoded through a plan (exact windows for long sentences) on real onnxruntime
 and OpenVINO sessions, equal to one pass, at a bounded set of input shapes."""
 
@@ -12,8 +12,8 @@ import pytest
 import vits2
 from tests.fixtures import TINY, require
 from tts_export import acoustic
-from tts_model_repository.runtime import GraphSession, InputError, graph_axes, warm_up
-from tts_model_repository.shapes import (
+from tts_runtime.session import GraphSession, InputError, graph_axes, warm_up
+from tts_runtime.shapes import (
     VOCODER_SIZES,
     ShapeError,
     ShapePlan,
@@ -21,7 +21,7 @@ from tts_model_repository.shapes import (
     ladder,
     plan_for,
 )
-from tts_model_repository.windows import context_from_config, run_vocoder_rows
+from tts_runtime.windows import context_from_config, run_vocoder_rows
 
 
 def test_ladder_is_geometric_rounded_and_ends_at_its_limit():

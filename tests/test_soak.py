@@ -211,7 +211,8 @@ class OwnServer:
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory, tiny_voice_dir):
     from tts_export.repository import write_repository
-    from tts_model_repository.server import TritonServer
+    from tts_server.tritonserver import TritonServer
+
     root = tmp_path_factory.mktemp("own-server")
     models = write_repository(tiny_voice_dir[0], root / "repo")
     server = TritonServer(root / "repo", load_models=["*"], log_path=root / "tritonserver.log")
@@ -332,7 +333,7 @@ def wait_until(predicate, timeout_s: float, poll_s: float = 0.1, fail: bool = Tr
 def test_sigkill_gives_a_clear_error_and_a_restart_recovers(own_server):
     from tts_client.client import TTSClient
     from tts_client.errors import ServerUnavailableError
-    from tts_model_repository.server import TritonServer, _group_members
+    from tts_server.tritonserver import TritonServer, _group_members
 
     old = own_server.server
     voice = own_server.voice

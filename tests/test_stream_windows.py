@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.triton_fixtures import infer_http, stream_results, wait_unloaded
-from tts_model_repository.windows import FIRST_WINDOW_SECONDS, first_window_frames
+from tts_runtime.windows import FIRST_WINDOW_SECONDS, first_window_frames
 
 pytestmark = pytest.mark.triton
 

@@ -3,7 +3,7 @@
 What Triton's Python backend does by itself when a stub dies (kill -9 of the vocoder's stub,
 pip-bundled server, tried here): nothing. The server and the model stay READY while every
 request through that model fails with "Stub process '<model>_0_0' is not healthy", for as long
-as one waits. `StubWatch` (what `tts serve` runs) notices, unloads the model, so that readiness
+as one waits. `StubWatch` (what `tts-serve` runs) notices, unloads the model, so that readiness
 tells the truth, and loads it again. Requests in flight get a clear error; later ones succeed.
 """
 
@@ -19,7 +19,7 @@ import pytest
 import tritonclient.http as http
 from tritonclient.utils import InferenceServerException
 
-from tts_model_repository.supervise import memory_table, model_memory, model_stubs
+from tts_server.supervise import memory_table, model_memory, model_stubs
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 
@@ -35,7 +35,7 @@ def _inputs(i: int) -> list[http.InferInput]:
 @pytest.fixture(scope="module")
 def watched(tmp_path_factory, tiny_voice_dir):
     from tts_export.repository import write_repository
-    from tts_model_repository.server import TritonServer, health_endpoint, supervise
+    from tts_server.tritonserver import TritonServer, health_endpoint, supervise
 
     root = tmp_path_factory.mktemp("watched")
     write_repository(tiny_voice_dir[0], root / "repo")
@@ -82,7 +82,7 @@ def test_a_killed_stub_is_reloaded_and_health_tells_the_truth_meanwhile(watched,
                 outcomes.append((time.monotonic(), e.message()))
                 time.sleep(0.05)
 
-    def probe() -> None:  # what a readiness probe sees: `tts serve --health-port`'s /ready
+    def probe() -> None:  # what a readiness probe sees: `tts-serve --health-port`'s /ready
         while not stop.is_set():
             try:
                 with urllib.request.urlopen(f"{server.health_url}/ready", timeout=5) as r:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.fixtures import TINY, require
-from tts_client.contract import RequestError
+from tts_contract.request import RequestError
 
 TEXT = "今天天气很好，我们去公园散步吧。"
 STYLE = "我非常生气！你怎么能这样对我？"
@@ -96,7 +96,7 @@ def test_bad_style_and_profile_fields_are_refused(reference, fields, message):
 
 
 def test_in_process_runner_equals_reference_with_style_text_and_profile(reference, tiny_voice_dir):
-    from tts_model_repository.inprocess import VoiceGraphs
+    from tts_runtime.inprocess import VoiceGraphs
 
     graphs = VoiceGraphs(tiny_voice_dir[0])
     fields = dict(style_text=STYLE, style_text_weight=0.5, profile="upstream-master")

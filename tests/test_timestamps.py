@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from tests.triton_fixtures import infer_http, stream_results
 from tts_client.audio import Audio
 from tts_client.client import TTSClient
-from tts_client.contract import TIMESTAMPS_KEYS, RequestError
 from tts_client.errors import InvalidInputError
-from tts_client.timestamps import WindowReader, join, parse
+from tts_contract.request import TIMESTAMPS_KEYS, RequestError
+from tts_contract.timestamps import WindowReader, join, parse
 from vits2.serving.timestamps import spread_durations
 
 TEXT = "こんにちは、世界。今日はいい天気ですか？"
@@ -205,7 +205,7 @@ def test_the_gateways_json_variant_carries_the_wav_and_its_timestamps(jp_voice):
 
     from fastapi.testclient import TestClient
 
-    from tts_client.gateway import create_app
+    from tts_gateway.app import create_app
 
     _, ts = _ensemble_timestamps(jp_voice, TEXT)
     params = {"text": TEXT, "model_id": jp_voice.voice, "speaker_id": 0, "language": "JP",

@@ -71,7 +71,7 @@ def auto_server(tmp_path_factory, tiny_voice_dir):
     """The tiny voice in a repository written as `tts-export repository` writes it by
     default (`--graph-runtime auto`: this CPU's runtimes, precisions and shape plans)."""
     from tts_export.repository import RepositoryOptions, write_repository
-    from tts_model_repository.server import TritonServer
+    from tts_server.tritonserver import TritonServer
 
     root = tmp_path_factory.mktemp("auto")
     models = write_repository(
@@ -162,7 +162,7 @@ the queue timeout (5 s here) for one that waited."""
 @pytest.fixture(scope="module")
 def small_queue_server(tmp_path_factory, tiny_voice_dir):
     from tts_export.repository import RepositoryOptions, write_repository
-    from tts_model_repository.server import TritonServer
+    from tts_server.tritonserver import TritonServer
 
     root = tmp_path_factory.mktemp("queue")
     opts = RepositoryOptions(name="q", max_queue=2, queue_timeout_s=5.0)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tts_client.client import TTSClient
-from tts_client.gateway_voicevox import ENGINE_VERSION, measure, style_id
+from tts_gateway.voicevox.routes import ENGINE_VERSION, measure, style_id
 
 pytestmark = pytest.mark.triton
 vvclient = pytest.importorskip("vvclient")
@@ -37,7 +37,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def url(jp_voice):
-    from tts_client.gateway import create_app
+    from tts_gateway.app import create_app
 
     port = _free_port()
     app = create_app(jp_voice.grpc_url, repository=jp_voice.repository)

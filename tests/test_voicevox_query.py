@@ -10,10 +10,10 @@ import pytest
 
 from tests.conftest import JP_TOKENIZER_DIR
 from tests.fixtures import require
-from tts_client.gateway import ApiError
-from tts_client.gateway_voicevox_dict import csv_line, make_word
-from tts_client.voicevox_plan import _tones
-from tts_client.voicevox_query import QueryError, check, kana_of
+from tts_gateway.backend import ApiError
+from tts_gateway.voicevox.plan import _tones
+from tts_gateway.voicevox.query import QueryError, check, kana_of
+from tts_gateway.voicevox.user_dict import csv_line, make_word
 
 GOLDEN = Path(__file__).parent / "data" / "frontend-sbv2-jp-extra.jsonl"
 

@@ -1,4 +1,4 @@
-"""Windowed vocoder (tts_model_repository.windows) against one-pass decoding, in PyTorch."""
+"""Windowed vocoder (tts_runtime.windows) against one-pass decoding, in PyTorch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 import vits2
 from tests.fixtures import TINY, require
 from tts_export import acoustic
-from tts_model_repository.windows import (
+from tts_runtime.windows import (
     FIRST_WINDOW_SECONDS,
     WINDOW_FRAMES,
     Context,

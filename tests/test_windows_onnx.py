@@ -12,12 +12,12 @@ import torch
 
 import vits2
 from tests.fixtures import TINY, require
-from tts_client.manifest import FLOW_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
+from tts_contract.manifest import FLOW_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
 from tts_export import acoustic
 from tts_export.metadata import DECODER_INPUTS
 from tts_export.tensorrt import onnx_input_shapes, split_decoder_profiles, validate_profiles
-from tts_model_repository.runtime import GraphSession, graph_axes
-from tts_model_repository.windows import (
+from tts_runtime.session import GraphSession, graph_axes
+from tts_runtime.windows import (
     WindowPlan,
     context_from_config,
     session_flow,

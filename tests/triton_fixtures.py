@@ -104,7 +104,7 @@ def tiny_voice_dir(tmp_path_factory, tiny_bert_dirs) -> tuple[Path, dict[str, Pa
 @pytest.fixture(scope="session")
 def triton_voice(tmp_path_factory, tiny_voice_dir):
     from tts_export.repository import write_repository
-    from tts_model_repository.server import TritonServer
+    from tts_server.tritonserver import TritonServer
 
     voice_dir, berts = tiny_voice_dir
     repo = tmp_path_factory.mktemp("repo")
@@ -278,7 +278,7 @@ def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
 def release_voices(tmp_path_factory, tiny_bert_dirs):
     """A real tritonserver serving every voice of `RELEASE_VOICES` from one repository."""
     from tts_export.repository import write_repository
-    from tts_model_repository.server import TritonServer
+    from tts_server.tritonserver import TritonServer
 
     dirs = build_release_voices(tmp_path_factory.mktemp("release-voices"), tiny_bert_dirs)
     repo = tmp_path_factory.mktemp("release-repo")
@@ -323,7 +323,7 @@ def jp_voice(tmp_path_factory, tiny_bert_dirs):
     timestamps and VOICEVOX tests."""
     from tts_export.repository import write_repository
     from tts_export.voice import ExportOptions, export_voice
-    from tts_model_repository.server import TritonServer
+    from tts_server.tritonserver import TritonServer
 
     root = tmp_path_factory.mktemp("jp-voice")
     folder = RELEASE_VOICES["jpextra"][0]

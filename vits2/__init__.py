@@ -1,12 +1,22 @@
-"""Bert-VITS2 v2.3 in PyTorch: config, model, checkpoint loading (the parity reference).
+"""Bert-VITS2 and Style-Bert-VITS2 voices, three parts:
 
-The PyTorch parts load lazily, so `vits2.text` and `vits2.serving.noise` (used by Triton models,
-which must not import torch) stay light.
+- the model in PyTorch, every release (`config`, `checkpoint`, `model` and its blocks), the
+  reference synthesizer that every exported graph is checked against (`synthesize`, with the
+  PyTorch BERT features of `bert`), random stand-in voices and BERTs (`random_*`) and the
+  `vits2` command;
+- the text frontends (`vits2.text`): text -> phones, tones, word2ph, BERT token spreads, one
+  profile per release; no torch;
+- the torch-free serving core (`vits2.serving`): the request path, declared once, that the
+  Triton models, the in-process runner and the reference all follow.
+
+`load_model` and the other PyTorch names below load lazily, so that importing `vits2.text` or
+`vits2.serving` (the Triton models do) never imports torch.
 """
 
 from __future__ import annotations
 
-from tts_client.lazy import lazy_attributes
+import importlib
+from typing import Any
 
 _LAZY = {
     "CheckpointError": "vits2.checkpoint",
@@ -21,4 +31,7 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-__getattr__ = lazy_attributes("vits2", _LAZY)
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'vits2' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

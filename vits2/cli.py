@@ -10,9 +10,15 @@ from pathlib import Path
 
 import typer
 
-from tts_client.cli import scale_option
+from tts_contract.request import SCALE_BY_NAME
 
 app = typer.Typer(add_completion=False, help="Bert-VITS2 v2.3 reference synthesizer (PyTorch).")
+
+
+def scale_option(name: str, extra: str = "") -> typer.models.OptionInfo:
+    """An option for one of the contract's scales, its range in the help."""
+    s = SCALE_BY_NAME[name]
+    return typer.Option(None, "--" + name.replace("_", "-"), help=f"[{s.low}, {s.high}].{extra}")
 
 
 @app.callback()

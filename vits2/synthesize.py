@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tts_client.contract import DEFAULT_SCALES, sentence_seed
-from tts_client.manifest import VoiceManifest
-from tts_client.timestamps import parse as parse_timestamps
+from tts_contract.manifest import VoiceManifest
+from tts_contract.request import DEFAULT_SCALES, sentence_seed
+from tts_contract.timestamps import parse as parse_timestamps
 from vits2.bert import BertFeatureExtractor
 from vits2.serving.alignment import phone_spans
 from vits2.serving.path import (
@@ -50,7 +50,7 @@ class SynthesisResult:
     elapsed: float
     """Seconds spent (frontend + BERT + model)."""
     timestamps: dict | None = None
-    """With ``timestamps=True``: the TIMESTAMPS output (`tts_client.contract.TIMESTAMPS_KEYS`)
+    """With ``timestamps=True``: the TIMESTAMPS output (`tts_contract.request.TIMESTAMPS_KEYS`)
     of the join step, as the server gives it (one chunk of max_sentences sentences at most)."""
 
     @property
@@ -155,7 +155,7 @@ class Synthesizer:
         **request_fields: object,
     ) -> SynthesisResult:
         """None scales take the speaker's defaults; seed None draws a fresh one; language ""
-        the voice's default (`tts_client.contract.default_language`).
+        the voice's default (`tts_contract.request.default_language`).
         `request_fields`: the other request inputs by `parse_request`'s names (profile,
         style_text, style_text_weight)."""
         start = time.perf_counter()
@@ -319,7 +319,7 @@ def synthesize(
 
     `bert_dirs` maps ZH / JP / EN to local BERT folders (only the languages the text uses
     are needed). `fields`: sdp_ratio, noise_scale, noise_scale_w, length_scale (left out:
-    upstream's server defaults, `tts_client.contract.DEFAULT_SCALES`), profile, style_text,
+    upstream's server defaults, `tts_contract.request.DEFAULT_SCALES`), profile, style_text,
     style_text_weight. The voice and BERTs stay loaded between calls.
     """
     synth = cached_synthesizer(checkpoint, bert_dirs, config, device)

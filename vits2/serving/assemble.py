@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tts_client.contract import sentence_seed
+from tts_contract.request import sentence_seed
 from vits2.serving import noise
 from vits2.text.frontend import Segment, Sentence
 from vits2.text.symbols import LANGUAGES

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tts_client.contract import RequestError
+from tts_contract.request import RequestError
 
 __all__ = [
     "CLAP_FUSION_SEED",

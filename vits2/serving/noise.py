@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tts_client.contract import MAX_SEED
+from tts_contract.request import MAX_SEED
 
 STREAM_SDP = 0
 STREAM_FRAMES = 1

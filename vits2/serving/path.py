@@ -12,7 +12,7 @@ produced by exactly one step. From this declaration:
 - the decoupled stream model, the in-process runner and the PyTorch reference call
   `run_steps` with their own way of running a graph step (BLS, onnxruntime/OpenVINO, torch),
 - the noise and join steps are the functions below, wherever they run.
-Adding a request input means: the contract (`tts_client.contract`), the step that uses it
+Adding a request input means: the contract (`tts_contract.request`), the step that uses it
 (here and in its implementation), and tests.
 """
 
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tts_client.contract import ADJUST_SCALES, OUTPUTS, REQUEST_INPUTS, RequestError
-from tts_client.manifest import (
+from tts_contract.manifest import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,
     ENCODER_INPUTS,
@@ -34,6 +33,7 @@ from tts_client.manifest import (
     VOCODER_OUTPUTS,
     VoiceManifest,
 )
+from tts_contract.request import ADJUST_SCALES, OUTPUTS, REQUEST_INPUTS, RequestError
 from vits2.serving import noise
 from vits2.serving.assemble import trim_and_join
 
@@ -150,7 +150,7 @@ DECODER_HALVES: tuple[Step, ...] = (
 )
 """The decoder step in two halves (docs/graphs.md: flow, vocoder), for voices that have them:
 the decoupled stream model runs the flow on a whole sentence, then the vocoder in windows
-(`tts_model_repository.windows`). Not part of the request path: the ensemble keeps the
+(`tts_runtime.windows`). Not part of the request path: the ensemble keeps the
 one-pass decoder."""
 STEPS = {s.name: s for s in (*REQUEST_PATH, *DECODER_HALVES)}
 """The 2.3 path's steps by name; `steps_for` gives a voice's own (the encoder differs)."""

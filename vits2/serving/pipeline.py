@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tts_client.contract import RequestError
-from tts_client.manifest import VoiceManifest
+from tts_contract.manifest import VoiceManifest
+from tts_contract.request import RequestError
 from vits2.config import ModelParts, model_parts
 from vits2.serving.alignment import alignments
 from vits2.serving.assemble import Batch, assemble

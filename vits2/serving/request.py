@@ -1,7 +1,7 @@
 """One request's fields, checked once at the edge: `parse_request` turns raw values (from Triton
 tensors, the in-process runner or the reference) into a `SynthesisRequest` with every default
 filled, or raises `RequestError` naming the field and what is allowed. The rules come from the
-contract (`tts_client.contract`) and the voice manifest; nothing is restated here."""
+contract (`tts_contract.request`) and the voice manifest; nothing is restated here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tts_client.contract import (
+from tts_contract.manifest import VoiceManifest
+from tts_contract.request import (
     ADJUST_SCALES,
     SCALES,
     STYLE_TEXT_WEIGHT,
@@ -23,7 +24,6 @@ from tts_client.contract import (
     parse_given_phones,
     parse_given_tones,
 )
-from tts_client.manifest import VoiceManifest
 from vits2.serving import noise
 from vits2.serving.emotion import decode_clip
 from vits2.text.frontend import FRONTEND_LANGUAGES
@@ -44,7 +44,7 @@ class StyleText:
 
 @dataclass
 class Conditioning:
-    """The request's conditioning inputs (`tts_client.contract.CONDITIONING_INPUTS`), checked
+    """The request's conditioning inputs (`tts_contract.request.CONDITIONING_INPUTS`), checked
     against the voice: only those its release takes are ever set."""
 
     emotion: str | None = None

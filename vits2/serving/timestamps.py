@@ -4,7 +4,7 @@ A phone owns whole frames (`vits2.serving.alignment`: its ids' durations), and f
 sentence is samples [f * hop, (f + 1) * hop) of that sentence's audio, so every time here is
 exact to the frame by construction: no estimate, no forced alignment. Sentences sit in the
 request's audio as the join step lays them out (`assemble.trim_and_join`): each after the one
-before and its pause. The output is `tts_client.contract.TIMESTAMPS_KEYS`. Imports no torch.
+before and its pause. The output is `tts_contract.request.TIMESTAMPS_KEYS`. Imports no torch.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tts_client.contract import PREDICTED, TIMESTAMPS_KEYS, RequestError
-from tts_client.timestamps import shift
+from tts_contract.request import PREDICTED, TIMESTAMPS_KEYS, RequestError
+from tts_contract.timestamps import shift
 
 __all__ = [
     "request_timestamps",

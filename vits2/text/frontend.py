@@ -21,7 +21,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from tts_client.contract import LANGUAGE_MODES
+from tts_contract.request import LANGUAGE_MODES
 from vits2.text import clean_text
 from vits2.text.profiles import DEFAULT_PROFILE, PROFILE_NAMES, Profile, get_profile
 from vits2.text.sentences import (

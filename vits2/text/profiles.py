@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tts_client import contract
+from tts_contract import request as contract
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -165,7 +165,7 @@ DEFAULT_PROFILE = contract.DEFAULT_PROFILE
 if tuple(PROFILES) != PROFILE_NAMES:  # the contract names them; this module defines them
     raise RuntimeError(
         f"frontend profiles {tuple(PROFILES)} differ from the contract's PROFILE_NAMES "
-        f"{PROFILE_NAMES}: update tts_client.contract with the profile"
+        f"{PROFILE_NAMES}: update tts_contract.request with the profile"
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from tts_client.sentences import ASCII_END, CJK_END, CLAUSE_MARKS, LANGUAGE_TAG_RE, spans
+from tts_contract.sentences import ASCII_END, CJK_END, CLAUSE_MARKS, LANGUAGE_TAG_RE, spans
 
 __all__ = ["Chars", "detect_runs", "parse_mix", "pieces", "split_point", "split_sentences"]
 
@@ -120,7 +120,7 @@ def detect_runs(text: str, languages: list[str]) -> list[tuple[str, str]]:
 
 
 def split_sentences(chars: Chars) -> list[tuple[Chars, str]]:
-    """Cut a text into sentences by the shared rules (`tts_client.sentences`):
+    """Cut a text into sentences by the shared rules (`tts_contract.sentences`):
     [(chars, "sentence" | "paragraph" | "end")]."""
     return [(chars[a:b], kind) for a, b, kind in spans("".join(c for c, _ in chars))]
 

@@ -1,0 +1,267 @@
+"""`python -m tts_benchmarks.first_audio`: first audio and whole-stream time through Triton's
+decoupled `<voice>_stream`, windowed (after) against one chunk per sentence (before).
+
+One tritonserver serves the voice's repository (`tts-export repository` defaults: graph runtime
+`auto`) plus copies of the stream model that differ only in their parameters:
+
+  <v>_stream              the default windows (first FIRST_WINDOW_SECONDS, later WINDOW_FRAMES)
+  <v>_stream_sentence     without the decoder's halves: one chunk per sentence (before)
+  <v>_stream_first<N>     first window of N frames (--firsts sweep)
+  <v>_stream_later<N>     later windows of N frames (--laters: whole-stream time)
+
+Phase 1 (first audio, concurrency 1): every text through the before, default and sweep models,
+round-robin per repeat so that machine load hits them alike; each request is cancelled once its
+first chunk is in. With --cut-clause also the text whose overlong first sentence is cut at its
+first clause mark (a stand-in for the stream model doing so: see `cut_first_clause`).
+Phase 2 (whole stream): the ensemble (non-streamed), the per-sentence, default and --laters
+stream models, to the last chunk, after one warm-up each. Writes first_audio.json and
+first_audio.md into --out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import typer
+
+from tts_benchmarks import triton_load as tl
+from tts_benchmarks.run import DEFAULT_OUT, Progress
+from tts_benchmarks.stats import load_average, machine_facts, percentiles
+from tts_benchmarks.workload import (
+    DEFAULT_TEXTS,
+    SEED,
+    TEXTS,
+    Requests,
+    Text,
+    Voice,
+    build_voice,
+    voice_from_folder,
+)
+
+REPEATED = Requests(fresh=False)
+"""First audio compares delivery methods on the same sentences (repeated, labelled so)."""
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+_SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s|$)")
+_CLAUSE = re.compile(r"[，,；;：:]")
+
+
+def cut_first_clause(text: Text, min_chars: int) -> Text | None:
+    """The text with its first sentence ended at its first clause mark (the mark becomes the
+    sentence's end), when that sentence is longer than `min_chars`; else None.
+
+    Measures the lever of a short first flow: the stream model would cut the first sentence
+    there itself. The audio differs (a sentence pause instead of a comma), the work is the same.
+    """
+    end = _SENTENCE_END.search(text.text)
+    first = text.text[: end.end() if end else len(text.text)]
+    clause = _CLAUSE.search(first)
+    if len(first) <= min_chars or clause is None:
+        return None
+    stop = "。" if text.language == "ZH" else "."
+    cut = text.text[: clause.start()] + stop + text.text[clause.end() :]
+    return Text(f"{text.name}+cut", text.language, cut)
+
+
+def _variant(repo: Path, v: str, tag: str, params: dict[str, str], halves: bool = True) -> str:
+    """A copy of `<v>_stream` named `<v>_stream_<tag>` with other parameter values."""
+    name = f"{v}_stream_{tag}"
+    shutil.copytree(repo / f"{v}_stream", repo / name)
+    path = repo / name / "config.pbtxt"
+    config = path.read_text(encoding="utf-8").replace(f'name: "{v}_stream"', f'name: "{name}"', 1)
+    for key, value in params.items():
+        pattern = rf'(key: "{key}" value: {{ string_value: )"[^"]*"'
+        config, n = re.subn(pattern, rf'\1"{value}"', config)
+        if n != 1:
+            raise ValueError(f"{v}_stream has no parameter {key}: is the voice windowed?")
+    if not halves:  # the stream falls back to one chunk per sentence through the decoder
+        config, n = re.subn(
+            r', \\"flow\\": \\"[^"\\]*\\", \\"vocoder\\": \\"[^"\\]*\\"', "", config
+        )
+        if n != 1:
+            raise ValueError(f"{v}_stream does not call flow and vocoder models")
+    path.write_text(config, encoding="utf-8")
+    return name
+
+
+def write_variants(
+    voice: Voice, repo: Path, graph_runtime: str, firsts: list[int], laters: list[int]
+) -> dict[str, str]:
+    """The repository with the stream variants; label -> model name."""
+    from tts_export.repository import RepositoryOptions, write_repository
+    from tts_runtime.windows import WINDOW_FRAMES
+
+    if repo.exists():
+        shutil.rmtree(repo)
+    write_repository(voice.voice_dir, repo, RepositoryOptions(graph_runtime=graph_runtime))
+    meta = json.loads((voice.voice_dir / "voice.json").read_text(encoding="utf-8"))
+    v = voice.name
+    models = {"before": _variant(repo, v, "sentence", {}, halves=False), "after": f"{v}_stream"}
+    hop, rate = meta["hop_length"], meta["sample_rate"]
+    for n in firsts:  # (n - 0.5) frames of audio: the model rounds up to exactly n frames
+        seconds = f"{(n - 0.5) * hop / rate:.6f}"
+        models[f"first{n}"] = _variant(repo, v, f"first{n}", {"first_window_seconds": seconds})
+    for n in laters:
+        if n != WINDOW_FRAMES:
+            models[f"later{n}"] = _variant(repo, v, f"later{n}", {"window_frames": str(n)})
+        else:
+            models[f"later{n}"] = f"{v}_stream"
+    return models
+
+
+def _first_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
+    """label -> text -> first-audio seconds (one per repeat); cut texts under label "cut"."""
+    out: dict[str, dict[str, list[float]]] = {}
+    labels = [k for k in models if not k.startswith("later")]
+    runs = [(label, models[label], t) for t in texts for label in labels if "+" not in t.name]
+    runs += [("cut", models["after"], t) for t in texts if "+" in t.name]
+    for _label, model, text in runs:  # warm-up: every model sees every text's shapes once
+        tl.stream_once(url, model, voice, text, SEED, rate, 900, first_only=True)
+    for r in range(repeats):
+        for label, model, text in runs:
+            s = tl.stream_once(url, model, voice, text, SEED, rate, 900, first_only=True)
+            if s.error or s.first_audio_s is None:
+                raise RuntimeError(f"{model} failed on {text.name}: {s.error}")
+            out.setdefault(label, {}).setdefault(text.name, []).append(s.first_audio_s)
+        progress(f"first audio: repeat {r + 1}/{repeats} done (load {load_average()})")
+    return out
+
+
+def _whole_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
+    """label -> text -> {latency_s, audio_s, chunks} of whole requests (ensemble: no chunks;
+    sentence: the stream model without windows, which separates the cost of streaming
+    sentence by sentence from that of the windows)."""
+    out: dict[str, dict[str, dict]] = {}
+    streams = {"sentence": models["before"], "stream": models["after"]} | {
+        k: m for k, m in models.items() if k.startswith("later") and m != models["after"]
+    }
+    for text in texts:
+        rows = {"ensemble": []} | {k: [] for k in streams}
+        tl.closed_loop("grpc", url, voice.name, voice, text, 1, 1, REPEATED, rate, 900)  # warm-up
+        for model in streams.values():  # every window width of the text once
+            tl.stream_once(url, model, voice, text, SEED, rate, 900)
+        for _ in range(repeats):
+            got, _ = tl.closed_loop("grpc", url, voice.name, voice, text, 1, 1, REPEATED, rate, 900)
+            rows["ensemble"].append(got[0])
+            for label, model in streams.items():
+                rows[label].append(tl.stream_once(url, model, voice, text, SEED, rate, 900))
+        for label, samples in rows.items():
+            bad = [s.error for s in samples if s.error]
+            if bad:
+                raise RuntimeError(f"{label} failed on {text.name}: {bad[0]}")
+            out.setdefault(label, {})[text.name] = {
+                "latency_s": percentiles([s.latency_s for s in samples])["p50"],
+                "audio_s": samples[0].audio_s,
+                "chunks": samples[0].chunks,
+            }
+        progress(
+            f"whole {text.name}: "
+            + ", ".join(f"{k} {v[text.name]['latency_s']:.2f} s" for k, v in out.items())
+        )
+    return out
+
+
+def markdown(result: dict) -> str:
+    """The tables of first_audio.json."""
+    first, whole = result["first_audio_s"], result["whole"]
+    labels = [k for k in first if k != "cut"]
+    lines = [
+        "| text | " + " | ".join(f"{k} p50 / p90 ms" for k in labels) + " | cut first clause |",
+        "|---" * (len(labels) + 2) + "|",
+    ]
+    for name in result["texts"]:
+        cells = []
+        for label in labels:
+            p = percentiles(first[label][name])
+            cells.append(f"{1e3 * p['p50']:.0f} / {1e3 * p['p90']:.0f}")
+        cut = first.get("cut", {}).get(f"{name}+cut")
+        cells.append(f"{1e3 * percentiles(cut)['p50']:.0f}" if cut else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if not whole:
+        return "\n".join(lines) + "\n"
+    lines += ["", "| text | audio s | " + " | ".join(f"{k} s" for k in whole) + " |"]
+    lines.append("|---" * (len(whole) + 2) + "|")
+    ref = whole["ensemble"]
+    for name in ref:
+        cells = []
+        for label, rows in whole.items():
+            r = rows[name]
+            cells.append(f"{r['latency_s']:.2f}")
+            if label != "ensemble":
+                over = r["latency_s"] / ref[name]["latency_s"] - 1
+                cells[-1] += f" ({over:+.0%}, {r['chunks']} chunks)"
+        lines.append(f"| {name} | {ref[name]['audio_s']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _recorded_auto(ensemble_config: Path) -> dict | None:
+    """What `--graph-runtime auto` chose and why, as the repository records it (voice JSON)."""
+    text = ensemble_config.read_text(encoding="utf-8")
+    found = re.search(r'key: "voice" value: \{ string_value: "((?:[^"\\]|\\.)*)" \}', text)
+    return json.loads(found.group(1).replace('\\"', '"')).get("auto") if found else None
+
+
+def _ints(values: str) -> list[int]:
+    return [int(x) for x in values.split(",") if x.strip()]
+
+
+@app.command()
+def main(
+    out: Path = typer.Option(DEFAULT_OUT, help="folder for first_audio.json/.md"),
+    cache: Path = typer.Option(None, help="built voices (default OUT/cache)"),
+    voice_dir: Path = typer.Option(None, "--voice", help="a `tts-export onnx` folder to use"),
+    tiny: bool = typer.Option(False, help="the tiny voice (smoke test), not full-size"),
+    texts: str = typer.Option(",".join(DEFAULT_TEXTS), help="text sets, comma-separated"),
+    whole_texts: str = typer.Option(
+        ",".join(DEFAULT_TEXTS), help="text sets of phase 2 ('' : none)"
+    ),
+    repeats: int = typer.Option(3, min=1, help="first-audio runs per text and model"),
+    whole_repeats: int = typer.Option(1, min=0, help="whole-stream runs per text and model"),
+    firsts: str = typer.Option("8,32", help="first-window sizes (frames) besides the default"),
+    laters: str = typer.Option("64,256", help="later-window sizes (frames) for phase 2"),
+    cut_clause: int = typer.Option(24, help="cut first sentences longer than this (0: off)"),
+    graph_runtime: str = typer.Option("auto", help="auto, onnxruntime or openvino"),
+) -> None:
+    progress = Progress()
+    cache = cache or out / "cache"
+    out.mkdir(parents=True, exist_ok=True)
+    if voice_dir:
+        voice = voice_from_folder(voice_dir)
+    else:
+        voice = build_voice(cache, "tiny" if tiny else "full", progress)
+    picked = [TEXTS[n] for n in texts.split(",") if n]
+    if cut_clause > 0:
+        picked += [c for t in picked if (c := cut_first_clause(t, cut_clause))]
+    repo = cache / f"first-audio-repository-{voice.name}"
+    models = write_variants(voice, repo, graph_runtime, _ints(firsts), _ints(laters))
+    auto = _recorded_auto(repo / voice.name / "config.pbtxt")
+    result = {
+        "machine": machine_facts(),
+        "voice": str(voice.voice_dir),
+        "graph_runtime": graph_runtime,
+        "auto": auto,
+        "models": models,
+        "texts": [t.name for t in picked if "+" not in t.name],
+        "cut_texts": {t.name: t.text for t in picked if "+" in t.name},
+    }
+    server = tl.start_server(repo, cache / "first-audio-tritonserver.log", progress, 1800)
+    try:
+        meta = json.loads((voice.voice_dir / "voice.json").read_text(encoding="utf-8"))
+        rate, url = meta["sample_rate"], server.grpc_url
+        result["first_audio_s"] = _first_phase(url, voice, rate, models, picked, repeats, progress)
+        chosen = [TEXTS[n] for n in whole_texts.split(",") if n] if whole_repeats else []
+        result["whole"] = _whole_phase(url, voice, rate, models, chosen, whole_repeats, progress)
+    finally:
+        server.stop()
+    result["load_average_end"] = load_average()
+    (out / "first_audio.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    (out / "first_audio.md").write_text(markdown(result))
+    progress(f"wrote {out / 'first_audio.json'}\n{markdown(result)}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,193 @@
+"""Triton Python model `<voice>_stream` (decoupled): audio responses sent as soon as they are
+decoded, so the first audio arrives long before the whole text is done.
+
+The same request path as the ensemble (`vits2.serving.path`), sentence by sentence: the
+frontend step in-process, the graph steps over BLS (they keep batching with other traffic),
+the noise step in-process. Sentence i uses SEED + i, so the responses joined equal the
+ensemble's AUDIO.
+
+With the decoder's halves (parameters ``models`` name ``flow`` and ``vocoder``), each sentence
+runs the flow once, then the vocoder in windows of frames (`tts_runtime.windows`):
+one response per window, the first after ``first_window_seconds`` of audio is decoded, later
+ones ``window_frames`` frames each. Without them (older exports, decoder=int8), one response
+per sentence through the one-pass decoder. Either way a sentence's pause is appended to its
+last response, whose PAUSE_AFTER says how long it is (0 on every other response).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from tts_contract.request import TIMESTAMPS_KEYS, RequestError, sentence_seed
+from tts_model_repository.request import BlsSteps, read_request
+from tts_model_repository.triton_io import model_parameters, send_error
+from tts_runtime.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES, WindowPlan
+from vits2.serving.alignment import phone_spans
+from vits2.serving.path import (
+    STEPS,
+    Values,
+    given_durations_step,
+    noise_step,
+    per_sentence,
+    run_steps,
+)
+from vits2.serving.pipeline import FrontendPipeline, item_columns
+from vits2.serving.timestamps import encode, sentence_timestamps, window_timestamps
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        params = model_parameters(args)
+        self.name = args.get("model_name", "stream")
+        voice_dir = Path(args["model_repository"]) / args["model_version"] / "voice"
+        self.pipeline = FrontendPipeline.from_voice_dir(voice_dir)
+        self.pipeline.warmup()  # the first request must not pay for loading dictionaries
+        self.steps = BlsSteps(
+            json.loads(params["models"]),
+            json.loads(params["bert_models"]),
+            json.loads(params.get("emotion_models", "{}")),
+        )
+        self.max_stream_chars = int(params.get("max_stream_chars", "100000"))
+        self.windowed = {"flow", "vocoder"} <= set(self.steps.models)
+        if self.windowed:
+            config = json.loads((voice_dir / "config.json").read_text(encoding="utf-8"))
+            size = int(params.get("window_frames", WINDOW_FRAMES))
+            if size < 1:
+                raise ValueError(f"window_frames must be >= 1, got {size}")
+            self.plan = WindowPlan.from_config(
+                config,
+                float(params.get("first_window_seconds", FIRST_WINDOW_SECONDS)),
+                size,
+                # pad windows to two widths: for backends that tune per shape
+                fixed_shapes=params.get("fixed_shapes", "0") == "1",
+            )
+            plan = self.plan
+            pb_utils.Logger.log_info(
+                f"{self.name}: vocoder windows of {plan.first} then {plan.size} frames, "
+                f"context {plan.context.left}/{plan.context.right}, fixed shapes "
+                f"{plan.fixed_shapes}"
+            )
+
+    def execute(self, requests):
+        for request in requests:
+            sender = request.get_response_sender()
+            try:
+                self._stream(request, sender)
+            except Exception as err:  # this request fails alone; the model keeps serving
+                send_error(self.name, sender, err)
+            sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+        return None
+
+    def _run(self, step: str, feeds: dict) -> dict:
+        if step == "noise":
+            voice = self.pipeline.voice
+            return noise_step(feeds, voice.inter_channels, self.pipeline.limits.max_frames)
+        return self.steps.run(step, feeds)
+
+    def _stream(self, request, sender) -> None:
+        req = read_request(self.pipeline, request, max_text_chars=self.max_stream_chars)
+        if req.adjusts_pitch:
+            raise RequestError(
+                "PITCH_SCALE / INTONATION_SCALE move the F0 of the whole waveform (around its "
+                "mean, as Style-Bert-VITS2 does), which a stream does not have piece by piece: "
+                "send them to the ensemble (synthesize), or leave them at 1"
+            )
+        sentences = self.pipeline.sentences(req)
+        rate = self.pipeline.voice.sample_rate
+        at = 0  # samples sent so far: where the next piece starts in the request's audio
+        counts = dict.fromkeys(TIMESTAMPS_KEYS, 0)  # TIMESTAMPS items of earlier sentences
+        for i, sentence in enumerate(sentences):
+            if request.is_cancelled():
+                return
+            seed = sentence_seed(req.seed, i)
+            batch = self.pipeline.assemble([sentence], self.steps.bert, seed, req.style)
+            # the conditioning (an emotion embedding too) is computed once, for sentence 0
+            values = item_columns(self.pipeline.outputs(batch, req, self.steps.emotion))
+            values = self._encode(values, sentence, req)
+            pause = sentence.pause_after if i < len(sentences) - 1 else 0.0
+            stamps = self._stamps(sentence, req, values, at, i, pause, counts)
+            pieces = self._windows(values) if self.windowed else self._whole(values)
+            for piece, last in pieces:
+                if last and pause > 0:
+                    silence = np.zeros(int(round(pause * rate)), np.float32)
+                    piece = np.concatenate([piece, silence])
+                span = window_timestamps(stamps, at, at + len(piece), last) if stamps else None
+                hop = self.pipeline.voice.hop_length
+                window = (
+                    {"span": [at, at + len(piece)], "hop_length": hop, **span} if span else None
+                )
+                _send(sender, piece, rate, pause if last else 0.0, window)
+                at += len(piece)
+                if not last and request.is_cancelled():
+                    return
+
+    def _encode(self, values: Values, sentence, req) -> Values:
+        """The encoder step, then DURATIONS in place of its durations where the request gives
+        them (`given_durations_step`)."""
+        values = run_steps(values, self._run, stop="encoder", path=self.pipeline.path)
+        if req.durations is not None:
+            spans = [(s.start, s.stop) for s in phone_spans(sentence)]
+            values = given_durations_step(values, spans, req.durations)
+        return values
+
+    def _stamps(self, sentence, req, values: Values, at: int, index: int, pause: float,
+                counts: dict[str, int]) -> dict | None:  # fmt: skip
+        """The sentence's TIMESTAMPS lists (request samples and indices; ``counts``: the items
+        of the sentences before it, updated), or None without WITH_TIMESTAMPS 1."""
+        if not req.timestamps:
+            return None
+        alignment = json.loads(bytes(np.asarray(values["alignment"]).reshape(-1)[0]))
+        durations = np.asarray(values["durations"])[0]
+        frames = int(per_sentence(values, "frame_lengths")[0])
+        hop = self.pipeline.voice.hop_length
+        lists = sentence_timestamps(alignment, durations, at, hop, index, pause, frames * hop,
+                                    dict(counts))  # fmt: skip
+        for k in TIMESTAMPS_KEYS:
+            counts[k] += len(lists[k])
+        return lists
+
+    def _whole(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
+        """(the sentence's audio, True): one piece, through the one-pass decoder."""
+        values = run_steps(
+            values, self._run, start="noise", stop="decoder", path=self.pipeline.path
+        )
+        yield values["audio"][0, : int(per_sentence(values, "audio_lengths")[0])], True
+
+    def _windows(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
+        """(audio, is the sentence's last piece) window by window: the flow on all its frames,
+        then the vocoder over BLS per window (`WindowPlan.decode`); joined they equal `_whole`."""
+        values = run_steps(values, self._run, start="noise", stop="noise", path=self.pipeline.path)
+        z = self.steps.run("flow", {n: values[n] for n in STEPS["flow"].inputs})["z"]
+
+        def vocoder(frames: np.ndarray, g: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+            feeds = {"z": frames, "g": g, "frame_lengths": lengths.reshape(-1, 1)}
+            return self.steps.run("vocoder", feeds)["audio"]
+
+        lengths = per_sentence(values, "frame_lengths")
+        count = len(self.plan.windows(int(lengths.max())))
+        pieces = self.plan.decode(vocoder, z, values["g"], lengths)
+        for k, audio in enumerate(pieces):
+            yield audio[0], k == count - 1
+
+    def finalize(self):
+        pb_utils.Logger.log_info(f"{self.name}: unloaded")
+
+
+def _send(sender, audio: np.ndarray, rate: int, pause: float, stamps: dict | None) -> None:
+    """One response: the piece, its rate, the pause it ends with, and with WITH_TIMESTAMPS 1 its
+    span and the items that start in it (else TIMESTAMPS is empty)."""
+    sender.send(
+        pb_utils.InferenceResponse(
+            output_tensors=[
+                pb_utils.Tensor("AUDIO", np.ascontiguousarray(audio, dtype=np.float32)),
+                pb_utils.Tensor("SAMPLE_RATE", np.array([rate], np.int32)),
+                pb_utils.Tensor("PAUSE_AFTER", np.array([pause], np.float32)),
+                pb_utils.Tensor("TIMESTAMPS", np.array([encode(stamps)], np.object_)),
+            ]
+        )
+    )

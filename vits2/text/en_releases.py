@@ -4,7 +4,7 @@ Before v2.3 upstream read English by whole words, not DeBERTa pieces:
 
 - words: the normalised text split at whitespace and , ; . ? ! (2.0 also at "-"), each word
   looked up whole in CMUdict 0.6, else read as `g2p_en.G2p()(word)` reads it (its cleaning,
-  tokenizer, dictionary and model: `english._oov_arpabet`);
+  tokenizer, dictionary and model: `en_lexicon.oov_arpabet`);
 - tones: stress n -> n + 1 as in 2.3, but a phone without a stress digit has tone 0 (2.3: 3);
 - word2ph (2.1, 2.2): each word's phones spread over that word's own tokens (`tokenize(word)`),
   so a word with more tokens than phones gives tokens 0 phones;
@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import re
 
-from vits2.text.english import ARPA, _oov_arpabet, cmu06_phones, distribute_phone
+from vits2.text.en_lexicon import ARPA, cmu06_phones, oov_arpabet
 from vits2.text.punctuation import SENTENCE_MARKS
 from vits2.text.symbols import SYMBOL_TO_ID
+from vits2.text.tokenizers import distribute_phone
 
 __all__ = ["g2p_words"]
 
@@ -59,7 +60,7 @@ def _word_phones(word: str, table: dict[str, str]) -> tuple[list[str], list[int]
     if entry is not None:
         pairs = [_refine(ph) for ph in entry]
     else:
-        for ph in _oov_arpabet(word):
+        for ph in oov_arpabet(word):
             pairs.append(_refine(ph) if ph in ARPA else (ph, 0))
     return [_post_replace(p, table) for p, _ in pairs], [t for _, t in pairs]
 

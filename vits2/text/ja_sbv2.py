@@ -29,10 +29,10 @@ import unicodedata
 from functools import lru_cache
 
 from vits2.text import openjtalk
-from vits2.text.english import distribute_phone
 from vits2.text.ja_normalize import convert_numbers_to_words
 from vits2.text.punctuation import REPLACE_MAP
 from vits2.text.symbols import PUNCTUATION, SYMBOL_TO_ID
+from vits2.text.tokenizers import distribute_phone, load_tokenizer
 
 __all__ = ["clean_text", "normalize_text", "text_to_sep_kata"]
 
@@ -240,8 +240,6 @@ def clean_text(
     """SBV2's Japanese `clean_text` -> (bert_text, phones, tones, word2ph); "_" padding at
     both ends; word2ph has one entry per token of `tokenizer(bert_text)`. `dictionary` is the
     compiled user dictionary SBV2 reads with (its default one for the sbv2 profiles)."""
-    from vits2.text.frontend import load_tokenizer
-
     tok = load_tokenizer(tokenizer, "JP")
     norm = normalize_text(text)
     if not norm:

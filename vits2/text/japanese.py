@@ -22,11 +22,11 @@ import unicodedata
 from functools import lru_cache
 
 from vits2.text import openjtalk
-from vits2.text.english import distribute_phone
 from vits2.text.ja_normalize import convert_numbers_to_words, number_to_kanji
 from vits2.text.profiles import Profile, get_profile
 from vits2.text.punctuation import REPLACE_MAP, REPLACE_MAP_20, replace_marks
 from vits2.text.symbols import PUNCTUATION, SYMBOL_TO_ID
+from vits2.text.tokenizers import distribute_phone, load_tokenizer
 
 __all__ = ["g2p", "number_to_kanji", "text_normalize", "text2sep_kata"]
 
@@ -324,8 +324,6 @@ def g2p(
     `tokenizer` is the voice's Japanese BERT tokenizer (character level) or the path of a
     local model folder; word2ph has one entry per token of `tokenizer(norm_text)`.
     """
-    from vits2.text.frontend import load_tokenizer
-
     tok = load_tokenizer(tokenizer, "JP")
     profile = get_profile(profile)
     v20 = profile.ja_normalize == "2.0"

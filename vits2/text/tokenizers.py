@@ -24,7 +24,7 @@ import shutil
 import threading
 from pathlib import Path
 
-__all__ = ["SentencePieceTokenizer", "load_tokenizer", "spm_tokenizer"]
+__all__ = ["SentencePieceTokenizer", "distribute_phone", "load_tokenizer", "spm_tokenizer"]
 
 SPECIAL_TOKENS = {
     "pad_token": "[PAD]",
@@ -159,3 +159,10 @@ def spm_tokenizer(spm_file: str | os.PathLike):
     """The DeBERTa-v3 tokenizer of a sentencepiece model, exactly as upstream's era ran it
     (`SentencePieceTokenizer`; no transformers, no protobuf conversion)."""
     return SentencePieceTokenizer(spm_file)
+
+
+def distribute_phone(n_phone: int, n_word: int) -> list[int]:
+    """Spread n_phone phones over n_word tokens as evenly as possible, earlier tokens first
+    (upstream's `distribute_phone`; every language's word2ph over BERT tokens uses it)."""
+    base, extra = divmod(n_phone, n_word)
+    return [base + 1 if i < extra else base for i in range(n_word)]

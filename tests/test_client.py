@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from tests.triton_fixtures import infer_http
+from tts_client.aio import AsyncTTSClient
 from tts_client.audio import Audio
-from tts_client.client import AsyncTTSClient, TTSClient
+from tts_client.client import TTSClient
 from tts_client.errors import (
     InvalidInputError,
     ServerUnavailableError,

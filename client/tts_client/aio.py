@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 from tts_client.audio import Audio
-from tts_client.client import ProgressFn
 from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
 from tts_client.streaming import StreamReader, first_audio_method
@@ -28,6 +27,7 @@ from tts_client.voices import (
 from tts_client.wire import (
     STREAM_METHODS,
     ClientSettings,
+    ProgressFn,
     audio_from_result,
     make_inputs,
     requested_outputs,

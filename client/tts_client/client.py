@@ -41,6 +41,7 @@ from tts_client.voices import (
 from tts_client.wire import (
     STREAM_METHODS,
     ClientSettings,
+    ProgressFn,
     ThreadToken,
     audio_from_result,
     close_quietly,
@@ -53,9 +54,6 @@ from tts_client.wire import (
 from tts_contract.timestamps import parse as parse_timestamps
 
 __all__ = ["STREAM_METHODS", "TTSClient", "VoiceInfo", "normalize_url"]
-
-ProgressFn = Callable[[int, int, Audio], None]
-"""Called as ``progress(done, total, audio_of_that_chunk)`` after each chunk of long text."""
 
 
 class TTSClient(ClientSettings):
@@ -369,12 +367,3 @@ class TTSClient(ClientSettings):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def __getattr__(name: str) -> Any:
-    # AsyncTTSClient lives in tts_client.aio (it imports this module); re-exported lazily.
-    if name == "AsyncTTSClient":
-        from tts_client.aio import AsyncTTSClient
-
-        return AsyncTTSClient
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ and `Audio` from results. No request rules here (those are `tts_contract.request
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,9 @@ import numpy as np
 from tts_client.audio import Audio, silence
 from tts_client.errors import TTSError
 from tts_contract.request import OUTPUTS
+
+ProgressFn = Callable[[int, int, Audio], None]
+"""Called as ``progress(done, total, audio_of_that_chunk)`` after each chunk of long text."""
 
 WIRE_DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64"}
 

@@ -18,7 +18,7 @@ pytest.importorskip("fastapi")
 openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
 
-from tts_client.encoding import available_formats  # noqa: E402
+from tts_gateway.encoding import available_formats  # noqa: E402
 from tts_gateway.app import create_app  # noqa: E402
 
 pytestmark = pytest.mark.triton

@@ -44,12 +44,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from tts_client.audio import Audio, silence
-from tts_client.encoding import MEDIA_TYPES, available_formats, encode
 from tts_client.errors import ServerUnavailableError, TTSError, TTSTimeoutError, UnknownVoiceError
 from tts_client.planner import mix_prefix
 from tts_contract.request import MAX_SEED, sentence_seed
 from tts_contract.sentences import LANGUAGE_TAG_RE, split_sentences
 from tts_gateway.backend import ApiError, Backend, json_object
+from tts_gateway.encoding import MEDIA_TYPES, available_formats, encode
 from tts_gateway.upstream import default_language, integer, json_knobs, number
 
 __all__ = ["Job", "JobStore", "router", "split_text"]

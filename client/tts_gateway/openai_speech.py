@@ -31,11 +31,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tts_client.encoding import MEDIA_TYPES, STREAMABLE, available_formats, encode
-from tts_client.encoding import stream_body as _stream_body
 from tts_client.streaming import first_audio_method
 from tts_contract.request import ADJUST_SCALES
 from tts_gateway.backend import ApiError, Backend, json_object
+from tts_gateway.encoding import MEDIA_TYPES, STREAMABLE, available_formats, encode
+from tts_gateway.encoding import stream_body as _stream_body
 from tts_gateway.upstream import default_language, integer, json_knobs, number
 
 __all__ = ["OPENAI_MODELS", "router"]

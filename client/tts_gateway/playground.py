@@ -27,7 +27,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from tts_client.encoding import STREAMABLE, available_formats
 from tts_contract.request import (
     CONDITIONING_INPUTS,
     DEFAULT_PROFILE,
@@ -42,6 +41,7 @@ from tts_contract.request import (
     default_language,
 )
 from tts_gateway.backend import ApiError, Backend
+from tts_gateway.encoding import STREAMABLE, available_formats
 
 __all__ = ["OPEN_PATHS", "PAGE_FILES", "contract_document", "router", "voice_document"]
 

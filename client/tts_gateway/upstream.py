@@ -51,11 +51,12 @@ from starlette.concurrency import run_in_threadpool
 
 from tts_client.audio import Audio, silence
 from tts_client.client import TTSClient
-from tts_client.encoding import pcm16, stream_body, upstream_pcm16, wav_header
+from tts_client.encoding import pcm16, wav_header
 from tts_client.streaming import first_audio_method
 from tts_contract.request import ADJUST_SCALES, STYLE_TEXT_WEIGHT, STYLE_WEIGHT
 from tts_contract.request import default_language as contract_default_language
 from tts_gateway.backend import ApiError, Backend
+from tts_gateway.encoding import stream_body, upstream_pcm16
 
 __all__ = ["UPSTREAM_DEFAULTS", "cut_sent", "router"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from tts_client.encoding import resample
 from tts_contract.request import sentence_seed
 from tts_gateway.backend import ApiError, Backend
+from tts_gateway.encoding import resample
 from tts_gateway.voicevox.plan import plan, prepare
 from tts_gateway.voicevox.query import (
     Memory,
@@ -203,7 +203,7 @@ class VoicevoxFace:
         the query's where the voice made another; then volume, rate and channels. Also the
         moras whose voicing differs from the query's (the voice speaks it unvoiced, or the
         query says 0 for a voiced one): they keep the voice's F0 (`UNMOVED_HEADER`)."""
-        from vits2.serving.pitch import retarget
+        from tts_gateway.voicevox.pitch import retarget
 
         try:
             query = check(query)
@@ -309,7 +309,7 @@ def _mora_names(query: dict, upspeak: bool) -> list[str]:
 
 def measure(samples: np.ndarray, rate: int, spans: list[tuple[int, int]]) -> list[float]:
     """Each span's pitch (mean ln F0 of its voiced frames, 0.0 if none) on the audio."""
-    from vits2.serving.pitch import f0_track, span_pitch
+    from tts_gateway.voicevox.pitch import f0_track, span_pitch
 
     f0, times = f0_track(samples, rate)
     return span_pitch(f0, times, [(a / rate, b / rate) for a, b in spans])

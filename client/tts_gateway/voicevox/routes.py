@@ -9,7 +9,7 @@ Field names and types follow VOICEVOX ENGINE's OpenAPI schema (0.24); the values
 - ``POST /audio_query``, ``/accent_phrases``: OpenJTalk 1.11's accent phrases and moras as the
   voice's frontend reads the text, each mora's lengths from the durations the voice predicts
   (the request's ``seed``, default 0: the same text gives the same query, as in VOICEVOX), and
-  its pitch measured on the audio the voice made (`vits2.serving.pitch.span_pitch`).
+  its pitch measured on the audio the voice made (`tts_gateway.voicevox.pitch.span_pitch`).
 - ``POST /mora_data``, ``/mora_length``, ``/mora_pitch``: the same for edited phrases.
 - ``POST /synthesis``, ``/cancellable_synthesis``, ``/multi_synthesis``: the query's edits are
   honoured (`tts_gateway.voicevox.query`): accents and phonemes through GIVEN_PHONES /

@@ -50,7 +50,10 @@ _CORE = {"contract", "text", "voice config", "serving core"}
 MAY_IMPORT: dict[str, set[str]] = {
     "contract": set(),
     "client": {"contract"},
-    "gateway": {"contract", "client"},
+    # the gateway compiles OpenJTalk user dictionaries (/models/add?user_dict=, VOICEVOX's
+    # /user_dict_word) with the text layer's compiler, imported inside those routes only: the
+    # gateway extra alone answers them 501 (tests/test_import_graph.py holds it lazy)
+    "gateway": {"contract", "client", "text"},
     "text": {"contract"},
     "voice config": set(),
     "serving core": {"contract", "text", "voice config"},
@@ -69,7 +72,7 @@ THIRD_PARTY = {
     "client": {"numpy", "tritonclient", "typer", "rich"},
     "gateway": {
         "numpy", "tritonclient", "typer", "rich",
-        "fastapi", "starlette", "uvicorn", "httpx", "soundfile", "pyworld",
+        "fastapi", "starlette", "uvicorn", "httpx", "soundfile", "pyworld", "psutil",
     },
 }  # fmt: skip
 """What the thin client distribution's layers may import beyond the standard library and the
@@ -86,7 +89,9 @@ class Import:
 
 
 def layer_of(module: str) -> str | None:
-    best = max((p for p in LAYERS if module == p or module.startswith(p + ".")), key=len, default=None)
+    best = max(
+        (p for p in LAYERS if module == p or module.startswith(p + ".")), key=len, default=None
+    )
     return LAYERS[best] if best else None
 
 
@@ -125,7 +130,9 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> list[Import]:
             if node.level:
                 parent = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join([*parent, base] if base else parent)
-            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+            names = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names
+            ]
         elif isinstance(node, ast.Call):
             names = list(_literal_imports(node))
         for name in names:
@@ -141,7 +148,9 @@ def _resolve(name: str, known: dict[str, Path]) -> str:
     return name
 
 
-def graph(root: Path = ROOT, package_dirs: dict[str, str] = PACKAGE_DIRS) -> dict[str, list[Import]]:
+def graph(
+    root: Path = ROOT, package_dirs: dict[str, str] = PACKAGE_DIRS
+) -> dict[str, list[Import]]:
     """Module -> its imports."""
     known = modules(root, package_dirs)
     return {m: imports_of(m, p, known) for m, p in known.items()}
@@ -179,7 +188,9 @@ def foreign(imports: dict[str, list[Import]]) -> list[str]:
 def circles(imports: dict[str, list[Import]]) -> list[list[str]]:
     """Groups of project modules that import each other, directly or around a circle
     (strongly connected components of more than one module, or a module importing itself)."""
-    edges = {m: sorted({i.target for i in found if i.target in imports}) for m, found in imports.items()}
+    edges = {
+        m: sorted({i.target for i in found if i.target in imports}) for m, found in imports.items()
+    }
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

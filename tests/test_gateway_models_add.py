@@ -5,7 +5,6 @@ the voice it adds serves the PyTorch reference's audio. Plus the refusals and a 
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 
 import numpy as np
@@ -149,9 +148,8 @@ def test_refusals_and_a_failing_task(triton_voice, root, tmp_path, tiny_bert_dir
         assert task["message"].startswith("export failed: ") and str(bad) in task["message"]
         assert not list(triton_voice.repository.glob("broken*"))
 
-        # the thin client install (./client[gateway]) has no exporter: 501, what to install
-        for module in ("tts_export.repository", "tts_export.voice", "tts_export.verify"):
-            monkeypatch.setitem(sys.modules, module, None)
+        # the thin client install (./client[gateway]) has no `tts-export`: 501, what to install
+        monkeypatch.setattr("tts_gateway.exporter.COMMAND", "tts-export-not-installed")
         r = gw.get("/models/add", params={"model_path": ckpt}, headers=KEY)
         assert r.status_code == 501 and "full project" in r.json()["message"]
 

@@ -144,12 +144,11 @@ def main(
     ] = None,
 ) -> None:
     """Serve a voice, send real traffic, report memory per model and first-time speed."""
-    from tts_export.metadata import VoiceManifest
     from tts_export.repository import (
         RepositoryOptions,
         describe_plan,
         parse_precision,
-        resolve_auto,
+        resolved_options,
         write_repository,
     )
     from tts_server.supervise import memory_table
@@ -174,9 +173,7 @@ def main(
     )
     repo = cache / f"memory-repository-{voice.name}"
     write_repository(voice.voice_dir, repo, opts)
-    manifest = VoiceManifest.load(voice.voice_dir)
-    halves = {"flow", "vocoder"} <= set(manifest.graphs)
-    resolved, _ = resolve_auto(opts, manifest.variants, halves)
+    resolved, _ = resolved_options(voice.voice_dir, opts)
     plan = describe_plan(resolved)
     progress(f"repository: {plan}; starting tritonserver (load average {load_average()})")
     t_load = time.perf_counter()

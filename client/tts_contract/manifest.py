@@ -9,6 +9,7 @@ reads); the Triton models, the in-process runner and the reference read it throu
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,16 @@ CONTRACT_VERSION = 1
 """Version of the graph I/O contract in docs/graphs.md; bumped on any incompatible change."""
 
 SIDECAR = "voice.json"
+
+
+def model_name(voice: str) -> str:
+    """The Triton model name of voice ``voice`` (its ensemble; the other models add a suffix):
+    characters outside A-Z a-z 0-9 _ - become "_". ValueError when nothing usable is left."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", voice).strip("_")
+    if not name:
+        raise ValueError(f"voice name {voice!r} has no usable characters for a Triton model name")
+    return name
+
 
 # Graph I/O names in graph order (docs/graphs.md)
 ENCODER_INPUTS = [

@@ -53,6 +53,17 @@ class ApiError(Exception):
         """Seconds to wait before trying again (sent as Retry-After), for a busy server."""
 
 
+def full_project_missing(field: str, what: str, err: ImportError) -> ApiError:
+    """501 for a route that needs the full project's Japanese frontend (`vits2.text`, with
+    pyopenjtalk) and finds it missing: the gateway extra alone installs no frontend."""
+    return ApiError(
+        501, 16, f"{what} needs the full project installed beside the gateway", field,
+        f"{what} is compiled by the project's Japanese frontend (vits2.text.openjtalk), which "
+        f"this install lacks ({err}): install the project (`pip install -e .` at its root) "
+        "beside the gateway, not only ./client[gateway]",
+    )  # fmt: skip
+
+
 BUSY_RETRY_AFTER_S = 2
 """Retry-After of a 503 for a busy server (Triton's queue full or timed out)."""
 

@@ -2,6 +2,10 @@
 
 - ``GET /models/info``: loaded voices by model_id with upstream's fields (``config_path``,
   ``model_path``, ``device``, ``language``, ``spk2id``, ``id2spk``, ``version``) plus ours.
+Writing a repository and exporting a checkpoint are the full project's `tts-export`, run as a
+separate process per stage (`tts_gateway.exporter`); without it those routes answer 501 saying
+what to install.
+
 - ``GET /models/add?model_path=P``: P is an exported voice folder (`tts-export onnx`; or its
   ``voice.json``) inside the configured roots. The gateway writes its Triton models into the
   configured repository (``name=`` renames the voice) and loads it: status 0 and upstream's
@@ -30,7 +34,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import tempfile
@@ -45,7 +48,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from tts_gateway.backend import ApiError, Backend, resolve_inside
+from tts_contract.manifest import VoiceManifest, model_name
+from tts_gateway.backend import ApiError, Backend, full_project_missing, resolve_inside
+from tts_gateway.exporter import ExporterMissing, ExportFailed, exporter_command, run_export
 from tts_gateway.upstream import default_language, integer
 
 __all__ = ["AddTask", "AddTasks", "router", "scan_models"]
@@ -246,31 +251,34 @@ class AddTasks:
             # load) must end as a failed task with its reason, never as a silently dead thread
             except Exception as e:  # noqa: BLE001
                 task.state = "failed"
-                reason = e.message if isinstance(e, ApiError) else f"{type(e).__name__}: {e}"
+                if isinstance(e, ApiError):
+                    reason = e.message
+                elif isinstance(e, (ExportFailed, ExporterMissing)):
+                    reason = str(e)
+                else:
+                    reason = f"{type(e).__name__}: {e}"
                 task.note(f"{task.stage} failed: {reason}")
 
     def _stages(self, task: AddTask) -> None:
-        from tts_export.repository import RepositoryOptions, write_repository
-        from tts_export.verify import verify_voice
-        from tts_export.voice import ExportOptions, export_voice, parse_bert_args
-
         backend, cfg = self.backend, self.backend.cfg
         with tempfile.TemporaryDirectory(prefix="tts-models-add-") as tmp:
-            voice_dir = Path(tmp) / task.name
+            voice_dir = str(Path(tmp) / task.name)
             with self._stage(task, "export"):
-                berts = parse_bert_args([f"{k}={v}" for k, v in cfg.bert_dirs.items()])
-                options = ExportOptions(name=task.name, user_dict=task.user_dict)
-                export_voice(task.checkpoint, voice_dir, berts, task.config, options, task.note)
+                args = ["onnx", "--checkpoint", str(task.checkpoint), "--out", voice_dir,
+                        "--config", str(task.config), "--name", task.name]  # fmt: skip
+                for lang, folder in cfg.bert_dirs.items():
+                    args += ["--bert", f"{lang}={folder}"]
+                if task.user_dict is not None:
+                    args += ["--user-dict", str(task.user_dict)]
+                run_export(args, task.note)
             with self._stage(task, "verify"):
-                checks = verify_voice(voice_dir, task.checkpoint, progress=task.note)
-                bad = [c.line() for c in checks if not c.ok]
-                if bad:
-                    raise ValueError(
-                        f"{len(bad)} of {len(checks)} graph checks are off the PyTorch reference "
-                        f"({'; '.join(bad[:3])}); nothing was written to the repository"
-                    )
+                try:
+                    run_export(["verify", voice_dir, "--checkpoint", str(task.checkpoint)],
+                               task.note)  # fmt: skip
+                except ExportFailed as e:
+                    raise ExportFailed(f"{e}; nothing was written to the repository") from None
             with self._stage(task, "repository"):
-                write_repository(voice_dir, cfg.repository, RepositoryOptions(name=task.name))
+                run_export(_repository_args(voice_dir, cfg.repository, task.name), task.note)
         with self._stage(task, "load"):
             backend.call(backend.tts.load_voice, task.name)
             backend.voices(refresh=True)
@@ -280,20 +288,19 @@ class AddTasks:
             task.result = {"model_id": model_id, "model_info": _info(backend, voice, self.configs)}
 
 
-def _need_exporter(modules: tuple[str, ...]) -> None:
-    """501 unless the full project's exporter is importable (found without importing torch);
-    the thin client (./client[gateway]) installs no tts_export."""
+def _repository_args(voice: str | Path, repository: Path, name: str) -> list[str]:
+    """`tts-export repository` as the gateway writes a voice: its name, graphs on onnxruntime
+    in-process (the repository's other options at their defaults)."""
+    return ["repository", "--voice", str(voice), "--out", str(repository), "--name", name,
+            "--graph-runtime", "onnxruntime"]  # fmt: skip
+
+
+def _need_exporter() -> None:
+    """501 unless the full project's `tts-export` can run beside the gateway."""
     try:
-        missing = [m for m in modules if importlib.util.find_spec(m) is None]
-        why = f"no module {', '.join(missing)}" if missing else None
-    except ImportError as e:
-        why = str(e)
-    if why:
-        raise ApiError(
-            501, 16, LOAD_FAILED, "model_path",
-            f"adding voices needs the full project installed beside the gateway ({why}); "
-            "or write the repository with `tts-export repository` and `tts load NAME`",
-        )  # fmt: skip
+        exporter_command()
+    except ExporterMissing as e:
+        raise ApiError(501, 16, LOAD_FAILED, "model_path", str(e)) from e
 
 
 def _add(backend: Backend, tasks: AddTasks, params: dict[str, str]) -> Any:
@@ -307,8 +314,7 @@ def _add(backend: Backend, tasks: AddTasks, params: dict[str, str]) -> Any:
             "add voices; start it with the repository Triton serves",
         )  # fmt: skip
     checkpoint = path.suffix == ".pth"
-    _need_exporter(("tts_export.repository", "tts_export.voice", "tts_export.verify")
-                   if checkpoint else ("tts_export.repository",))  # fmt: skip
+    _need_exporter()
     if checkpoint and not cfg.bert_dirs:
         raise ApiError(
             400, 16, LOAD_FAILED, "model_path",
@@ -317,9 +323,6 @@ def _add(backend: Backend, tasks: AddTasks, params: dict[str, str]) -> Any:
             "(GatewayConfig.bert_dirs), or run `tts-export onnx --checkpoint "
             f"{model_path} --out DIR --bert LANG=DIR` yourself and add DIR",
         )  # fmt: skip
-    from tts_export.metadata import VoiceManifest
-    from tts_export.repository import RepositoryOptions, model_name, write_repository
-
     user_dict = _user_dict(params.get("user_dict"), cfg.roots)
     try:
         default = f"{config.parent.name}_{path.stem}" if checkpoint else None
@@ -330,15 +333,12 @@ def _add(backend: Backend, tasks: AddTasks, params: dict[str, str]) -> Any:
     if checkpoint and name not in loaded:
         return JSONResponse(tasks.submit(path, config, name, user_dict).public(), status_code=202)
     if name not in loaded:
+        args = _repository_args(path, cfg.repository, name)
+        if user_dict is not None:  # compiled into the repository's copy of the voice only
+            args += ["--user-dict", str(user_dict)]
         try:
-            with tempfile.TemporaryDirectory(prefix="tts-user-dict-") as tmp:
-                source = path
-                if user_dict is not None:  # a view of the folder with the dictionary added
-                    from tts_export.voice import with_user_dict
-
-                    source = with_user_dict(path, user_dict, Path(tmp))
-                write_repository(source, cfg.repository, RepositoryOptions(name=name))
-        except (OSError, ValueError) as e:
+            run_export(args)
+        except ExportFailed as e:
             raise ApiError(500, 16, LOAD_FAILED, "model_path", str(e)) from e
         backend.call(backend.tts.load_voice, name)
     backend.sources[name] = path
@@ -357,10 +357,12 @@ def _user_dict(value: str | None, roots: list[Path]) -> Path | None:
     if not value:
         return None
     path = resolve_inside(value, roots, "user_dict")
-    from vits2.text.openjtalk import read_user_dict_csv
-
+    try:  # the full project's Japanese frontend reads it (MAY_IMPORT in tests/layering.py)
+        from vits2.text import openjtalk
+    except ImportError as e:
+        raise full_project_missing("user_dict", "a voice's user dictionary", e) from e
     try:
-        read_user_dict_csv(path)
+        openjtalk.read_user_dict_csv(path)
     except ValueError as e:
         raise ApiError(400, 16, LOAD_FAILED, "user_dict", str(e)) from e
     return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +30,24 @@ def _fail(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+OPSET = typer.Option(17, "--opset", min=14, max=21)
+CLAP = typer.Option(
+    None, "--clap", help="2.2 voices: local clap-htsat-fused folder (EMOTION, REFERENCE_AUDIO)"
+)
+EMOTION_MODEL = typer.Option(
+    None,
+    "--emotion-model",
+    help="2.1 voices: local wav2vec2-large-robust-12-ft-emotion-msp-dim folder (REFERENCE_AUDIO)",
+)
+USER_DICT = typer.Option(
+    None,
+    "--user-dict",
+    help="Japanese user dictionary in Style-Bert-VITS2's CSV format, compiled and read by this "
+    "voice only: copied into the voice (onnx), or into the repository's copy of it, the voice "
+    "folder unchanged (repository); docs/frontend.md",
+)
+
+
 @app.command()
 def onnx(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="upstream G_*.pth"),
@@ -42,7 +61,7 @@ def onnx(
     fp16: bool = typer.Option(
         False, "--fp16", help="decoder and BERT in fp16 (encoder stays fp32)"
     ),
-    opset: int = typer.Option(17, "--opset", min=14, max=21),
+    opset: int = OPSET,
     simplify: bool = typer.Option(
         False,
         "--simplify/--no-simplify",
@@ -56,18 +75,9 @@ def onnx(
         "upstream-2.0/2.1/2.2, improved for 2.3, sbv2, sbv2-jp-extra); one of "
         f"{', '.join(PROFILE_NAMES)} (docs/frontend.md); requests may override it (PROFILE)",
     ),
-    clap: Path | None = typer.Option(
-        None, "--clap", help="2.2 voices: local clap-htsat-fused folder (EMOTION, REFERENCE_AUDIO)"
-    ),
-    emotion_model: Path | None = typer.Option(
-        None, "--emotion-model", help="2.1 voices: local wav2vec2 emotion folder (REFERENCE_AUDIO)"
-    ),
-    user_dict: Path | None = typer.Option(
-        None,
-        "--user-dict",
-        help="Japanese user dictionary in Style-Bert-VITS2's CSV format: copied into the voice, "
-        "compiled, read by this voice only (docs/frontend.md)",
-    ),
+    clap: Path | None = CLAP,
+    emotion_model: Path | None = EMOTION_MODEL,
+    user_dict: Path | None = USER_DICT,
 ) -> None:
     """Export all graphs of a voice (BERT per language, encoder, decoder) plus voice.json."""
     from tts_export.voice import ExportOptions, export_voice, parse_bert_args
@@ -261,14 +271,14 @@ def repository(
     engines: Path | None = typer.Option(
         None, "--engines", help="runtime tensorrt: folder from `tts-export trt`"
     ),
+    user_dict: Path | None = USER_DICT,
 ) -> None:
     """Write the voice's Triton models (ensemble, frontend, graphs) into a repository."""
-    from tts_export.metadata import VoiceManifest
     from tts_export.repository import (
         RepositoryOptions,
         describe_plan,
         parse_precision,
-        resolve_auto,
+        resolved_options,
         write_repository,
     )
 
@@ -290,13 +300,17 @@ def repository(
             first_window_seconds=first_window_seconds,
             window_frames=window_frames,
         )
-        models = write_repository(voice, out, opts)
+        with tempfile.TemporaryDirectory(prefix="tts-user-dict-") as tmp:
+            source = voice
+            if user_dict is not None:  # a view of the folder with the dictionary added
+                from tts_export.voice import with_user_dict
+
+                source = with_user_dict(voice, user_dict, Path(tmp))
+            models = write_repository(source, out, opts)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     if runtime == "python":
-        manifest = VoiceManifest.load(voice)
-        halves = {"flow", "vocoder"} <= set(manifest.graphs)
-        opts, auto = resolve_auto(opts, manifest.variants, halves)
+        opts, auto = resolved_options(voice, opts)
         why = f"; auto: {auto.reason}" if auto else ""
         _progress(f"runtime python ({describe_plan(opts)}{why})")
     else:
@@ -333,15 +347,9 @@ def demo_voice(
 @app.command()
 def emotion(
     voice: Path = typer.Argument(..., help="voice folder written by `tts-export onnx`"),
-    clap: Path | None = typer.Option(
-        None, "--clap", help="local clap-htsat-fused folder (2.2 voices: EMOTION, REFERENCE_AUDIO)"
-    ),
-    emotion_model: Path | None = typer.Option(
-        None,
-        "--emotion-model",
-        help="local wav2vec2-large-robust-12-ft-emotion-msp-dim folder (2.1: REFERENCE_AUDIO)",
-    ),
-    opset: int = typer.Option(17, "--opset", min=14, max=21),
+    clap: Path | None = CLAP,
+    emotion_model: Path | None = EMOTION_MODEL,
+    opset: int = OPSET,
 ) -> None:
     """Add a 2.1/2.2 voice's emotion models as graphs (checked against transformers)."""
     from tts_export.emotion import add_emotion_models

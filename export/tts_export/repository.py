@@ -10,12 +10,12 @@ from `tts_export.triton_config` (docs/graphs.md, docs/triton.md).
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import tts_model_repository
+from tts_contract.manifest import model_name
 from tts_export.metadata import VoiceManifest
 from tts_export.triton_config import (
     PUBLIC_INPUTS,
@@ -58,13 +58,6 @@ REPOSITORY_RUNTIMES = ("python", "onnxruntime", "openvino", "tensorrt")
 """What `tts-export repository --runtime` takes (runtime.RUNTIMES: what runs a graph in-process)."""
 MODEL_SOURCES = Path(tts_model_repository.__file__).resolve().parent
 """The Triton Python models' sources (installed as the tts_model_repository package)."""
-
-
-def model_name(voice: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", voice).strip("_")
-    if not name:
-        raise ValueError(f"voice name {voice!r} has no usable characters for a Triton model name")
-    return name
 
 
 def _graph_config(
@@ -157,7 +150,7 @@ def write_repository(
     _check_precision(opts)
     voice_dir, out_dir = Path(voice_dir), Path(out_dir)
     manifest = VoiceManifest.load(voice_dir)
-    opts, auto = resolve_auto(opts, manifest.variants, {"flow", "vocoder"} <= set(manifest.graphs))
+    opts, auto = resolved_options(voice_dir, opts)
     v = model_name(opts.name or manifest.name)
     graph_models = _write_graph_models(v, voice_dir, manifest, out_dir, opts)
     step_models = _write_python_models(v, voice_dir, manifest, out_dir, opts)
@@ -429,6 +422,15 @@ def resolve_auto(
     resolved = replace(opts, graph_runtime=auto.runtime, precision=precision, runtimes=runtimes)
     _check_precision(resolved)
     return resolved, auto
+
+
+def resolved_options(
+    voice_dir: str | Path, opts: RepositoryOptions
+) -> tuple[RepositoryOptions, AutoChoice | None]:
+    """What `write_repository` writes the voice in ``voice_dir`` with: `resolve_auto` of
+    ``opts`` for its variants and whether it has the decoder's halves."""
+    manifest = VoiceManifest.load(voice_dir)
+    return resolve_auto(opts, manifest.variants, {"flow", "vocoder"} <= set(manifest.graphs))
 
 
 def describe_plan(opts: RepositoryOptions) -> str:

@@ -6,7 +6,9 @@
 ``user_dict``; Style-Bert-VITS2's default words for an SBV2 voice, as its export does), into the
 dictionary that voice's frontend and stream models read (the Japanese issue's user dictionaries,
 `vits2.text.openjtalk.compile_user_dict`), then reload those two models. The gateway needs the
-repository (``tts-gateway --repository``); without it the changing routes are refused.
+repository (``tts-gateway --repository``); without it the changing routes are refused. The
+compiler is the full project's (`vits2.text.openjtalk`, imported when a word changes): with the
+gateway extra alone the changing routes answer 501 saying what to install.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from tts_gateway.backend import ApiError, Backend, json_object
+from tts_gateway.backend import ApiError, Backend, full_project_missing, json_object
 
 __all__ = ["WORD_TYPES", "csv_line", "make_word", "router"]
 
@@ -119,7 +121,10 @@ class UserDict:
             return out
 
     def _apply(self, words: dict[str, dict]) -> None:
-        from vits2.text.openjtalk import SBV2_DEFAULT_CSV, compile_user_dict
+        try:  # the full project's Japanese frontend compiles (MAY_IMPORT in tests/layering.py)
+            from vits2.text.openjtalk import SBV2_DEFAULT_CSV, compile_user_dict
+        except ImportError as e:
+            raise full_project_missing("user_dict", "the VOICEVOX user dictionary", e) from e
 
         lines = [csv_line(w) for w in words.values()]
         for voice_json in sorted(self.repository.glob("*_frontend/1/voice/voice.json")):

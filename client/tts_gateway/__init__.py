@@ -4,6 +4,8 @@ speech API (`openai_speech`), long-form jobs (`jobs`), a playground page (`playg
 ``static/``) and VOICEVOX's engine API (`voicevox`), over one `Backend` (`backend`).
 `app.create_app` assembles them; `cli` is the command.
 
-Imports the thin client and the wire contract only: adding a voice from a checkpoint runs
-`tts-export` as a separate process (`models_add`), it never imports the exporter.
+Imports the thin client and the wire contract, never the exporter or the server side: adding
+a voice (`models`) runs the full project's `tts-export` as a separate process (`exporter`).
+The one exception is the Japanese frontend's user-dictionary compiler (`vits2.text.openjtalk`),
+imported inside the routes that compile one; without the full project they answer 501.
 """

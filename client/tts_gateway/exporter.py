@@ -43,7 +43,8 @@ def exporter_command() -> list[str]:
         raise ExporterMissing(
             f"no `{COMMAND}` command beside {sys.executable} or on PATH: adding a checkpoint or "
             "an exported voice needs the full project installed beside the gateway (`pip "
-            "install -e .` at the project root, not only ./client[gateway])"
+            "install -e .` at the project root, not only ./client[gateway]); or write the "
+            "repository with `tts-export repository` where it is installed and `tts load NAME`"
         )
     return [found]
 

@@ -2,10 +2,6 @@
 
 - ``GET /models/info``: loaded voices by model_id with upstream's fields (``config_path``,
   ``model_path``, ``device``, ``language``, ``spk2id``, ``id2spk``, ``version``) plus ours.
-Writing a repository and exporting a checkpoint are the full project's `tts-export`, run as a
-separate process per stage (`tts_gateway.exporter`); without it those routes answer 501 saying
-what to install.
-
 - ``GET /models/add?model_path=P``: P is an exported voice folder (`tts-export onnx`; or its
   ``voice.json``) inside the configured roots. The gateway writes its Triton models into the
   configured repository (``name=`` renames the voice) and loads it: status 0 and upstream's
@@ -29,6 +25,10 @@ what to install.
   root): for D itself (key ".") and each sub-folder, its ``G_*.pth`` files and those in its
   ``models/`` folder, sorted by training step (names without a number last), plus
   ``voice.json`` where the folder is an exported voice. get_unloaded leaves out what is loaded.
+
+Writing a repository and exporting a checkpoint are the full project's `tts-export`, run as a
+separate process per stage (`tts_gateway.exporter`); without it /models/add answers 501 saying
+what to install.
 """
 
 from __future__ import annotations

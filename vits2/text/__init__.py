@@ -1,7 +1,12 @@
 """Text frontend of Bert-VITS2: text -> phones, tones, word2ph, ids, BERT token spreads.
 
-This package imports no torch: the Triton frontend model loads it. The PyTorch BERT reference
-lives in `vits2.bert`.
+One profile per release (`profiles`); per language a normaliser and a g2p (`chinese`,
+`japanese` and Style-Bert-VITS2's `ja_sbv2`, `english` and the pre-2.3 `en_releases` over the
+shared `en_lexicon`), OpenJTalk and user dictionaries (`openjtalk`), the BERT tokenizers
+(`tokenizers`), and `frontend`, which turns a whole text into the encoder's sentences.
+
+Imports no torch and of the project only the contract: the Triton frontend model loads it.
+The PyTorch BERT reference lives in `vits2.bert`.
 """
 
 from __future__ import annotations

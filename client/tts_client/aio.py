@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from tts_client.audio import Audio
-from tts_client.errors import TTSError, TTSTimeoutError, UnknownVoiceError, map_error
+from tts_client.errors import UnknownVoiceError, map_error
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
-from tts_client.streaming import StreamReader, first_audio_method
+from tts_client.streaming import StreamReader, stream_method_for
 from tts_client.voices import (
     VoiceInfo,
+    draining,
     first_ready,
     index_entries,
     load_stages,
     voice_candidates,
     voice_models,
+    warn_undrained,
 )
 from tts_client.wire import (
-    STREAM_METHODS,
     ClientSettings,
     ProgressFn,
     audio_from_result,
@@ -138,23 +138,12 @@ class AsyncTTSClient(ClientSettings):
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            raw = await self._call("get_model_repository_index", **self._json())
-            busy = [
-                r["name"]
-                for r in index_entries(raw)
-                if r["name"] in models and r.get("state") in ("READY", "UNLOADING")
-            ]
+            index = self._client.get_model_repository_index
+            busy = draining(await self._call(index, **self._json()), models)
             if not busy:
                 return
             await asyncio.sleep(0.1)
-        # a model that will not drain (e.g. a client holding a stream open) must not block
-        # the unload forever: go on, and say so
-        warnings.warn(
-            f"models still unloading after {timeout:.0f} s: {', '.join(busy)}; "
-            "unloading the rest anyway",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        warn_undrained(busy, timeout)
 
     async def unload_voice(self, name: str) -> None:
         known = self._infos.get(name)
@@ -237,19 +226,10 @@ class AsyncTTSClient(ClientSettings):
         **knobs: Any,
     ) -> AsyncIterator[Audio]:
         """Async generator of `Audio` chunks (per sentence or per window: `TTSClient.stream`)."""
-        method = method or self.stream_method
-        if method not in STREAM_METHODS:
-            raise ValueError(f"method must be one of {STREAM_METHODS}, got {method!r}")
+        method = self._stream_method(method)
         params = SynthesisParams.merged(params, knobs)
         name, info, chunks = await self._prepare(text, voice, params, per_sentence=True)
-        if method == "auto":
-            method = first_audio_method(self.protocol, info)
-        if method == "decoupled":
-            if self.protocol != "grpc" or not info.has_stream_model:
-                raise TTSError(
-                    f"decoupled streaming needs protocol 'grpc' and a {name}_stream model "
-                    f"(protocol {self.protocol!r}, voice models: {', '.join(info.models)})"
-                )
+        if stream_method_for(method, self.protocol, name, info) == "decoupled":
             async for chunk in self._stream_decoupled(name, info, params, text, chunks):
                 yield chunk
             return
@@ -291,9 +271,7 @@ class AsyncTTSClient(ClientSettings):
                 except StopAsyncIteration:
                     break
                 except asyncio.TimeoutError:
-                    raise TTSTimeoutError(
-                        f"no streamed audio from {name}_stream within {self.timeout:.0f} s"
-                    ) from None
+                    raise reader.timed_out(self.timeout) from None
                 except Exception as err:  # noqa: BLE001 - transport errors
                     raise map_error(err, info.stream_model) from err
                 chunk, final = reader.take(result, error)

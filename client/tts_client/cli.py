@@ -30,6 +30,7 @@ from tts_contract.request import (
     SCALE_BY_NAME,
     STYLE_TEXT_WEIGHT,
     STYLE_WEIGHT,
+    Scale,
 )
 
 if TYPE_CHECKING:
@@ -43,11 +44,16 @@ app = typer.Typer(
 )
 
 
+def range_option(scale: Scale, text: str) -> typer.models.OptionInfo:
+    """The option of a contract knob (``--style-weight`` for STYLE_WEIGHT), default None, its
+    help the contract's range and then ``text``."""
+    flag = "--" + scale.name.replace("_", "-")
+    return typer.Option(None, flag, help=f"[{scale.low}, {scale.high}]; {text}")
+
+
 def scale_option(name: str, extra: str = "") -> typer.models.OptionInfo:
     """A scale option whose help states the contract's range."""
-    s = SCALE_BY_NAME[name]
-    flag = "--" + name.replace("_", "-")
-    return typer.Option(None, flag, help=f"[{s.low}, {s.high}]; speaker default.{extra}")
+    return range_option(SCALE_BY_NAME[name], f"speaker default.{extra}")
 
 
 URL = typer.Option("127.0.0.1:8001", "--url", help="Triton address host:port (gRPC or HTTP).")
@@ -104,11 +110,8 @@ def say(
     style_text: str | None = typer.Option(
         None, "--style-text", help="Style text whose BERT features are mixed in (v2.3)."
     ),
-    style_text_weight: float | None = typer.Option(
-        None,
-        "--style-text-weight",
-        help=f"[{STYLE_TEXT_WEIGHT.low}, {STYLE_TEXT_WEIGHT.high}]; "
-        f"default {STYLE_TEXT_WEIGHT.default}.",
+    style_text_weight: float | None = range_option(
+        STYLE_TEXT_WEIGHT, f"default {STYLE_TEXT_WEIGHT.default}."
     ),
     emotion: str | None = typer.Option(
         None, "--emotion", help='Bert-VITS2 2.2 voices: emotion prompt ("Happy", "Sad", ...).'
@@ -124,22 +127,15 @@ def say(
     style: str | None = typer.Option(
         None, "--style", help="Style-Bert-VITS2 voices: style name (default: Neutral)."
     ),
-    style_weight: float | None = typer.Option(
-        None,
-        "--style-weight",
-        help=f"[{STYLE_WEIGHT.low}, {STYLE_WEIGHT.high}]; default {STYLE_WEIGHT.default}.",
+    style_weight: float | None = range_option(STYLE_WEIGHT, f"default {STYLE_WEIGHT.default}."),
+    pitch_scale: float | None = range_option(
+        PITCH_SCALE,
+        f"{PITCH_SCALE.default} leaves the audio as synthesized (Style-Bert-VITS2's pitch; any "
+        "voice; not with --stream).",
     ),
-    pitch_scale: float | None = typer.Option(
-        None,
-        "--pitch-scale",
-        help=f"[{PITCH_SCALE.low}, {PITCH_SCALE.high}]; {PITCH_SCALE.default} leaves the audio "
-        "as synthesized (Style-Bert-VITS2's pitch; any voice; not with --stream).",
-    ),
-    intonation_scale: float | None = typer.Option(
-        None,
-        "--intonation-scale",
-        help=f"[{INTONATION_SCALE.low}, {INTONATION_SCALE.high}]; F0 swing around its mean "
-        f"(default {INTONATION_SCALE.default}; not with --stream).",
+    intonation_scale: float | None = range_option(
+        INTONATION_SCALE,
+        f"F0 swing around its mean (default {INTONATION_SCALE.default}; not with --stream).",
     ),
     given_phones: str | None = typer.Option(
         None,

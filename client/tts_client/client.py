@@ -16,7 +16,6 @@ import contextlib
 import threading
 import time
 import types
-import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,14 +28,16 @@ from tts_client.errors import (
     map_error,
 )
 from tts_client.planner import Chunk, SynthesisParams, check_text, plan_chunks
-from tts_client.streaming import first_audio_method, stream_decoupled
+from tts_client.streaming import stream_decoupled, stream_method_for
 from tts_client.voices import (
     VoiceInfo,
+    draining,
     first_ready,
     index_entries,
     load_stages,
     voice_candidates,
     voice_models,
+    warn_undrained,
 )
 from tts_client.wire import (
     STREAM_METHODS,
@@ -201,23 +202,11 @@ class TTSClient(ClientSettings):
         """Until none of `models` is READY or UNLOADING in the repository index (bounded)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            raw = self._call("get_model_repository_index", **self._json())
-            busy = [
-                r["name"]
-                for r in index_entries(raw)
-                if r["name"] in models and r.get("state") in ("READY", "UNLOADING")
-            ]
+            busy = draining(self._call("get_model_repository_index", **self._json()), models)
             if not busy:
                 return
             time.sleep(0.1)
-        # a model that will not drain (e.g. a client holding a stream open) must not block
-        # the unload forever: go on, and say so
-        warnings.warn(
-            f"models still unloading after {timeout:.0f} s: {', '.join(busy)}; "
-            "unloading the rest anyway",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        warn_undrained(busy, timeout)
 
     def unload_voice(self, name: str) -> None:
         """Unload every model of the voice (the ensemble first, then the rest concurrently)."""
@@ -312,19 +301,10 @@ class TTSClient(ClientSettings):
         played back to back, or ``Audio.join(chunks)``, they equal `synthesize` with the same
         seed; ``meta["pause_after"]`` says how many seconds of the chunk's end are that pause.
         """
-        method = method or self.stream_method
-        if method not in STREAM_METHODS:
-            raise ValueError(f"method must be one of {STREAM_METHODS}, got {method!r}")
+        method = self._stream_method(method)
         params = SynthesisParams.merged(params, knobs)
         name, info, chunks = self._prepare(text, voice, params, per_sentence=True)
-        if method == "auto":
-            method = first_audio_method(self.protocol, info)
-        if method == "decoupled":
-            if self.protocol != "grpc" or not info.has_stream_model:
-                raise TTSError(
-                    f"decoupled streaming needs protocol 'grpc' and a {name}_stream model "
-                    f"(protocol {self.protocol!r}, voice models: {', '.join(info.models)})"
-                )
+        if stream_method_for(method, self.protocol, name, info) == "decoupled":
             yield from stream_decoupled(self, info, params, text, chunks)
         else:
             yield from self._stream_pipelined(name, info, params, chunks)

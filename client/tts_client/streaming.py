@@ -14,7 +14,7 @@ import queue
 import shutil
 import struct
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
 from tts_client.audio import Audio
@@ -51,6 +51,21 @@ class StreamReader:
         final = response.parameters.get("triton_final_response")
         return chunk, final is not None and final.bool_param
 
+    def chunks(self, responses: Iterable[tuple[Any, Any]]) -> Iterator[Audio]:
+        """The chunks of (result, error) ``responses`` up to the final one."""
+        for result, error in responses:
+            chunk, final = self.take(result, error)
+            if chunk is not None:
+                yield chunk
+            if final:
+                return
+
+    def timed_out(self, seconds: float) -> TTSTimeoutError:
+        """What a stream that sent nothing for ``seconds`` raises."""
+        return TTSTimeoutError(
+            f"no streamed audio from {self.info.stream_model} within {seconds:.0f} s"
+        )
+
 
 def stream_decoupled(
     tts: Any, info: VoiceInfo, params: SynthesisParams, text: str, plan: list[Chunk]
@@ -75,18 +90,15 @@ def stream_decoupled(
             client.async_stream_infer, info.stream_model, inputs, enable_empty_final_response=True
         )
         reader = StreamReader(info, plan)
-        while True:
-            try:
-                result, error = responses.get(timeout=tts.timeout)
-            except queue.Empty:
-                raise TTSTimeoutError(
-                    f"no streamed audio from {info.stream_model} within {tts.timeout:.0f} s"
-                ) from None
-            chunk, final = reader.take(result, error)
-            if chunk is not None:
-                yield chunk
-            if final:
-                break
+
+        def arrived() -> Iterator[tuple[Any, Any]]:
+            while True:
+                try:
+                    yield responses.get(timeout=tts.timeout)
+                except queue.Empty:
+                    raise reader.timed_out(tts.timeout) from None
+
+        yield from reader.chunks(arrived())
     finally:
         with contextlib.suppress(Exception):
             client.stop_stream(cancel_requests=True)
@@ -100,6 +112,19 @@ def first_audio_method(protocol: str, info: VoiceInfo) -> str:
     vocoder window: first audio after the first window, not the first sentence), else
     ``pipelined`` (HTTP, or a repository without a stream model)."""
     return "decoupled" if protocol == "grpc" and info.has_stream_model else "pipelined"
+
+
+def stream_method_for(method: str, protocol: str, name: str, info: VoiceInfo) -> str:
+    """``method`` as voice ``name`` runs it: ``auto`` resolved (`first_audio_method`); a
+    TTSError where ``decoupled`` cannot run (HTTP, or no stream model)."""
+    if method == "auto":
+        return first_audio_method(protocol, info)
+    if method == "decoupled" and (protocol != "grpc" or not info.has_stream_model):
+        raise TTSError(
+            f"decoupled streaming needs protocol 'grpc' and a {name}_stream model "
+            f"(protocol {protocol!r}, voice models: {', '.join(info.models)})"
+        )
+    return method
 
 
 class WavStreamWriter:

@@ -5,6 +5,7 @@ repository-index helpers that find voices and order their loading."""
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -157,3 +158,24 @@ def load_stages(voice: str, models: Iterable[str]) -> list[list[str]]:
     whoever finds it not ready. The models of one stage can load concurrently."""
     bert = [m for m in dict.fromkeys(models) if m != voice and "_bert_" in m]
     return [stage for stage in (bert, [voice]) if stage]
+
+
+def draining(index: Any, models: Iterable[str]) -> list[str]:
+    """Those of ``models`` still READY or UNLOADING in a repository index (an unload waits
+    for its entry points to drain before it unloads what they call)."""
+    wanted = set(models)
+    busy = ("READY", "UNLOADING")
+    return [
+        r["name"] for r in index_entries(index) if r["name"] in wanted and r.get("state") in busy
+    ]
+
+
+def warn_undrained(busy: list[str], timeout: float) -> None:
+    """A model that will not drain (e.g. a client holding a stream open) must not block the
+    unload forever: the unload goes on, and says so."""
+    warnings.warn(
+        f"models still unloading after {timeout:.0f} s: {', '.join(busy)}; "
+        "unloading the rest anyway",
+        RuntimeWarning,
+        stacklevel=4,
+    )

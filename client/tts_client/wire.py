@@ -138,3 +138,10 @@ class ClientSettings:
 
     def _init_transport(self) -> None:
         raise NotImplementedError
+
+    def _stream_method(self, method: str | None) -> str:
+        """A `stream` call's method (None: the client's), checked before any request."""
+        method = method or self.stream_method
+        if method not in STREAM_METHODS:
+            raise ValueError(f"method must be one of {STREAM_METHODS}, got {method!r}")
+        return method

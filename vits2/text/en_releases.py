@@ -30,13 +30,7 @@ __all__ = ["g2p_words"]
 _SPLIT_RE = re.compile(r"([,;.\?\!\s+])")
 _SPLIT_20_RE = re.compile(r"([,;.\-\?\!\s+])")
 
-_POST_REPLACE_20 = {
-    **SENTENCE_MARKS,
-    "·": ",",
-    "、": ",",
-    "...": "…",
-    "v": "V",
-}
+_POST_REPLACE_20 = {**SENTENCE_MARKS, "·": ",", "、": ",", "...": "…", "v": "V"}
 """2.0's `post_replace_ph` map (2.1 and 2.2 map "…" to "...", which is not a symbol: "UNK")."""
 _POST_REPLACE_21 = {**_POST_REPLACE_20, "...": "...", "…": "...", "···": "...", "・・・": "..."}
 

@@ -16,7 +16,7 @@ every rule, and is the default. `upstream-2.0`/`-2.1`/`-2.2` are the older relea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tts_contract import request as contract
 
@@ -94,6 +94,23 @@ class Profile:
         return rule in self.rules
 
 
+_RELEASE_TAG = {"zh_numbers": "an2cn-each", "ja_kana": "openjtalk"}
+"""How every release tag (2.0-2.3) and Style-Bert-VITS2 read numbers and kana; upstream's later
+master (and `improved`, built on it) changed both."""
+_UPSTREAM_22 = Profile(
+    name="upstream-2.2",
+    description="fishaudio/Bert-VITS2 release tag v2.2 (English g2p by whole words)",
+    **_RELEASE_TAG,
+    en_words="split",
+)
+_UPSTREAM_21 = replace(
+    _UPSTREAM_22,
+    name="upstream-2.1",
+    description="fishaudio/Bert-VITS2 release tag 2.1 (as 2.2; joins trim 1 id)",
+    join_trim=(1, 1),
+)
+"""The releases before 2.3, each as the one after it but where it differs."""
+
 _PROFILES = (
     Profile(
         name="improved",
@@ -105,8 +122,7 @@ _PROFILES = (
     Profile(
         name="upstream-2.3",
         description="fishaudio/Bert-VITS2 release tag v2.3 (December 2023), quirks included",
-        zh_numbers="an2cn-each",
-        ja_kana="openjtalk",
+        **_RELEASE_TAG,
     ),
     Profile(
         name="upstream-master",
@@ -114,45 +130,28 @@ _PROFILES = (
         zh_numbers="cn2an-transform",
         ja_kana="table",
     ),
-    Profile(
-        name="upstream-2.2",
-        description="fishaudio/Bert-VITS2 release tag v2.2 (English g2p by whole words)",
-        zh_numbers="an2cn-each",
-        ja_kana="openjtalk",
-        en_words="split",
-    ),
-    Profile(
-        name="upstream-2.1",
-        description="fishaudio/Bert-VITS2 release tag 2.1 (as 2.2; joins trim 1 id)",
-        zh_numbers="an2cn-each",
-        ja_kana="openjtalk",
-        en_words="split",
-        join_trim=(1, 1),
-    ),
-    Profile(
+    _UPSTREAM_22,
+    _UPSTREAM_21,
+    replace(
+        _UPSTREAM_21,
         name="upstream-2.0",
         description="fishaudio/Bert-VITS2 release tag v2.0.2.1 (= 2.0.1): word-level English, "
         "the ku-nlp/deberta-v2-large-japanese BERT",
-        zh_numbers="an2cn-each",
-        ja_kana="openjtalk",
         en_words="split-2.0",
         ja_normalize="2.0",
-        join_trim=(1, 1),
     ),
     Profile(
         name="sbv2",
         description="litagin02/Style-Bert-VITS2 2.7.0, normal model: its Japanese normaliser "
         "and mora g2p; Chinese and English as upstream v2.3",
-        zh_numbers="an2cn-each",
-        ja_kana="openjtalk",
+        **_RELEASE_TAG,
         ja_g2p="sbv2",
     ),
     Profile(
         name="sbv2-jp-extra",
         description="litagin02/Style-Bert-VITS2 2.7.0, JP-Extra model (Japanese only): as sbv2 "
         'but "ん" is the phone "N"',
-        zh_numbers="an2cn-each",
-        ja_kana="openjtalk",
+        **_RELEASE_TAG,
         ja_g2p="sbv2-jp-extra",
     ),
 )

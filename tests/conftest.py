@@ -47,10 +47,23 @@ def jp_tokenizer():
     return load_tokenizer(require_fixture(JP_TOKENIZER_DIR), "JP")
 
 
+@pytest.fixture(scope="module")
+def tiny_model():
+    """The tiny v2.3 fixture voice in PyTorch (one per module: tests may change its state)."""
+    import vits2
+
+    return vits2.load_model(require_fixture(TINY_VOICE / "G_tiny.pth"))
+
+
+@pytest.fixture(scope="session")
+def tokenizers(en_tokenizer, jp_tokenizer):
+    """Language -> the tokenizer clean_text takes (Chinese g2p needs none)."""
+    return {"EN": en_tokenizer, "JP": jp_tokenizer, "ZH": None}
+
+
 @pytest.fixture(scope="session")
 def frontend(tiny_bert_dirs):
     """A Frontend that speaks ZH, JP and EN with the tiny BERTs' tokenizers."""
     from vits2.text.frontend import Frontend
 
     return Frontend({k: str(v) for k, v in tiny_bert_dirs.items()})
-

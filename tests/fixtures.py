@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +136,30 @@ def padded_batch(cases: list[dict[str, np.ndarray]]) -> tuple[tuple, dict]:
         noise_z=pad_cases(cases, "noise_z", (channels, frames), np.float32),
     )
     return (*ids, *berts, sid, lengths), kwargs
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_app(app, start_s: float = 30.0) -> Iterator[str]:
+    """``app`` (ASGI) served by a real uvicorn on a free 127.0.0.1 port in a thread; yields
+    its base URL once started (or after ``start_s``), stops it on exit."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + start_s
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

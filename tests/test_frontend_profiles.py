@@ -44,11 +44,6 @@ def _lines() -> list:
     return params
 
 
-@pytest.fixture(scope="module")
-def tokenizers(en_tokenizer, jp_tokenizer):
-    return {"EN": en_tokenizer, "JP": jp_tokenizer, "ZH": None}
-
-
 @pytest.mark.parametrize("profile", list(GOLDEN))
 def test_golden_made_with_installed_versions(profile, tiny_bert_dirs):
     import sentencepiece as spm

@@ -46,11 +46,6 @@ def _cases() -> list:
     return params
 
 
-@pytest.fixture(scope="module")
-def tokenizers(en_tokenizer, jp_tokenizer):
-    return {"EN": en_tokenizer, "JP": jp_tokenizer, "ZH": None}
-
-
 @pytest.mark.parametrize("profile", list(GOLDEN))
 def test_golden_made_with_installed_versions(profile):
     header = _rows(profile)[0]

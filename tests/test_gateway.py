@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
 
+from tests.fixtures import free_port, served_app
 from tests.triton_fixtures import wait_unloaded
 from tts_client.audio import Audio
 from tts_client.client import TTSClient
@@ -49,12 +47,6 @@ def gateway(triton_voice, roots):
 def tts(triton_voice):
     with TTSClient(triton_voice.grpc_url) as client:
         yield client
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def upstream_int16(samples: np.ndarray) -> np.ndarray:
@@ -335,24 +327,14 @@ def test_triton_down_is_503():
 
 
 def test_real_http_server_over_uvicorn(triton_voice):
-    uvicorn = pytest.importorskip("uvicorn")
-    port = free_port()
+    pytest.importorskip("uvicorn")
     app = create_app(triton_voice.http_url, protocol="http")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with served_app(app, start_s=20) as base:
         r = httpx.get(
-            f"http://127.0.0.1:{port}/voice",
+            f"{base}/voice",
             params={"text": "你好。", "speaker_name": "spk0", "seed": 1},
             timeout=60,
         )
         assert r.status_code == 200
         audio = Audio.from_wav(r.content)
         assert audio.sample_rate == RATE and audio.duration > 0.1
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

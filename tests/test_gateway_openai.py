@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
 
+from tests.fixtures import served_app
 from tts_client.audio import Audio
 from tts_client.client import TTSClient
 
@@ -18,8 +16,8 @@ pytest.importorskip("fastapi")
 openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
 
-from tts_gateway.encoding import available_formats  # noqa: E402
 from tts_gateway.app import create_app  # noqa: E402
+from tts_gateway.encoding import available_formats  # noqa: E402
 
 pytestmark = pytest.mark.triton
 
@@ -27,25 +25,11 @@ TEXT = "今天天气真不错。我们一起去公园散步吧！"
 KEY = "sk-test"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def base_url(triton_voice):
-    port = free_port()
     app = create_app(triton_voice.grpc_url, api_key=KEY, voice_aliases={"alloy": "spk2"})
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_app(app) as url:
+        yield f"{url}/v1"
 
 
 @pytest.fixture(scope="module")

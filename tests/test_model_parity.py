@@ -6,20 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-import vits2
 from tests.fixtures import (
-    TINY,
     case_inputs,
     padded_batch,
     recorded_kwargs,
     reference_cases,
-    require,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    return vits2.load_model(require(TINY / "G_tiny.pth"))
 
 
 def _infer(model, case, **kw):

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
-import threading
-import time
 import wave
 import zipfile
 
 import numpy as np
 import pytest
 
+from tests.fixtures import served_app
 from tts_client.client import TTSClient
 from tts_gateway.voicevox.routes import ENGINE_VERSION, measure, style_id
 
@@ -29,27 +27,13 @@ TEXT = "こんにちは、世界。"
 RATE, HOP = 44100, 512
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def url(jp_voice):
     from tts_gateway.app import create_app
 
-    port = _free_port()
     app = create_app(jp_voice.grpc_url, repository=jp_voice.repository)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_app(app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

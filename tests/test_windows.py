@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import vits2
 from tests.fixtures import TINY, require
 from tts_export import acoustic
 from tts_runtime.windows import (
@@ -24,8 +23,8 @@ from tts_runtime.windows import (
 
 
 @pytest.fixture(scope="module")
-def model():
-    return vits2.load_model(require(TINY / "G_tiny.pth"))
+def model(tiny_model):
+    return tiny_model
 
 
 def _torch_vocoder(model):

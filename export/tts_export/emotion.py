@@ -188,6 +188,18 @@ def _check(reference: Callable, kind: str, out: Path, feeds: dict[str, np.ndarra
     return err
 
 
+def _export_checked(
+    wrapper: nn.Module, kind: str, example: tuple, axes: dict, out_dir: Path, opset: int,
+    reference: Callable, feeds: dict[str, np.ndarray], start: float,
+) -> EmotionGraph:  # fmt: skip
+    """``kind``.onnx traced on ``example``, then checked against ``reference`` on ``feeds``
+    (other shapes than the trace's); ``start``: when this graph's work began."""
+    out = out_dir / f"{kind}.onnx"
+    _export(wrapper, kind, example, axes, out, opset)
+    err = _check(reference, kind, out, feeds)
+    return EmotionGraph(kind, out, err, time.perf_counter() - start)
+
+
 def _load(folder: Path, family: str):
     from transformers import AutoConfig
 
@@ -222,41 +234,32 @@ def export_clap(folder: Path, out_dir: Path, opset: int = 17) -> list[EmotionGra
     rng = np.random.default_rng(0)
     vocab = int(config.text_config.vocab_size)
     start = time.perf_counter()
-    text = _ClapText(model).eval()
     ids = torch.tensor([[0, 100, 200, 2]], dtype=torch.int64)
-    out = out_dir / "clap_text.onnx"
     axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}}
-    _export(text, "clap_text", (ids, torch.ones_like(ids)), axes, out, opset)
     # check: two prompts of other lengths, the shorter padded as the tokenizer pads
     check_ids = np.full((2, 9), int(config.text_config.pad_token_id), dtype=np.int64)
     check_ids[0, :] = rng.integers(3, vocab, 9)
     check_ids[1, :6] = rng.integers(3, vocab, 6)
     check_ids[:, 0], check_ids[0, -1], check_ids[1, 5] = 0, 2, 2
     mask = (check_ids != int(config.text_config.pad_token_id)).astype(np.int64)
-    err = _check(
+    graphs.append(_export_checked(
+        _ClapText(model).eval(), "clap_text", (ids, torch.ones_like(ids)), axes, out_dir, opset,
         lambda i, m: _features(model.get_text_features(input_ids=i, attention_mask=m)),
-        "clap_text",
-        out,
-        {"input_ids": check_ids, "attention_mask": mask},
-    )
-    graphs.append(EmotionGraph("clap_text", out, err, time.perf_counter() - start))
+        {"input_ids": check_ids, "attention_mask": mask}, start,
+    ))  # fmt: skip
 
     start = time.perf_counter()
-    audio = _ClapAudio(model).eval()
     shape = (1, 4, 1001, int(config.audio_config.num_mel_bins))
     example = torch.from_numpy(rng.normal(-40, 15, shape).astype(np.float32))
-    out = out_dir / "clap_audio.onnx"
     axes = {"input_features": {0: "batch"}, "is_longer": {0: "batch"}}
-    _export(audio, "clap_audio", (example, torch.ones(1, 1, dtype=torch.bool)), axes, out, opset)
     feats = rng.normal(-40, 15, (3, *shape[1:])).astype(np.float32)
     longer = np.array([[True], [False], [True]])  # two long clips: more than the trace had
-    err = _check(
+    graphs.append(_export_checked(
+        _ClapAudio(model).eval(), "clap_audio", (example, torch.ones(1, 1, dtype=torch.bool)),
+        axes, out_dir, opset,
         lambda f, i: _features(model.get_audio_features(input_features=f, is_longer=i)),
-        "clap_audio",
-        out,
-        {"input_features": feats, "is_longer": longer},
-    )
-    graphs.append(EmotionGraph("clap_audio", out, err, time.perf_counter() - start))
+        {"input_features": feats, "is_longer": longer}, start,
+    ))  # fmt: skip
     return graphs
 
 
@@ -288,16 +291,15 @@ def export_wav2vec2(folder: Path, out_dir: Path, opset: int = 17) -> list[Emotio
     wrapper = _Wav2Vec2Mean(model).eval()
     rng = np.random.default_rng(0)
     example = torch.from_numpy(rng.standard_normal((1, 16000)).astype(np.float32))
-    out = out_dir / "wav2vec2.onnx"
     axes = {n: {0: "batch", 1: "samples"} for n in EMOTION_GRAPHS["wav2vec2"][0]}
-    _export(
-        wrapper, "wav2vec2", (example, torch.ones(1, 16000, dtype=torch.int64)), axes, out, opset
-    )
     values = rng.standard_normal((2, 11200)).astype(np.float32)
     mask = np.ones((2, 11200), dtype=np.int64)
     values[1, 7000:], mask[1, 7000:] = 0.0, 0
-    err = _check(wrapper, "wav2vec2", out, {"input_values": values, "attention_mask": mask})
-    return [EmotionGraph("wav2vec2", out, err, time.perf_counter() - start)]
+    example = (example, torch.ones(1, 16000, dtype=torch.int64))
+    feeds = {"input_values": values, "attention_mask": mask}
+    return [
+        _export_checked(wrapper, "wav2vec2", example, axes, out_dir, opset, wrapper, feeds, start)
+    ]
 
 
 def _copy_processor(src: Path, dst: Path) -> None:

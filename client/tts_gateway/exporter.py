@@ -70,8 +70,7 @@ def run_export(args: Sequence[str], progress: Callable[[str], None] | None = Non
         stdin=subprocess.DEVNULL,
     ) as proc:  # fmt: skip
         try:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
+            for raw in proc.stdout or ():  # stdout=PIPE: always a stream
                 line = _TIMESTAMP.sub("", raw.rstrip())
                 lines.append(line)
                 if progress is not None and line.strip():

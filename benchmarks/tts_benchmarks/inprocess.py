@@ -13,6 +13,7 @@ as the server for the same request.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -91,22 +92,13 @@ class GraphSubject:
     """The exported ONNX graphs in-process (`tts_runtime.inprocess.VoiceGraphs`, the
     ensemble's steps without Triton)."""
 
-    def __init__(
-        self,
-        voice: Voice,
-        runtime: str = "onnxruntime",
-        precision: dict[str, str] | None = None,
-        threads: int = 0,
-        max_padding: float = 0.0,
-        runtimes: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, voice: Voice, runtime: str = "onnxruntime", **graph_options: Any) -> None:
+        """``graph_options``: `VoiceGraphs`'s (precision, threads, max_padding, runtimes)."""
         from tts_runtime.inprocess import VoiceGraphs
 
         self.name = f"inprocess-{runtime}"
         self.voice = voice
-        self.graphs = VoiceGraphs(
-            voice.voice_dir, runtime, precision, threads, max_padding, runtimes
-        )
+        self.graphs = VoiceGraphs(voice.voice_dir, runtime, **graph_options)
         self.sessions = self.graphs.sessions
         self.precision = self.graphs.precision
         self.sample_rate = self.graphs.sample_rate

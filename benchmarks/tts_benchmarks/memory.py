@@ -144,13 +144,6 @@ def main(
     ] = None,
 ) -> None:
     """Serve a voice, send real traffic, report memory per model and first-time speed."""
-    from tts_export.repository import (
-        RepositoryOptions,
-        describe_plan,
-        parse_precision,
-        resolved_options,
-        write_repository,
-    )
     from tts_server.supervise import memory_table
     from tts_server.tritonserver import TritonServer
 
@@ -168,6 +161,14 @@ def main(
         code = f"from tts_benchmarks.workload import build_voice; build_voice({str(cache)!r}, {kind!r})"
         subprocess.run([sys.executable, "-c", code], check=True)
         voice = build_voice(cache, kind, progress)
+    from tts_export.repository import (
+        RepositoryOptions,
+        describe_plan,
+        parse_precision,
+        resolved_options,
+        write_repository,
+    )
+
     opts = RepositoryOptions(
         graph_runtime=graph_runtime, precision=parse_precision(precision), name=voice.name
     )

@@ -68,7 +68,11 @@ def run_inprocess(results: dict, voice: Voice, plan: Plan, progress: Callable[[s
     if "inprocess" in plan.subjects:
         progress(f"subject inprocess: loading graphs on {plan.runtime}")
         subject = GraphSubject(
-            voice, plan.runtime, plan.precision, plan.threads, runtimes=plan.runtimes
+            voice,
+            plan.runtime,
+            precision=plan.precision,
+            threads=plan.threads,
+            runtimes=plan.runtimes,
         )
         samples = measure(subject, plan.texts, plan.repeats, plan.requests, progress)
         if plan.perf_inputs:

@@ -33,7 +33,6 @@ from tts_runtime.session import GraphSession
 from tts_runtime.windows import (
     FIRST_WINDOW_SECONDS,
     WINDOW_FRAMES,
-    Context,
     WindowPlan,
     context_from_config,
     first_window_frames,
@@ -231,7 +230,7 @@ def main(
     progress = Progress()
     out.mkdir(parents=True, exist_ok=True)
     paths, config = export_graphs(out, tiny, progress)
-    ctx: Context = context_from_config(config)
+    ctx = context_from_config(config)
     sweep = Sweep(frames, window, [n for n in later if n > 0], repeats, fixed_shapes, clock)
     result = {
         "machine": machine_facts({"graph": threads}),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -22,6 +23,7 @@ import typer
 
 from tts_client.audio import Audio
 from tts_client.errors import InvalidInputError, TTSError
+from tts_client.loading import load_with_progress
 from tts_client.planner import SynthesisParams, plan_chunks
 from tts_contract.request import (
     EMOTION_IDS,
@@ -50,7 +52,9 @@ def scale_option(name: str, extra: str = "") -> typer.models.OptionInfo:
     return typer.Option(None, flag, help=f"[{s.low}, {s.high}]; speaker default.{extra}")
 
 
-URL = typer.Option("127.0.0.1:8001", "--url", help="Triton address host:port (gRPC or HTTP).")
+URL = typer.Option(
+    "127.0.0.1:8001", "--url", envvar="TTS_URL", help="Triton address host:port (gRPC or HTTP)."
+)
 PROTOCOL = typer.Option("grpc", "--protocol", help="grpc or http (match the port of --url).")
 TIMEOUT = typer.Option(120.0, "--timeout", help="Seconds per request before giving up.")
 
@@ -68,6 +72,22 @@ def _fail(err: TTSError) -> typer.Exit:
     kind = type(err).__name__
     typer.echo(f"error ({kind}): {err.message}", err=True)
     return typer.Exit(2 if isinstance(err, InvalidInputError) else 1)
+
+
+def _check_output(path: Path | None, option: str) -> None:
+    """Refuse an output file that cannot be written, before any synthesis ("-": stdout)."""
+    if path is None or str(path) == "-":
+        return
+    folder = path.parent
+    if path.is_dir():
+        why = "is a folder; give a file name, e.g. " + str(path / "out.wav")
+    elif not folder.is_dir():
+        why = f"cannot be written: the folder {folder} does not exist (create it first)"
+    elif not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        why = "cannot be written: no permission; choose another place"
+    else:
+        return
+    raise typer.BadParameter(f"{path} {why}", param_hint=option)
 
 
 def _read_file(path: Path | None, option: str) -> bytes | None:
@@ -169,6 +189,8 @@ def say(
     timeout: float = TIMEOUT,
 ) -> None:
     """Speak TEXT into a WAV file; prints audio duration, elapsed time and RTF."""
+    _check_output(output, "-o / --output")
+    _check_output(timestamps, "--timestamps")
     if text == "-":
         text = sys.stdin.read()
     params = SynthesisParams(
@@ -314,14 +336,15 @@ def voices(
         table.add_row(
             v.name,
             "yes" if v.ready else v.state.lower() or "no",
-            v.release,
+            v.release or "(load to see)",
             ", ".join(f"{name} ({i})" for name, i in v.speakers.items()),
             ", ".join(v.languages),
             str(v.sample_rate or ""),
             ", ".join(v.conditioning_inputs),
             ", ".join(v.styles),
         )
-    Console().print(table)
+    # in a log (not a terminal) a row stays one line: rich would wrap it at 80 columns
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)
     if not found:
         typer.echo("no voices in the repository", err=True)
 
@@ -337,7 +360,7 @@ def load(
     started = time.perf_counter()
     with _client(url, protocol, timeout) as client:
         try:
-            info = client.load_voice(name)
+            info = load_with_progress(client, name, lambda: _client(url, protocol, 5.0))
         except TTSError as err:
             raise _fail(err) from None
     typer.echo(

@@ -17,7 +17,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+# soft_wrap: a long line (a path) stays one line in a log instead of wrapping at 80 columns
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _progress(msg: str) -> None:
@@ -261,6 +262,12 @@ def repository(
     engines: Path | None = typer.Option(
         None, "--engines", help="runtime tensorrt: folder from `tts-export trt`"
     ),
+    link: bool = typer.Option(
+        False,
+        "--link",
+        help="hard-link the voice's graph files instead of copying them (one copy on disk; "
+        "copies across file systems); do not overwrite them in the voice folder then",
+    ),
 ) -> None:
     """Write the voice's Triton models (ensemble, frontend, graphs) into a repository."""
     from tts_export.metadata import VoiceManifest
@@ -289,6 +296,7 @@ def repository(
             engines=engines,
             first_window_seconds=first_window_seconds,
             window_frames=window_frames,
+            link=link,
         )
         models = write_repository(voice, out, opts)
     except (ValueError, FileNotFoundError) as e:
@@ -327,7 +335,7 @@ def demo_voice(
     for lang in ("JP",) if version == "sbv2-jp-extra" else ("ZH", "EN", "JP"):
         path = make_random_bert(lang, out / "bert" / lang, tiny=True, seed=seed)
         _progress(f"tiny random BERT {lang} -> {path}")
-    console.print(f"{ckpt}")
+    console.print(f"checkpoint: {ckpt}", highlight=False)
 
 
 @app.command()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shlex
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from tts_client.audio import Audio
+from tts_client.cli_files import check_output, read_file
 from tts_client.errors import InvalidInputError, TTSError
 from tts_client.loading import load_with_progress
 from tts_client.planner import SynthesisParams, plan_chunks
@@ -72,31 +72,6 @@ def _fail(err: TTSError) -> typer.Exit:
     kind = type(err).__name__
     typer.echo(f"error ({kind}): {err.message}", err=True)
     return typer.Exit(2 if isinstance(err, InvalidInputError) else 1)
-
-
-def _check_output(path: Path | None, option: str) -> None:
-    """Refuse an output file that cannot be written, before any synthesis ("-": stdout)."""
-    if path is None or str(path) == "-":
-        return
-    folder = path.parent
-    if path.is_dir():
-        why = "is a folder; give a file name, e.g. " + str(path / "out.wav")
-    elif not folder.is_dir():
-        why = f"cannot be written: the folder {folder} does not exist (create it first)"
-    elif not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        why = "cannot be written: no permission; choose another place"
-    else:
-        return
-    raise typer.BadParameter(f"{path} {why}", param_hint=option)
-
-
-def _read_file(path: Path | None, option: str) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint=option) from None
 
 
 @app.command()
@@ -189,15 +164,15 @@ def say(
     timeout: float = TIMEOUT,
 ) -> None:
     """Speak TEXT into a WAV file; prints audio duration, elapsed time and RTF."""
-    _check_output(output, "-o / --output")
-    _check_output(timestamps, "--timestamps")
+    check_output(output, "-o / --output")
+    check_output(timestamps, "--timestamps")
     if text == "-":
         text = sys.stdin.read()
     params = SynthesisParams(
         speaker=speaker, language=language, sdp_ratio=sdp_ratio, noise_scale=noise_scale,
         noise_scale_w=noise_scale_w, length_scale=length_scale, seed=seed, profile=profile,
         style_text=style_text, style_text_weight=style_text_weight, emotion=emotion,
-        emotion_id=emotion_id, reference_audio=_read_file(reference_audio, "--reference-audio"),
+        emotion_id=emotion_id, reference_audio=read_file(reference_audio, "--reference-audio"),
         style=style, style_weight=style_weight, pitch_scale=pitch_scale,
         intonation_scale=intonation_scale, given_phones=given_phones, given_tones=given_tones,
         timestamps=timestamps is not None,

@@ -28,9 +28,17 @@ T0=$SECONDS
 export HF_HUB_DISABLE_PROGRESS_BARS=1 # no tqdm bars from transformers between our lines
 
 say() { printf '[demo %s] %s\n' "$(date +%T)" "$*"; }
+names() { # what the README's examples call the demo voice, read from its voice.json
+  local speakers
+  speakers=$(python -c "import json, sys; print(', '.join(json.load(open(sys.argv[1]))['speakers']))" \
+    "$OUT/voice/demo/voice.json")
+  say "names to use: voice demo; speakers $speakers; repository $OUT/repository"
+  say "next: ${ACTIVATE}tts-serve --repository $OUT/repository   (then README.md, 'Speak to it')"
+}
 done_after() { # stop here when LAST is the step just finished
   if [ "$LAST" = "$1" ]; then
     say "stopped after step '$1' as asked ($((SECONDS - T0)) s)"
+    [ "$1" = repository ] && names
     exit 0
   fi
 }
@@ -46,14 +54,18 @@ step() {
   mkdir -p "$OUT/.steps" "$(dirname "$dir")"
   rm -f "$OUT/.steps/$name"
   rm -rf "$dir.partial"
-  "$build" "$dir.partial"
+  # the tools' "next:" lines are the demo's own next steps, and the paths they print are the
+  # renamed ones: only the step's final folder exists when the demo is done
+  "$build" "$dir.partial" 2>&1 | sed -u -e '/^next: /d' -e "s#$dir\.partial#$dir#g"
   rm -rf "$dir"
   mv "$dir.partial" "$dir"
   printf '%s\n' "$key" >"$OUT/.steps/$name"
   say "$name: done in $((SECONDS - t0)) s"
 }
 
+ACTIVATE=""
 if [ "${DEMO_INSTALL:-1}" = 1 ]; then
+  ACTIVATE=". .venv/bin/activate; "
   bash scripts/install.sh
   . .venv/bin/activate
 else
@@ -67,7 +79,8 @@ build_export() {
     --bert ZH="$OUT/src/bert/ZH" --bert EN="$OUT/src/bert/EN" --bert JP="$OUT/src/bert/JP"
   tts-export verify "$1" --phones 3 --phones 60
 }
-build_repository() { tts-export repository --voice "$OUT/voice/demo" --out "$1"; }
+# --link: the repository's graph files are hard links to the voice folder's (one copy on disk)
+build_repository() { tts-export repository --voice "$OUT/voice/demo" --out "$1" --link; }
 
 # A key names the step's own settings and its input's key, so a changed input rebuilds after it.
 KEY_VOICE="demo-voice ${SIZE:---full} seed 0"
@@ -103,7 +116,8 @@ until curl -sf "http://127.0.0.1:$HTTP/v2/health/ready" >/dev/null; do
 done
 say "speak: server ready after $((SECONDS - t0)) s"
 tts voices --url "127.0.0.1:$GRPC"
-rm -f "$OUT/hello.partial.wav"
-tts say "$TEXT" --voice demo --url "127.0.0.1:$GRPC" --seed 1 -o "$OUT/hello.partial.wav"
-mv "$OUT/hello.partial.wav" "$OUT/hello.wav"
-say "demo done in $((SECONDS - T0)) s: $OUT/hello.wav (random weights: noise, not speech)"
+# `tts say` writes the file only once the whole audio is there: no partial file to rename
+tts say "$TEXT" --voice demo --url "127.0.0.1:$GRPC" --seed 1 -o "$OUT/hello.wav"
+stop_server
+say "demo done in $((SECONDS - T0)) s: wrote $OUT/hello.wav (random weights: noise, not speech)"
+names

@@ -146,13 +146,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(app, start_s: float = 30.0) -> Iterator[str]:
+def served_app(app, start_s: float = 30.0, **config: object) -> Iterator[str]:
     """``app`` (ASGI) served by a real uvicorn on a free 127.0.0.1 port in a thread; yields
-    its base URL once started (or after ``start_s``), stops it on exit."""
+    its base URL once started (or after ``start_s``), stops it on exit. ``config``: more
+    `uvicorn.Config` keywords (``http=`` as `tts-gateway` runs it)."""
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = {"host": "127.0.0.1", "port": port, "log_level": "warning", **config}
+    server = uvicorn.Server(uvicorn.Config(app, **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -66,3 +67,58 @@ def test_voices_lists_the_voice(triton_voice):
 def test_load_unknown_voice_fails_cleanly(triton_voice):
     result = CliRunner().invoke(app, ["load", "nope", "--url", triton_voice.grpc_url])
     assert result.exit_code == 1 and "nope" in result.output
+    # the voices, not the component models Triton lists (tiny_frontend, tiny_bert_zh, ...)
+    assert f"its voices: {triton_voice.voice}" in result.output, result.output
+    assert f"{triton_voice.voice}_" not in result.output, result.output
+
+
+def test_say_names_the_voices_when_the_voice_is_unknown(triton_voice, tmp_path):
+    out = tmp_path / "x.wav"
+    args = ["say", TEXT, "-o", str(out), "--url", triton_voice.grpc_url, "--voice", "nope"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "no voice 'nope'" in result.output, result.output
+    assert f"its voices: {triton_voice.voice}" in result.output
+    assert not out.exists()
+
+
+def test_say_checks_the_output_path_before_any_work(tmp_path):
+    # no server behind the URL: the output check must come first, with no traceback
+    args = ["say", TEXT, "--url", "127.0.0.1:9", "-o", str(tmp_path / "missing" / "x.wav")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    said = _plain(result.output)  # typer boxes and wraps a usage error
+    assert "-o / --output" in said and "the folder" in said and "does not exist" in said, said
+    assert "Traceback" not in result.output
+    folder = CliRunner().invoke(app, ["say", TEXT, "--url", "127.0.0.1:9", "-o", str(tmp_path)])
+    assert folder.exit_code == 2 and "is a folder" in _plain(folder.output), folder.output
+
+
+def _plain(output: str) -> str:
+    """A CLI's output without rich's box drawing and line wrapping."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
+
+
+def test_http_against_the_grpc_port_names_the_likely_mistake(triton_voice):
+    args = ["voices", "--url", triton_voice.grpc_url, "--protocol", "http"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "is it Triton's gRPC port?" in result.output and "Traceback" not in result.output
+
+
+def test_load_shows_progress_while_the_models_load(triton_voice, monkeypatch):
+    from tts_client import loading
+
+    monkeypatch.setattr(loading, "LOAD_REPORT_S", 0.0)  # a line per poll (a log: no terminal)
+    name = triton_voice.voice
+    with TTSClient(triton_voice.grpc_url, timeout=300) as client:
+        client.unload_voice(name)
+        try:
+            assert not {v.name: v for v in client.voices()}[name].release  # unknown unloaded
+            result = CliRunner().invoke(app, ["load", name, "--url", triton_voice.grpc_url])
+        finally:
+            if not client.ready(name):  # the other tests share this server's voice
+                client.load_voice(name)
+        assert result.exit_code == 0, result.output
+        assert f"loading {name}: " in result.output and " models ready after " in result.output
+        assert f"loaded {name} (" in result.output
+        assert client.voice_info(name, refresh=True).release == "2.3"

@@ -265,8 +265,8 @@ def test_voices_load_and_unload(triton_voice):
             while client.ready(name) and time.monotonic() < deadline:
                 time.sleep(0.2)
             gone = {v.name: v for v in client.voices()}[name]
-            assert not gone.ready
-            with pytest.raises(UnknownVoiceError):
+            assert not gone.ready and gone.release == ""  # unknown until it is loaded again
+            with pytest.raises(UnknownVoiceError, match=f"load it with `tts load {name}`"):
                 client.synthesize(TEXT, voice=name)
         finally:
             loaded = asyncio.run(_async_load(triton_voice.http_url, name))

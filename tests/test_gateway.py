@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 
 import numpy as np
 import pytest
@@ -326,10 +327,39 @@ def test_triton_down_is_503():
         assert client.get("/health").json() == {"status": "ok", "triton": False}
 
 
+def test_jobs_off_says_how_to_turn_them_on(gateway):
+    for method, path in (("POST", "/jobs"), ("GET", "/jobs/abc"), ("GET", "/jobs/abc/audio")):
+        r = gateway.request(method, path, headers=KEY, json={"text": TEXT})
+        assert r.status_code == 404, (method, path)
+        assert "start it with --jobs-dir DIR" in r.json()["message"], r.json()
+
+
+def test_startup_summary_says_what_the_gateway_serves(triton_voice, tmp_path):
+    from tts_gateway.cli import summary
+
+    on = create_app(triton_voice.grpc_url, api_key="k", jobs_dir=tmp_path).state.config
+    lines = summary(on, "127.0.0.1", 5000)
+    assert (
+        lines[0] == f"tts-gateway on http://127.0.0.1:5000 over Triton grpc {triton_voice.grpc_url}"
+    )
+    voice = next(line for line in lines if line.startswith("  voice "))
+    assert f"0: {triton_voice.voice} (release 2.3; speakers spk0, spk1, spk2" in voice
+    assert any(line.startswith("  routes   /voice ") for line in lines)
+    assert f"  jobs     on: POST /jobs, state and audio in {tmp_path}" in lines
+    assert any(line.startswith("  key      required") for line in lines)
+    off = summary(create_app(triton_voice.grpc_url).state.config, "::1", 5001)
+    assert off[0].startswith("tts-gateway on http://[::1]:5001 ")
+    assert "  jobs     off: start with --jobs-dir DIR to turn on POST /jobs" in off
+    assert any(line.startswith("  key      none") for line in off)
+    assert all(len(line) < 200 for line in lines + off)  # one fact a line, no table
+
+
 def test_real_http_server_over_uvicorn(triton_voice):
     pytest.importorskip("uvicorn")
+    from tts_gateway.cli import http_protocol
+
     app = create_app(triton_voice.http_url, protocol="http")
-    with served_app(app, start_s=20) as base:
+    with served_app(app, start_s=20, http=http_protocol()) as base:
         r = httpx.get(
             f"{base}/voice",
             params={"text": "你好。", "speaker_name": "spk0", "seed": 1},
@@ -338,3 +368,13 @@ def test_real_http_server_over_uvicorn(triton_voice):
         assert r.status_code == 200
         audio = Audio.from_wav(r.content)
         assert audio.sample_rate == RATE and audio.duration > 0.1
+        # raw UTF-8 in the request line (curl "...?text=你好") never reaches a route: the HTTP
+        # server's own 400 must say what to do
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall("GET /voice?text=你好 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+        assert b"--data-urlencode" in answer, answer

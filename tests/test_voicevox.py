@@ -81,6 +81,12 @@ def test_speakers_styles_and_version(url, jp_voice, style):
     assert refused.status_code == 422 and refused.json()["field"] == "speaker"
 
 
+def test_a_style_bert_vits2_voice_shows_its_own_release(url, jp_voice, tts):
+    # upstream's /models/info and `tts voices`: the voice's release, not a fixed "2.3"
+    assert httpx.get(f"{url}/models/info").json()["0"]["version"] == "sbv2-jp-extra"
+    assert {v.name: v.release for v in tts.voices()}[jp_voice.voice] == "sbv2-jp-extra"
+
+
 async def _version(url: str) -> str:
     async with vvclient.Client(url) as client:
         return await client.fetch_engine_version()

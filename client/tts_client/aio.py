@@ -21,6 +21,7 @@ from tts_client.voices import (
     first_ready,
     index_entries,
     load_stages,
+    unknown_voice_message,
     voice_candidates,
     voice_models,
     warn_undrained,
@@ -104,7 +105,13 @@ class AsyncTTSClient(ClientSettings):
     async def voice_info(self, voice: str | None = None, refresh: bool = False) -> VoiceInfo:
         name = await self._resolve(voice)
         if refresh or name not in self._infos:
-            cfg = await self._call(self._client.get_model_config, name, model=name, **self._json())
+            get_config = self._client.get_model_config
+            try:
+                cfg = await self._call(get_config, name, model=name, **self._json())
+            except UnknownVoiceError:  # say which voices there are (as the sync client)
+                index = await self._call(self._client.get_model_repository_index, **self._json())
+                message = unknown_voice_message(name, voice_candidates(index_entries(index)))
+                raise UnknownVoiceError(message) from None
             self._infos[name] = VoiceInfo.from_config(name, cfg, ready=True, state="READY")
         return self._infos[name]
 

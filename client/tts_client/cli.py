@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from tts_client.audio import Audio
+from tts_client.cli_files import check_output, read_file
 from tts_client.errors import InvalidInputError, TTSError
+from tts_client.loading import load_with_progress
 from tts_client.planner import SynthesisParams, plan_chunks
 from tts_contract.request import (
     EMOTION_IDS,
@@ -56,7 +58,9 @@ def scale_option(name: str, extra: str = "") -> typer.models.OptionInfo:
     return range_option(SCALE_BY_NAME[name], f"speaker default.{extra}")
 
 
-URL = typer.Option("127.0.0.1:8001", "--url", help="Triton address host:port (gRPC or HTTP).")
+URL = typer.Option(
+    "127.0.0.1:8001", "--url", envvar="TTS_URL", help="Triton address host:port (gRPC or HTTP)."
+)
 PROTOCOL = typer.Option("grpc", "--protocol", help="grpc or http (match the port of --url).")
 TIMEOUT = typer.Option(120.0, "--timeout", help="Seconds per request before giving up.")
 
@@ -74,15 +78,6 @@ def _fail(err: TTSError) -> typer.Exit:
     kind = type(err).__name__
     typer.echo(f"error ({kind}): {err.message}", err=True)
     return typer.Exit(2 if isinstance(err, InvalidInputError) else 1)
-
-
-def _read_file(path: Path | None, option: str) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint=option) from None
 
 
 @app.command()
@@ -165,13 +160,15 @@ def say(
     timeout: float = TIMEOUT,
 ) -> None:
     """Speak TEXT into a WAV file; prints audio duration, elapsed time and RTF."""
+    check_output(output, "-o / --output")
+    check_output(timestamps, "--timestamps")
     if text == "-":
         text = sys.stdin.read()
     params = SynthesisParams(
         speaker=speaker, language=language, sdp_ratio=sdp_ratio, noise_scale=noise_scale,
         noise_scale_w=noise_scale_w, length_scale=length_scale, seed=seed, profile=profile,
         style_text=style_text, style_text_weight=style_text_weight, emotion=emotion,
-        emotion_id=emotion_id, reference_audio=_read_file(reference_audio, "--reference-audio"),
+        emotion_id=emotion_id, reference_audio=read_file(reference_audio, "--reference-audio"),
         style=style, style_weight=style_weight, pitch_scale=pitch_scale,
         intonation_scale=intonation_scale, given_phones=given_phones, given_tones=given_tones,
         timestamps=timestamps is not None,
@@ -310,14 +307,15 @@ def voices(
         table.add_row(
             v.name,
             "yes" if v.ready else v.state.lower() or "no",
-            v.release,
+            v.release or "(load to see)",
             ", ".join(f"{name} ({i})" for name, i in v.speakers.items()),
             ", ".join(v.languages),
             str(v.sample_rate or ""),
             ", ".join(v.conditioning_inputs),
             ", ".join(v.styles),
         )
-    Console().print(table)
+    # in a log (not a terminal) a row stays one line: rich would wrap it at 80 columns
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)
     if not found:
         typer.echo("no voices in the repository", err=True)
 
@@ -333,7 +331,7 @@ def load(
     started = time.perf_counter()
     with _client(url, protocol, timeout) as client:
         try:
-            info = client.load_voice(name)
+            info = load_with_progress(client, name, lambda: _client(url, protocol, 5.0))
         except TTSError as err:
             raise _fail(err) from None
     typer.echo(

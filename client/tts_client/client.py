@@ -35,6 +35,7 @@ from tts_client.voices import (
     first_ready,
     index_entries,
     load_stages,
+    unknown_voice_message,
     voice_candidates,
     voice_models,
     warn_undrained,
@@ -162,7 +163,12 @@ class TTSClient(ClientSettings):
         """The voice's metadata (cached); UnknownVoiceError when it is not loaded."""
         name = self._resolve(voice)
         if refresh or name not in self._infos:
-            cfg = self._call("get_model_config", name, model=name, **self._json())
+            try:
+                cfg = self._call("get_model_config", name, model=name, **self._json())
+            except UnknownVoiceError:  # say which voices there are, not Triton's model words
+                index = self._call("get_model_repository_index", **self._json())
+                message = unknown_voice_message(name, voice_candidates(index_entries(index)))
+                raise UnknownVoiceError(message) from None
             self._infos[name] = VoiceInfo.from_config(name, cfg, ready=True, state="READY")
         return self._infos[name]
 

@@ -152,6 +152,17 @@ def _message_of(err: BaseException) -> str:
     return str(msg or err or type(err).__name__)
 
 
+WRONG_PROTOCOL = {
+    "expected http/": "the address answered, but not in HTTP: is it Triton's gRPC port? "
+    "Give the HTTP port (8000 by default) with --protocol http, or use --protocol grpc",
+}
+"""A transport's words for a port that speaks the other protocol -> the likely mistake."""
+
+
+def _wrong_protocol(low: str) -> str | None:
+    return next((hint for words, hint in WRONG_PROTOCOL.items() if words in low), None)
+
+
 def map_error(err: BaseException, model: str | None = None) -> TTSError:
     """The TTSError for an exception raised by tritonclient (gRPC or HTTP, sync or aio).
 
@@ -164,6 +175,11 @@ def map_error(err: BaseException, model: str | None = None) -> TTSError:
     message = _message_of(err)
     low = message.lower()
     where = f" (model {model!r})" if model else ""
+    wrong_port = _wrong_protocol(low)
+    if wrong_port:
+        e = ServerUnavailableError(f"{wrong_port} (the transport said: {message})", status)
+        e.retryable = False  # the same port answers the same way again
+        return e
 
     # Transport-level failures first: the exception type says it all.
     if isinstance(err, (asyncio.TimeoutError, socket.timeout, TimeoutError)) or (

@@ -33,8 +33,9 @@ class VoiceInfo:
     limits: dict[str, Any] = field(default_factory=dict)
     """Per-request limits (max_text_chars, max_sentences, ...) and pauses, as the server
     sent them; `request_limits` fills the rest with the contract's defaults."""
-    release: str = "2.3"
-    """The generator release (2.0, 2.1, 2.2, 2.3, sbv2, sbv2-jp-extra)."""
+    release: str = ""
+    """The generator release (2.0, 2.1, 2.2, 2.3, sbv2, sbv2-jp-extra); empty while the voice
+    is not loaded (Triton gives an unloaded model's config to nobody, so it is unknown)."""
     conditioning_inputs: list[str] = field(default_factory=list)
     """The conditioning inputs it takes (EMOTION, EMOTION_ID, REFERENCE_AUDIO, STYLE,
     STYLE_WEIGHT; `tts_contract.request.CONDITIONING_INPUTS`)."""
@@ -131,14 +132,25 @@ def voice_candidates(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def voice_models(voice: str, index: Any) -> list[str]:
     """The voice's models as the repository index lists them: BERT first, ensemble last;
     UnknownVoiceError when the repository has no such voice."""
-    names = [r["name"] for r in index_entries(index)]
+    rows = index_entries(index)
+    names = [r["name"] for r in rows]
     if voice not in names:
-        raise UnknownVoiceError(
-            f"no model {voice!r} in the server's repository; it has: "
-            f"{', '.join(sorted(names)) or 'nothing'}"
-        )
+        raise UnknownVoiceError(unknown_voice_message(voice, voice_candidates(rows)))
     mine = [n for n in names if n.startswith(f"{voice}_")]
     return sorted(mine, key=lambda n: "_bert_" not in n) + [voice]
+
+
+def unknown_voice_message(voice: str, candidates: Iterable[Mapping[str, Any]]) -> str:
+    """What to say when ``voice`` is not a voice on the server: the voices that are (their
+    ensembles, not the component models), and how to list them."""
+    candidates = list(candidates)
+    if any(r.get("name") == voice for r in candidates):
+        return f"voice {voice!r} is not loaded on the server; load it with `tts load {voice}`"
+    have = sorted(
+        f"{r['name']}{'' if r.get('state') == 'READY' else ' (not loaded)'}" for r in candidates
+    )
+    listed = ", ".join(have) if have else "none (is the repository empty?)"
+    return f"no voice {voice!r} on the server; its voices: {listed} (`tts voices` lists them)"
 
 
 def first_ready(voices: Iterable[VoiceInfo]) -> str:

@@ -164,4 +164,21 @@ def create_app(
     app.include_router(playground.router(backend))  # GET /playground, /contract
     if jobs:
         app.include_router(jobs_face.router(jobs))
+    else:
+        app.add_api_route("/jobs", _jobs_off, methods=JOBS_METHODS, include_in_schema=False)
+        app.add_api_route(
+            "/jobs/{rest:path}", _jobs_off, methods=JOBS_METHODS, include_in_schema=False
+        )
     return app
+
+
+JOBS_METHODS = ["GET", "POST", "DELETE"]
+
+
+def _jobs_off() -> None:
+    """/jobs on a gateway without a jobs folder: a 404 that says how to turn jobs on."""
+    raise ApiError(
+        404, 10,
+        "jobs are off on this gateway: start it with --jobs-dir DIR (create_app(jobs_dir=...)) "
+        "to turn on POST /jobs; until then send text to /voice or /v1/audio/speech",
+    )  # fmt: skip

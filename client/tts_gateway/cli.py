@@ -85,6 +85,26 @@ def summary(cfg: GatewayConfig, host: str, port: int) -> list[str]:
     return lines
 
 
+BAD_REQUEST_HINT = (
+    " The usual cause: text put into the URL unencoded. Percent-encode it (UTF-8), e.g. "
+    "curl -G http://HOST:PORT/voice --data-urlencode 'text=...', or POST a JSON body."
+)
+"""Appended to the HTTP server's 400 for a request line it cannot parse (ASCII only)."""
+
+
+def http_protocol() -> type:
+    """uvicorn's HTTP protocol (httptools where installed, else h11) whose 400 for an
+    unparsable request says what to do: raw UTF-8 in a URL is refused before the app sees the
+    request, so no route of ours can answer it."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class HintingProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+        def send_400_response(self, msg: str) -> None:
+            super().send_400_response(msg + BAD_REQUEST_HINT)
+
+    return HintingProtocol
+
+
 @app.command()
 def gateway(
     triton_url: str = typer.Option("127.0.0.1:8001", "--triton-url", help="Triton host:port."),
@@ -124,7 +144,7 @@ def gateway(
     app_ = create_app(triton_url, protocol=protocol, api_key=api_key, **options)
     for line in summary(app_.state.config, host, port):
         typer.echo(line)
-    uvicorn.run(app_, host=host, port=port)
+    uvicorn.run(app_, host=host, port=port, http=http_protocol())
 
 
 def main() -> None:

@@ -106,7 +106,7 @@ def _info(backend: Backend, voice: Any, configs: dict[str, Path]) -> dict[str, A
         "language": default_language(voice),
         "spk2id": voice.speakers,
         "id2spk": {str(i): s for s, i in voice.speakers.items()},
-        "version": "2.3",
+        "version": voice.release or "unknown (not loaded)",  # 2.0-2.3, sbv2, sbv2-jp-extra
         "name": voice.name,
         "languages": voice.languages,
         "sample_rate": voice.sample_rate,

@@ -18,7 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+# soft_wrap: a long line (a path) stays one line in a log instead of wrapping at 80 columns
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _progress(msg: str) -> None:
@@ -271,6 +272,12 @@ def repository(
     engines: Path | None = typer.Option(
         None, "--engines", help="runtime tensorrt: folder from `tts-export trt`"
     ),
+    link: bool = typer.Option(
+        False,
+        "--link",
+        help="hard-link the voice's graph files instead of copying them (one copy on disk; "
+        "copies across file systems); do not overwrite them in the voice folder then",
+    ),
     user_dict: Path | None = USER_DICT,
 ) -> None:
     """Write the voice's Triton models (ensemble, frontend, graphs) into a repository."""
@@ -299,6 +306,7 @@ def repository(
             engines=engines,
             first_window_seconds=first_window_seconds,
             window_frames=window_frames,
+            link=link,
         )
         with tempfile.TemporaryDirectory(prefix="tts-user-dict-") as tmp:
             source = voice
@@ -341,7 +349,7 @@ def demo_voice(
     for lang in ("JP",) if version == "sbv2-jp-extra" else ("ZH", "EN", "JP"):
         path = make_random_bert(lang, out / "bert" / lang, tiny=True, seed=seed)
         _progress(f"tiny random BERT {lang} -> {path}")
-    console.print(f"{ckpt}")
+    console.print(f"checkpoint: {ckpt}", highlight=False)
 
 
 @app.command()

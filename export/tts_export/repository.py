@@ -10,6 +10,7 @@ from `tts_export.triton_config` (docs/graphs.md, docs/triton.md).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -231,7 +232,7 @@ def _write_graph_models(
         if not src.is_file():
             raise FileNotFoundError(f"{src} not found for model {name}")
         model_py = MODEL_SOURCES / "graph" / "model.py" if opts.runtime == "python" else None
-        _write_model(out_dir / name, config, {file: src}, model_py)
+        _write_model(out_dir / name, config, {file: src}, model_py, link=opts.link)
         names.append(name)
     return names
 
@@ -346,13 +347,23 @@ def _write_python_models(
     return [f"{v}_{step}" for step in ("frontend", "noise", "join")]
 
 
-def _write_model(folder: Path, config: str, files: dict[str, Path], model_py: Path | None):
+def _write_model(
+    folder: Path, config: str, files: dict[str, Path], model_py: Path | None, link: bool = False
+) -> None:
+    """One Triton model folder: config.pbtxt, version 1 with ``files`` (hard links to them
+    with ``link``, where the file system allows; else copies) and model.py."""
     if folder.exists():
         shutil.rmtree(folder)
     version = folder / "1"
     version.mkdir(parents=True)
     (folder / "config.pbtxt").write_text(config, encoding="utf-8")
     for name, src in files.items():
+        if link:
+            try:  # Triton reads a hard link as the plain file it is
+                os.link(src, version / name)
+                continue
+            except OSError:  # another file system, or links not allowed: copy
+                pass
         shutil.copy2(src, version / name)
     if model_py is not None:
         shutil.copy2(model_py, version / "model.py")

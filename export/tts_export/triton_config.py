@@ -65,6 +65,10 @@ class RepositoryOptions:
     first_window_seconds: float | None = None
     """V_stream: audio in a sentence's first vocoder window (None: the stream model's default,
     `tts_runtime.windows.FIRST_WINDOW_SECONDS`). Smaller: earlier first audio."""
+    link: bool = False
+    """Hard-link the graph files from the voice folder instead of copying them (one copy on
+    disk; copies where the file system cannot link). The repository then shares those files:
+    overwriting one in the voice folder changes the served one too."""
     window_frames: int | None = None
     """V_stream: frames in every later window (None: `windows.WINDOW_FRAMES`). Larger: less
     context recomputed per window, later audio per window."""

@@ -17,7 +17,7 @@ from tts_contract.request import (
     STYLE_WEIGHT,
     RequestError,
 )
-from tts_model_repository.triton_io import optional_scalar
+from tts_model_repository.triton_io import optional_scalar, refused
 from vits2.serving.path import STEPS
 from vits2.serving.pipeline import FrontendPipeline
 from vits2.serving.request import SynthesisRequest, parse_request
@@ -84,7 +84,12 @@ class BlsSteps:
         self.emotion_models = dict(emotion_models or {})
         """Emotion graph kind (clap_text, clap_audio, wav2vec2) -> Triton model name."""
 
-    def call(self, model: str, inputs: Mapping[str, np.ndarray], outputs) -> dict:
+    def call(
+        self, model: str, inputs: Mapping[str, np.ndarray], outputs, *, by_message: bool = True
+    ) -> dict:
+        """Step ``model``'s ``outputs``. Its error is the request's (RequestError) when the
+        step says so (`refused`; with ``by_message`` False only by its code: the BERT and
+        emotion models may be native backends, whose messages follow no rule of ours)."""
         request = pb_utils.InferenceRequest(
             model_name=model,
             requested_output_names=list(outputs),
@@ -93,15 +98,15 @@ class BlsSteps:
         response = request.exec()
         if response.has_error():
             error = response.error()
-            code = error.code() if hasattr(error, "code") else None
-            if code == pb_utils.TritonError.INVALID_ARG:  # the step refused its input: bad input
+            if refused(model, error, by_message):  # the step refused its input: bad input
                 raise RequestError(f"{model}: {error.message()}")
             raise StepError(f"{model}: {error.message()}")
         return {n: pb_utils.get_output_tensor_by_name(response, n).as_numpy() for n in outputs}
 
     def bert(self, language: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """`vits2.serving.pipeline.BertFn` over the voice's BERT model for ``language``."""
-        return self.call(self.bert_models[language], feeds, ["bert_features"])["bert_features"]
+        model = self.bert_models[language]
+        return self.call(model, feeds, ["bert_features"], by_message=False)["bert_features"]
 
     def emotion(self, kind: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """`vits2.serving.pipeline.EmotionFn` over the voice's emotion model of ``kind``."""
@@ -111,7 +116,8 @@ class BlsSteps:
                 "runtime leaves out graphs with bool inputs: CLAP's audio branch); leave the "
                 "input out, or serve the voice on Triton's onnxruntime backend (--runtime onnxruntime)"
             )
-        return self.call(self.emotion_models[kind], feeds, ["embedding"])["embedding"]
+        model = self.emotion_models[kind]
+        return self.call(model, feeds, ["embedding"], by_message=False)["embedding"]
 
     def run(self, step: str, feeds: Mapping[str, np.ndarray]) -> dict:
         """`vits2.serving.path.StepRunner` over the step's model."""

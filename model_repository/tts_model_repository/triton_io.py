@@ -61,8 +61,34 @@ def error_for(model: str, err: BaseException) -> Any:
     trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
     pb_utils.Logger.log_error(f"{model}: request failed\n{trace}")
     return pb_utils.TritonError(
-        f"{model} failed: {type(err).__name__}: {err}", pb_utils.TritonError.INTERNAL
+        f"{failed_prefix(model)}{type(err).__name__}: {err}", pb_utils.TritonError.INTERNAL
     )
+
+
+def failed_prefix(model: str) -> str:
+    """How a model's own failure (not the request's) begins: `error_for` writes it, and a BLS
+    caller reads it (`refused`)."""
+    return f"{model} failed: "
+
+
+STEP_DOWN = ("Stub process", "is not ready", "unknown model", "unavailable", "failed to load")
+"""What Triton itself says when a step model cannot run at all (a dead stub, a model that is
+not loaded): the server's fault, whatever the request."""
+
+
+def refused(model: str, error: Any, by_message: bool = True) -> bool:
+    """Whether a BLS call's ``error`` from step ``model`` (one of this repository's Python
+    models) means the request was wrong. Triton's BLS drops the step's error code (every error
+    arrives INTERNAL: triton-inference-server/server#7804), so the message decides: a model's
+    own failure starts with `failed_prefix`, Triton's own failures say `STEP_DOWN`; anything
+    else is the step's bad-input message."""
+    code = error.code() if hasattr(error, "code") else None
+    if code == pb_utils.TritonError.INVALID_ARG:
+        return True
+    if not by_message:
+        return False
+    message = error.message()
+    return not message.startswith(failed_prefix(model)) and not any(s in message for s in STEP_DOWN)
 
 
 def respond(

@@ -3,7 +3,7 @@
 - Soak: N short requests at concurrency 16 against the tiny voice; zero errors, every answer
   equal to the same request's answer alone (no mixed-up batch rows), the server's resident
   memory (tritonserver + Python-backend stubs) before and after printed and bounded.
-  1,000 requests, about 70 s on 2 cores.
+  400 requests over 10 repeated keys (tests/test_traffic.py sends a new length every request).
 - Unload/reload of a voice while requests run, and SIGKILL of the server with a client in use
   followed by a restart on the same repository and ports. Both use their own server, so the
   shared session server is never disturbed.
@@ -194,9 +194,9 @@ def soak(triton_voice, capsys, count: int, deadline_s: float) -> None:
     )
 
 
-def test_soak_1000(triton_voice, capsys):
-    # 1,000 requests took 72 s here (14 req/s on 2 shared cores): no CI-sized variant needed.
-    soak(triton_voice, capsys, count=1000, deadline_s=900)
+def test_soak_400(triton_voice, capsys):
+    # 1,000 took 72 s on 2 quiet cores, 175 s on busy ones; 400 is the CI size
+    soak(triton_voice, capsys, count=400, deadline_s=600)
 
 
 # -- a server of our own ---------------------------------------------------------------------

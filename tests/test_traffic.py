@@ -4,7 +4,9 @@ server that answers "busy, retry later" at once instead of queueing without boun
 
 - Varied soak: 600 requests at concurrency 16 on the tiny voice, texts of 1-60 characters
   in ZH/JP/EN with distinct seeds (so each has its own frame count); zero errors; the server's
-  total resident memory at the end within +10% of what it was after the first 10%; sampled
+  total resident memory at the end within +10% of what it was after the first third (the
+  onnxruntime arenas grow to the largest batch x length they meet, which takes a few hundred
+  requests: 2,000 requests grew +3.4% after the first 10%, 600 grew +9.6%); sampled
   answers equal the same request sent alone.
 - Overload: 64 long requests at concurrency 64 against a queue of 2: every request either
   succeeds or gets the retryable busy error within the stated time, and the server is ready and
@@ -90,7 +92,7 @@ def test_varied_soak_600_new_lengths_bounded_memory(auto_server, capsys):
     server, voice, _ = auto_server
     rng = random.Random(23)
     requests = [(*varied_text(rng), 1000 + i) for i in range(600)]
-    first_tenth = len(requests) // 10
+    first_third = len(requests) // 3
     errors: list[tuple[int, str]] = []
     audio_seconds = [0.0]
     marks: dict[str, float] = {}
@@ -117,8 +119,8 @@ def test_varied_soak_600_new_lengths_bounded_memory(auto_server, capsys):
                         sampled[i] = audio
                     audio_seconds[0] += seconds
                     done[0] += 1
-                    if done[0] == first_tenth:
-                        marks["tenth"] = server_rss_mib(server.pid)[0]
+                    if done[0] == first_third:
+                        marks["third"] = server_rss_mib(server.pid)[0]
         finally:
             client.close()
 
@@ -139,18 +141,20 @@ def test_varied_soak_600_new_lengths_bounded_memory(auto_server, capsys):
             assert alone.shape == loaded.shape and np.abs(alone - loaded).max() <= PARITY, i
     finally:
         client.close()
-    tenth = marks.get("tenth", before)
+    third = marks.get("third", before)
     with capsys.disabled():
         print(
             f"\nvaried soak: {done[0]} requests ({len({len(t) for t, _, _ in requests})} text "
             f"lengths, distinct seeds) at concurrency {CONCURRENCY} in {elapsed:.0f} s "
             f"({done[0] / elapsed:.1f} req/s, {audio_seconds[0] / elapsed:.1f} audio s/s), "
-            f"{len(errors)} errors; server RSS ({procs} processes) {before:.0f} -> {tenth:.0f} "
-            f"after 10% -> {after:.0f} MiB at the end ({(after - tenth) / tenth:+.1%})"
+            f"{len(errors)} errors; server RSS ({procs} processes) {before:.0f} -> {third:.0f} "
+            f"after a third -> {after:.0f} MiB at the end ({(after - third) / third:+.1%})"
         )
     assert not errors, errors[:5]
     assert done[0] == len(requests), f"only {done[0]} of {len(requests)} within the deadline"
-    assert after <= 1.10 * tenth, f"RSS {tenth:.0f} -> {after:.0f} MiB after 10% of the requests"
+    assert after <= 1.10 * third, (
+        f"RSS {third:.0f} -> {after:.0f} MiB after a third of the requests"
+    )
 
 
 LONG = "今天天气很好，我们一起去公园散步吧。春天的花开得正好，孩子们在草地上奔跑。" * 3

@@ -161,28 +161,16 @@ def main(
         code = f"from tts_benchmarks.workload import build_voice; build_voice({str(cache)!r}, {kind!r})"
         subprocess.run([sys.executable, "-c", code], check=True)
         voice = build_voice(cache, kind, progress)
-    from tts_export.repository import (
-        RepositoryOptions,
-        describe_plan,
-        parse_precision,
-        resolved_options,
-        write_repository,
-    )
+    from tts_benchmarks.triton_load import write_voice_repository
 
-    opts = RepositoryOptions(
-        graph_runtime=graph_runtime, precision=parse_precision(precision), name=voice.name
-    )
     repo = cache / f"memory-repository-{voice.name}"
-    write_repository(voice.voice_dir, repo, opts)
-    resolved, _ = resolved_options(voice.voice_dir, opts)
-    plan = describe_plan(resolved)
+    model, plan = write_voice_repository(voice, repo, graph_runtime, precision)
     progress(f"repository: {plan}; starting tritonserver (load average {load_average()})")
     t_load = time.perf_counter()
     with TritonServer(
         repo, load_models=["*"], log_path=cache / "memory-tritonserver.log"
     ) as server:
         loaded_s = time.perf_counter() - t_load
-        model = resolved.name or voice.name
         with Sampler(server.pid) as sampler:
             after_load = sampler.now()
             progress(

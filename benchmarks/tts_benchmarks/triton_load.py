@@ -281,3 +281,24 @@ def server_version(url: str) -> str | None:
             return client.get_server_metadata(as_json=True).get("version")
         except Exception:
             return None
+
+
+def write_voice_repository(
+    voice: Voice, repo: Path, graph_runtime: str = "auto", precision: list[str] = ()
+) -> tuple[str, str]:
+    """A repository for `voice` in `repo` as `tts-export repository` writes it (`graph_runtime`
+    and `precision` as its options); returns (the ensemble's name, the plan in words)."""
+    from tts_export.repository import (
+        RepositoryOptions,
+        describe_plan,
+        parse_precision,
+        resolved_options,
+        write_repository,
+    )
+
+    opts = RepositoryOptions(
+        graph_runtime=graph_runtime, precision=parse_precision(list(precision)), name=voice.name
+    )
+    write_repository(voice.voice_dir, repo, opts)
+    resolved, _ = resolved_options(voice.voice_dir, opts)
+    return resolved.name or voice.name, describe_plan(resolved)

@@ -231,6 +231,7 @@ CLIENT_CASES = [
 def test_client_boundary(triton_voice, protocol, kwargs, error, field):
     from tts_client import client as client_mod
     from tts_client import errors
+
     url = triton_voice.grpc_url if protocol == "grpc" else triton_voice.http_url
     kwargs = {"voice": triton_voice.voice, **kwargs}
     with client_mod.TTSClient(url, protocol=protocol, timeout=120, retries=0) as tts:
@@ -266,4 +267,3 @@ def test_corpus_size():
         + f" x 2 protocols); known bugs: {sum(1 for c in CORPUS if c.bug)}"
     )
     assert total >= 100
-

@@ -140,7 +140,11 @@ BAD = [
     ("sbv2", {"STYLE_WEIGHT": float("nan")}, r"STYLE_WEIGHT must be a number, got nan"),
     ("jpextra", {"STYLE_WEIGHT": float("inf")}, r"STYLE_WEIGHT must be in \[0.0, 20.0\]"),
     ("sbv2", {"STYLE_WEIGHT": 20.5}, r"STYLE_WEIGHT must be in"),
-    ("v21", {"REFERENCE_AUDIO": b"RIFF not audio"}, r"REFERENCE_AUDIO could not be decoded as audio"),
+    (
+        "v21",
+        {"REFERENCE_AUDIO": b"RIFF not audio"},
+        r"REFERENCE_AUDIO could not be decoded as audio",
+    ),
     ("v22", {"REFERENCE_AUDIO": _wav(31.0)}, r"REFERENCE_AUDIO is 31.0 s long; at most 30 s"),
     ("v21", {"REFERENCE_AUDIO": _wav(0.0)}, r"REFERENCE_AUDIO holds no samples"),
     ("v21", {"EMOTION_ID": 2, "REFERENCE_AUDIO": b""}, None),  # an empty clip is left out

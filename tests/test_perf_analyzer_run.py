@@ -50,7 +50,12 @@ def test_every_model_with_input_data_is_measured(pa_run, triton_voice):
         assert row["infer_per_s"] > 0 and 0 < row["p50_latency_s"] <= row["p99_latency_s"]
         assert row["server"]["successful_request_count"] >= 3, key  # 3 windows of 3
         assert (out / "runs" / f"{key[0]}-c{key[1]}.csv").is_file()
-    assert rows[(f"{v}_stream", 1)]["responses_per_s"] > rows[(f"{v}_stream", 1)]["infer_per_s"]
+    stream = rows[(f"{v}_stream", 1)]
+    assert stream["responses_per_s"] > stream["infer_per_s"]  # several chunks per request
+    # first audio from each response's timestamp; perf_analyzer's own latency is the last one
+    first, last = stream["first_response_s"], stream["last_response_s"]
+    assert 0 < first["p50"] < last["p50"] and first["max"] < last["max"]
+    assert abs(last["p50"] - stream["p50_latency_s"]) <= 0.2 * stream["p50_latency_s"]
     assert "perf_analyzer runs (0 without a result)" in output
 
 
@@ -85,6 +90,7 @@ def test_harness_beside_it_and_the_report(pa_run, triton_voice):
     v = triton_voice.voice
     assert f"flags {', '.join(results['machine']['cpu_flags'])})" in md
     assert f"| {v} | 1 |" in md and f"| {v}_stream (first audio) | 1 |" in md
+    assert f"| {v}_stream (whole stream) | 2 |" in md
     assert f"↳ {v}_flow" in md and "load average" in md
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import re
 import subprocess
 import time
@@ -130,6 +131,24 @@ def parse_csv(path: Path) -> dict:
     return out
 
 
+def response_times(profile: Path, concurrency: int) -> dict:
+    """First and last response after each request's send (seconds), from perf_analyzer's
+    `--profile-export-file`. For a decoupled model perf_analyzer 2.41 says it measures the
+    first response, yet its reported latency is the last one (the whole stream, measured here):
+    first audio is read from these timestamps instead."""
+    data = json.loads(profile.read_text())
+    first, last = [], []
+    for experiment in data.get("experiments", []):
+        if experiment.get("experiment", {}).get("value") not in (None, concurrency):
+            continue
+        for request in experiment.get("requests", []):
+            times = request.get("response_timestamps") or []
+            if times:
+                first.append((times[0] - request["timestamp"]) * 1e-9)
+                last.append((times[-1] - request["timestamp"]) * 1e-9)
+    return {"first_response_s": percentiles(first), "last_response_s": percentiles(last)}
+
+
 class Runner:
     """perf_analyzer runs against one server, each written under `folder`."""
 
@@ -146,6 +165,7 @@ class Runner:
         *,
         streaming: bool = False,
         composing: list[str] = (),
+        requests: int | None = None,
     ) -> dict:
         """One model at one concurrency: the CSV's numbers and the server's breakdown, or
         `error` with perf_analyzer's last lines (unstable, refused, timed out)."""
@@ -158,18 +178,21 @@ class Runner:
             "--input-data", str(input_data),
             "--concurrency-range", f"{concurrency}:{concurrency}",
             "--measurement-mode", "count_windows",
-            "--measurement-request-count", str(s["requests"]),
+            "--measurement-request-count", str(requests or s["requests"]),
             "--stability-percentage", str(s["stability_percentage"]),
             "--max-trials", str(s["max_trials"]),
             "--percentile", "50",  # stable on the median: a lone slow request may not reset it
             "-f", str(csv_path),
         ]  # fmt: skip
-        if streaming:
-            cmd.append("--streaming")
+        profile = self.folder / f"{stem}.profile.json"
+        if streaming:  # each response's time: 2.41's own latency is the last response's
+            profile.unlink(missing_ok=True)
+            cmd += ["--streaming", "--profile-export-file", str(profile)]
         if composing:
             cmd += ["--bls-composing-models", ",".join(composing)]
         (self.folder / f"{stem}.cmd").write_text(" ".join(cmd) + "\n")
         row: dict = {"model": model, "concurrency": concurrency, "streaming": streaming}
+        row["window_requests"] = requests or s["requests"]
         t0 = time.perf_counter()
         try:
             done = subprocess.run(
@@ -187,6 +210,8 @@ class Runner:
             return row
         row.update(parse_csv(csv_path))
         row.update(parse_output(output))
+        if streaming:
+            row.update(response_times(profile, concurrency))
         return row
 
 
@@ -241,6 +266,20 @@ def harness(url: str, model: str, voice: Voice, text: Text, levels: list[int], n
     return out
 
 
+STEP_WINDOW_S = 2.0
+"""A step model's window is about this long: a few-millisecond model needs many requests
+per window to be stable on a shared machine, a second-long one few."""
+MAX_WINDOW_REQUESTS = 200
+
+
+def _window_requests(server_s: float | None, least: int) -> int:
+    """Requests per window for a model whose requests took ``server_s`` on the server so far
+    (None: not seen yet, ``least``)."""
+    if not server_s:
+        return least
+    return min(MAX_WINDOW_REQUESTS, max(least, math.ceil(STEP_WINDOW_S / server_s)))
+
+
 def measure(
     tool: PerfAnalyzer,
     url: str,
@@ -262,16 +301,27 @@ def measure(
     plan: list[tuple[str, int]] = [(model, c) for c in levels]
     plan += [(f"{model}_stream", c) for c in levels if f"{model}_stream" in ready]
     plan += [(m, 1) for m in files if m not in (model, f"{model}_stream") and m in ready]
+    seen: dict[str, float] = {}  # model -> server time per request, from the runs so far
     rows = []
     for name, c in plan:
         composing = bls_composing(url, name, ready) if name != model else []
         row = runner.run(
-            name, files[name], c, streaming=name.endswith("_stream"), composing=composing
+            name,
+            files[name],
+            c,
+            streaming=name.endswith("_stream"),
+            composing=composing,
+            requests=_window_requests(seen.get(name), settings["requests"]),
         )
         rows.append(row)
+        for called, block in row.get("composing", {}).items():
+            if block.get("avg_request_latency_s"):
+                seen.setdefault(called, block["avg_request_latency_s"])
         said = row.get("error") or (
             f"{row['infer_per_s']:.2f} infer/s, p50 {row['p50_latency_s'] * 1e3:.0f} ms"
         )
+        if "first_response_s" in row:
+            said += f", first response p50 {row['first_response_s']['p50'] * 1e3:.0f} ms"
         progress(f"perf_analyzer {name} at concurrency {c}: {said} ({row['wall_s']:.0f} s)")
     if missing:
         progress(f"not on the server, not measured: {', '.join(missing)}")
@@ -282,6 +332,35 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.0f}"
 
 
+def _speed_lines(row: dict, model: str, h: dict, audio_s: float) -> list[str]:
+    """The first table's lines for one perf_analyzer row (the ensemble's and the stream's)."""
+    c = row["concurrency"]
+    if row["model"] == model:
+        ours = h["ensemble"].get(c) or h["ensemble"].get(str(c))
+        pairs = [("", row.get("p50_latency_s"), ours["latency_s"]["p50"], ours["requests_per_s"])]
+    elif row["model"] == f"{model}_stream":
+        stream = h["stream"] if c == 1 else None  # the harness streams one request at a time
+        pairs = [
+            (" (first audio)", row.get("first_response_s", {}).get("p50"),
+             stream and stream["first_audio_s"]["p50"], None),
+            (" (whole stream)", row.get("p50_latency_s"), stream and stream["latency_s"]["p50"],
+             None),
+        ]  # fmt: skip
+    else:
+        return []
+    if "error" in row:
+        return [f"| {row['model']} | {c} | {row['error']} | | | | | |"]
+    lines = []
+    for what, theirs, mine, rate in pairs:
+        ratio = f"{theirs / mine:.2f}" if theirs and mine else ""
+        rtf = f"{theirs / audio_s:.3f}" if theirs and what != " (first audio)" else ""
+        lines.append(
+            f"| {row['model']}{what} | {c} | {_ms(theirs)} | {_ms(mine)} | {ratio} "
+            f"| {row['infer_per_s']:.2f} | {'' if rate is None else f'{rate:.2f}'} | {rtf} |"
+        )
+    return lines
+
+
 def report(results: dict) -> str:
     """perf_analyzer.md: perf_analyzer's rows beside the harness's, then each step model."""
     m, h = results["machine"], results["harness"]
@@ -290,7 +369,8 @@ def report(results: dict) -> str:
         f"# perf_analyzer against voice `{results['model']}`",
         "",
         f"{results['perf_analyzer']}, gRPC; text `{results['text']}` ({audio_s:.2f} s of audio), "
-        f"seed {SEED}; {results['settings']['requests']} requests per window, stable within "
+        f"seed {SEED}; {results['settings']['requests']} requests per window (a step model: "
+        f"enough for about {STEP_WINDOW_S:.0f} s), stable on the p50 within "
         f"{results['settings']['stability_percentage']}%. Server plan: {results['plan']}.",
         f"CPU: {m['cpu_model']} ({m['logical_cpus']} logical CPUs; flags "
         f"{', '.join(m['cpu_flags'])}); load average {m['load_average_at_start']} at the start, "
@@ -300,26 +380,8 @@ def report(results: dict) -> str:
         "| perf_analyzer infer/s | harness requests/s | p50 RTF (perf_analyzer) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    stream = results["harness"]["stream"]
     for row in results["rows"]:
-        model, c = row["model"], row["concurrency"]
-        if model == results["model"]:
-            ours = h["ensemble"].get(c) or h["ensemble"].get(str(c))
-            mine, rate = ours["latency_s"]["p50"], ours.get("requests_per_s")
-        elif model.endswith("_stream") and c == 1:
-            mine, rate = stream["first_audio_s"]["p50"], None
-        else:
-            continue
-        if "error" in row:
-            lines.append(f"| {model} | {c} | {row['error']} | {_ms(mine)} | | | | |")
-            continue
-        p50 = row["p50_latency_s"]
-        what = " (first audio)" if row["streaming"] else ""
-        rtf = "" if row["streaming"] else f"{p50 / audio_s:.3f}"
-        lines.append(
-            f"| {model}{what} | {c} | {_ms(p50)} | {_ms(mine)} | {p50 / mine:.2f} "
-            f"| {row['infer_per_s']:.2f} | {'' if rate is None else f'{rate:.2f}'} | {rtf} |"
-        )
+        lines += _speed_lines(row, results["model"], h, audio_s)
     lines += [
         "",
         "Server side of each model at concurrency 1 (perf_analyzer's statistics; a BLS caller's "

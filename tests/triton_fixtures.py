@@ -161,10 +161,11 @@ def infer_http(url: str, model: str, text: str, **inputs):
         client.close()
 
 
-def stream_results(url: str, model: str, inputs: dict) -> list:
+def stream_results(url: str, model: str, inputs: dict, arrivals: list | None = None) -> list:
     """Every response with outputs of one decoupled request over gRPC, in order (the
-    request's inputs: name -> value)."""
+    request's inputs: name -> value); ``arrivals`` gets each one's time.perf_counter()."""
     import queue
+    import time
 
     import tritonclient.grpc as grpc
 
@@ -180,6 +181,8 @@ def stream_results(url: str, model: str, inputs: dict) -> list:
             response = result.get_response()
             if response.outputs:
                 out.append(result)
+                if arrivals is not None:
+                    arrivals.append(time.perf_counter())
             final = response.parameters.get("triton_final_response")
             if final is not None and final.bool_param:
                 break

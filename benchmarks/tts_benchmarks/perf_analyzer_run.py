@@ -437,6 +437,9 @@ def main(
     timeout_s: Annotated[float, typer.Option("--timeout-s", help="per perf_analyzer run")] = 900.0,
     graph_runtime: Annotated[str, typer.Option("--graph-runtime")] = "auto",
     precision: Annotated[list[str], typer.Option("--precision")] = [],  # noqa: B006
+    stream_instances: Annotated[
+        int | None, typer.Option("--stream-instances", min=1, help="tts-export repository's")
+    ] = None,
 ) -> None:
     """Fetch perf_analyzer, serve the voice (or use --url), measure it beside the harness."""
     from tts_benchmarks.triton_load import start_server, write_voice_repository
@@ -461,7 +464,11 @@ def main(
             model, plan = name or voice.name, "as served at " + url
         else:
             repo = cache / f"perf-analyzer-repository-{voice.name}"
-            model, plan = write_voice_repository(voice, repo, graph_runtime, precision)
+            model, plan = write_voice_repository(
+                voice, repo, graph_runtime, precision, stream_instances
+            )
+            if stream_instances:
+                plan += f"; {stream_instances} stream instances"
             progress(f"repository: {plan}; starting tritonserver")
             server = start_server(repo, cache / "perf-analyzer-tritonserver.log", progress)
             stack.callback(server.stop)

@@ -284,10 +284,15 @@ def server_version(url: str) -> str | None:
 
 
 def write_voice_repository(
-    voice: Voice, repo: Path, graph_runtime: str = "auto", precision: list[str] = ()
+    voice: Voice,
+    repo: Path,
+    graph_runtime: str = "auto",
+    precision: list[str] = (),
+    stream_instances: int | None = None,
 ) -> tuple[str, str]:
-    """A repository for `voice` in `repo` as `tts-export repository` writes it (`graph_runtime`
-    and `precision` as its options); returns (the ensemble's name, the plan in words)."""
+    """A repository for `voice` in `repo` as `tts-export repository` writes it (`graph_runtime`,
+    `precision` and `stream_instances` as its options); returns (the ensemble's name, the plan
+    in words)."""
     from tts_export.repository import (
         RepositoryOptions,
         describe_plan,
@@ -297,7 +302,10 @@ def write_voice_repository(
     )
 
     opts = RepositoryOptions(
-        graph_runtime=graph_runtime, precision=parse_precision(list(precision)), name=voice.name
+        graph_runtime=graph_runtime,
+        precision=parse_precision(list(precision)),
+        name=voice.name,
+        stream_instances=stream_instances,
     )
     write_repository(voice.voice_dir, repo, opts)
     resolved, _ = resolved_options(voice.voice_dir, opts)

@@ -268,6 +268,14 @@ def repository(
     first_window_seconds: float | None = FIRST_WINDOW,
     window_frames: int | None = WINDOW_FRAMES_OPTION,
     instances: int = typer.Option(1, "--instances", min=1),
+    stream_instances: int | None = typer.Option(
+        None,
+        "--stream-instances",
+        min=1,
+        help="instances of the streaming model (default: --instances): each streams one request "
+        "at a time, so concurrent streams wait for each other's whole stream; one more costs one "
+        "stub process (~475 MiB full-size), not another copy of the graphs",
+    ),
     gpu: bool = typer.Option(False, "--gpu", help="instance groups on GPU (native backends)"),
     engines: Path | None = typer.Option(
         None, "--engines", help="runtime tensorrt: folder from `tts-export trt`"
@@ -301,6 +309,7 @@ def repository(
             preferred_batch=list(preferred_batch) or None,
             max_padding=max_padding,
             instances=instances,
+            stream_instances=stream_instances,
             gpu=gpu,
             name=name,
             engines=engines,

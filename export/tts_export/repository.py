@@ -333,7 +333,7 @@ def _write_python_models(
             PUBLIC_INPUTS,
             STREAM_OUTPUTS,
             {**_stream_params(v, manifest, opts, bert_models), "emotion_models": emotion_models},
-            count=instances,
+            count=max(1, opts.stream_instances or instances),
             decoupled=True,
             policy=policy,
         ),

@@ -57,6 +57,11 @@ class RepositoryOptions:
     queue_timeout_s: float = 60.0
     """Seconds a request may wait in one model's queue before Triton answers 503."""
     instances: int = 1
+    stream_instances: int | None = None
+    """V_stream's instances (None: ``instances``). One instance streams one request at a time:
+    a second concurrent stream's first audio waits for the whole first stream. Each more
+    instance is one more stub process (about 475 MiB with a full-size voice's frontend), not
+    another copy of the graphs, which it calls over BLS."""
     gpu: bool = False
     threads: int = 0
     name: str | None = None

@@ -108,7 +108,7 @@ def _speed_lines(row: dict, model: str, h: dict, audio_s: float) -> list[str]:
         stream = h["stream"] if c == 1 else None  # the harness streams one request at a time
         pairs = [
             (" (first audio)", row.get("first_response_s", {}).get("p50"),
-             stream and stream["first_audio_s"]["p50"], None),
+             stream and stream.get("first_audio_s", {}).get("p50"), None),
             (" (whole stream)", row.get("p50_latency_s"), stream and stream["latency_s"]["p50"],
              None),
         ]  # fmt: skip

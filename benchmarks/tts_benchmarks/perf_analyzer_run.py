@@ -37,7 +37,7 @@ import typer
 
 from tts_benchmarks.perf_analyzer_binary import PerfAnalyzer, fetch
 from tts_benchmarks.perf_analyzer_results import parse_csv, parse_output, report, response_times
-from tts_benchmarks.stats import load_average, machine_facts, percentiles, summarize
+from tts_benchmarks.stats import load_average, machine_facts, summarize
 from tts_benchmarks.workload import (
     SEED,
     TEXTS,
@@ -88,6 +88,7 @@ class Runner:
         """One model at one concurrency: the CSV's numbers and the server's breakdown, or
         `error` with perf_analyzer's last lines (unstable, refused, timed out)."""
         stem = f"{model}-c{concurrency}"
+        requests = requests or self.settings["requests"]
         csv_path = self.folder / f"{stem}.csv"
         csv_path.unlink(missing_ok=True)
         s = self.settings
@@ -96,7 +97,7 @@ class Runner:
             "--input-data", str(input_data),
             "--concurrency-range", f"{concurrency}:{concurrency}",
             "--measurement-mode", "count_windows",
-            "--measurement-request-count", str(requests or s["requests"]),
+            "--measurement-request-count", str(requests),
             "--stability-percentage", str(s["stability_percentage"]),
             "--max-trials", str(s["max_trials"]),
             "--percentile", "50",  # stable on the median: a lone slow request may not reset it
@@ -110,7 +111,7 @@ class Runner:
             cmd += ["--bls-composing-models", ",".join(composing)]
         (self.folder / f"{stem}.cmd").write_text(" ".join(cmd) + "\n")
         row: dict = {"model": model, "concurrency": concurrency, "streaming": streaming}
-        row["window_requests"] = requests or s["requests"]
+        row["window_requests"] = requests
         t0 = time.perf_counter()
         try:
             done = subprocess.run(
@@ -174,13 +175,7 @@ def harness(url: str, model: str, voice: Voice, text: Text, levels: list[int], n
         )
         out["ensemble"][c] = summarize(samples, wall)
     stream = [stream_once(url, f"{model}_stream", voice, text, SEED, rate, 600.0) for _ in range(n)]
-    ok = [s for s in stream if s.error is None]
-    out["stream"] = {
-        "requests": len(stream),
-        "errors": len(stream) - len(ok),
-        "first_audio_s": percentiles([s.first_audio_s for s in ok if s.first_audio_s]),
-        "latency_s": percentiles([s.latency_s for s in ok]),
-    }
+    out["stream"] = summarize(stream)
     return out
 
 

@@ -3,7 +3,8 @@ sentence, the vocoder over BLS per window) on a real tritonserver: joined window
 ensemble's audio, the first window is short, and a sentence's pause rides on its last window.
 
 Variants of the stream model with other window sizes are loaded beside the session's one
-(same step models, other `first_window_seconds` / `window_frames` parameters)."""
+(same step models, other `first_window_seconds` / `window_frames` / `window_growth`
+parameters)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.triton_fixtures import infer_http, stream_results, wait_unloaded
-from tts_runtime.windows import FIRST_WINDOW_SECONDS, first_window_frames
+from tts_runtime.windows import FIRST_WINDOW_SECONDS, first_window_frames, later_window
 
 pytestmark = pytest.mark.triton
 
@@ -52,7 +53,8 @@ def stream_variant(triton_voice):
     loaded = []
     client = http.InferenceServerClient(triton_voice.http_url)
 
-    def make(tag: str, first_window_seconds: float, window_frames: int, fixed: bool) -> str:
+    def make(tag: str, first_window_seconds: float, window_frames: int, fixed: bool,
+             growth: float) -> str:  # fmt: skip
         name = f"{voice}_stream_{tag}"
         shutil.copytree(repo / f"{voice}_stream", repo / name, dirs_exist_ok=True)
         config = (repo / name / "config.pbtxt").read_text(encoding="utf-8")
@@ -61,6 +63,7 @@ def stream_variant(triton_voice):
             ("first_window_seconds", first_window_seconds),
             ("window_frames", window_frames),
             ("fixed_shapes", int(fixed)),
+            ("window_growth", growth),
         ):
             config, n = re.subn(
                 rf'(key: "{key}" value: {{ string_value: )"[^"]*"', rf'\1"{value}"', config
@@ -111,17 +114,18 @@ def test_first_chunk_is_shorter_than_its_sentence(triton_voice):
 
 
 @pytest.mark.parametrize(
-    ("tag", "seconds", "frames", "fixed"),
+    ("tag", "seconds", "frames", "fixed", "growth"),
     [
-        ("small", 0.05, 7, False),  # window sizes that do not divide the frame counts
-        ("large", 20.0, 5000, False),  # every sentence shorter than one window
-        ("fixed", 0.05, 7, True),  # windows padded to two widths (OpenVINO/TensorRT backends)
+        ("small", 0.05, 7, False, 1.0),  # window sizes that do not divide the frame counts
+        ("growing", 0.05, 3, False, 1.5),  # later windows 3, 4, 6, 10, 15, ... frames
+        ("large", 20.0, 5000, False, 2.0),  # every sentence shorter than one window
+        ("fixed", 0.05, 7, True, 1.0),  # windows padded to two widths (OpenVINO/TensorRT)
     ],
 )
 def test_window_sizes_from_the_config_join_to_the_ensemble(
-    triton_voice, stream_variant, tag, seconds, frames, fixed
+    triton_voice, stream_variant, tag, seconds, frames, fixed, growth
 ):
-    model = stream_variant(tag, seconds, frames, fixed)
+    model = stream_variant(tag, seconds, frames, fixed, growth)
     whole = infer_http(triton_voice.http_url, triton_voice.voice, MULTI, SEED=17)
     whole = whole.as_numpy("AUDIO")
     chunks = _stream(triton_voice.grpc_url, model, MULTI, 17)
@@ -132,8 +136,9 @@ def test_window_sizes_from_the_config_join_to_the_ensemble(
             assert len(lengths) == 1
         else:  # the padding of fixed shapes is cut off: the same chunks
             assert lengths[0] == first * HOP and len(lengths) > 1
-            assert all(n == frames * HOP for n in lengths[1:-1])
-            assert 0 < lengths[-1] <= frames * HOP
+            later = [later_window(frames, growth, k) * HOP for k in range(len(lengths) - 1)]
+            assert lengths[1:-1] == later[:-1]
+            assert 0 < lengths[-1] <= later[-1]
     joined = np.concatenate([a for a, _ in chunks])
     assert joined.shape == whole.shape
     assert np.abs(joined - whole).max() <= 1e-4
@@ -157,6 +162,7 @@ def test_repository_writes_the_halves_and_the_window_options(tmp_path, tiny_voic
     stream = _params(tmp_path / "a" / "tiny_stream" / "config.pbtxt")
     assert stream["first_window_seconds"] == "0.1" and stream["window_frames"] == "32"
     assert stream["fixed_shapes"] == "0"  # the python runtime cuts rows to their lengths
+    assert stream["window_growth"] == "2.0"  # later windows grow (WINDOW_GROWTH)
     steps = json.loads(stream["models"].replace('\\"', '"'))
     assert steps["flow"] == "tiny_flow" and steps["vocoder"] == "tiny_vocoder"
     assert (tmp_path / "a" / "tiny_stream" / "1" / "voice" / "config.json").is_file()
@@ -167,3 +173,12 @@ def test_repository_writes_the_halves_and_the_window_options(tmp_path, tiny_voic
     for bad in (RepositoryOptions(first_window_seconds=0), RepositoryOptions(window_frames=0)):
         with pytest.raises(ValueError, match="stream windows"):
             write_repository(voice_dir, tmp_path / "c", bad)
+    with pytest.raises(ValueError, match=r"window growth must be in \[1, 64\], got nan"):
+        write_repository(voice_dir, tmp_path / "d", RepositoryOptions(window_growth=float("nan")))
+    # the native openvino backend runs the vocoder at two fixed widths: no growth
+    write_repository(voice_dir, tmp_path / "e", RepositoryOptions(runtime="openvino"))
+    stream = _params(tmp_path / "e" / "tiny_stream" / "config.pbtxt")
+    assert (stream["fixed_shapes"], stream["window_growth"]) == ("1", "1.0")
+    with pytest.raises(ValueError, match="later windows cannot grow"):
+        opts = RepositoryOptions(runtime="openvino", window_growth=2.0)
+        write_repository(voice_dir, tmp_path / "f", opts)

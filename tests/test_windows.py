@@ -13,10 +13,12 @@ from tts_export import acoustic
 from tts_runtime.windows import (
     FIRST_WINDOW_SECONDS,
     WINDOW_FRAMES,
+    WINDOW_GROWTH,
     Context,
     WindowPlan,
     context_from_config,
     first_window_frames,
+    later_window,
     plan_windows,
     vocoder_context,
 )
@@ -90,6 +92,20 @@ def test_plan_covers_every_frame_once(frames, first, size):
         assert w.context_start == max(0, w.start - 13) and w.context_end == min(frames, w.end + 13)
 
 
+@pytest.mark.parametrize(("frames", "size", "growth"), [(600, 64, 2.0), (97, 3, 1.5), (5, 64, 2.0)])
+def test_later_windows_grow(frames, size, growth):
+    windows = plan_windows(frames, Context(13, 13), 18, size, growth)
+    kept = [w.end - w.start for w in windows]
+    want = [18] + [later_window(size, growth, k) for k in range(len(kept) - 1)]
+    assert kept[:-1] == want[:-1] and 0 < kept[-1] <= want[-1] and sum(kept) == frames
+    assert [w.end - w.start for w in plan_windows(600, Context(13, 13), 18, 64, 2.0)] == [
+        18, 64, 128, 256, 134
+    ]  # fmt: skip
+    for bad in (0.5, float("nan"), float("inf"), 65.0):
+        with pytest.raises(ValueError, match=r"growth must be in \[1, 64\]"):
+            plan_windows(frames, Context(13, 13), 18, size, bad)
+
+
 def test_first_window_default_holds_at_least_0_2_s():
     assert first_window_frames(44100, 512, 0.2) == 18
     with pytest.raises(ValueError, match="more than 0 s"):
@@ -99,30 +115,41 @@ def test_first_window_default_holds_at_least_0_2_s():
 def test_window_plan_from_the_config():
     config = json.loads(require(TINY / "config.json").read_text())
     plan = WindowPlan.from_config(config)
-    assert plan == WindowPlan(512, Context(13, 13), 18, WINDOW_FRAMES, False)
+    assert plan == WindowPlan(512, Context(13, 13), 18, WINDOW_FRAMES, False, WINDOW_GROWTH)
     assert FIRST_WINDOW_SECONDS == 0.2
     small = WindowPlan.from_config(config, 0.05, 7, fixed_shapes=True)
-    assert (small.first, small.size, small.fixed_shapes) == (5, 7, True)
+    assert (small.first, small.size, small.fixed_shapes, small.growth) == (5, 7, True, 1.0)
     assert small.widths == (5 + 13, 13 + 7 + 13)
     assert small.windows(20) == plan_windows(20, Context(13, 13), 5, 7)
     with pytest.raises(ValueError, match="data.sampling_rate"):
         WindowPlan.from_config(config["model"])
     with pytest.raises(ValueError, match="first and size >= 1"):
         WindowPlan(512, Context(1, 1), 0)
+    with pytest.raises(ValueError, match="later windows cannot grow"):
+        WindowPlan.from_config(config, fixed_shapes=True, growth=2.0)
+
+
+WINDOW_CASES = [
+    ([48], 8, 8, 1.0),  # sizes divide the frame count
+    ([48], 5, 11, 1.0),  # they do not
+    ([20], 18, 64, 1.0),  # the sentence is shorter than... the second window
+    ([9], 18, 64, 1.0),  # ... and than the first
+    ([48, 30, 1, 47], 6, 16, 1.0),  # batch > 1, items ending inside windows and contexts
+    ([100, 37], 5, 3, 2.0),  # later windows growing: 3, 6, 12, 24, ...
+]
 
 
 @pytest.mark.parametrize(
-    ("lengths", "first", "size"),
+    ("lengths", "first", "size", "growth", "fixed_shapes"),
+    # fixed shapes have two widths, so their later windows do not grow
     [
-        ([48], 8, 8),  # sizes divide the frame count
-        ([48], 5, 11),  # they do not
-        ([20], 18, 64),  # the sentence is shorter than... the second window
-        ([9], 18, 64),  # ... and than the first
-        ([48, 30, 1, 47], 6, 16),  # batch > 1, items ending inside windows and contexts
+        (*case, fixed)
+        for case in WINDOW_CASES
+        for fixed in (False, True)
+        if not fixed or case[3] == 1
     ],
 )
-@pytest.mark.parametrize("fixed_shapes", [False, True])
-def test_windows_join_to_the_one_pass_audio(model, lengths, first, size, fixed_shapes):
+def test_windows_join_to_the_one_pass_audio(model, lengths, first, size, growth, fixed_shapes):
     z, g = _latents(model, lengths)
     frame_lengths = np.array(lengths, dtype=np.int64)
     vocoder, shapes = _torch_vocoder(model), set()
@@ -133,7 +160,7 @@ def test_windows_join_to_the_one_pass_audio(model, lengths, first, size, fixed_s
 
     ctx = context_from_config(json.loads(require(TINY / "config.json").read_text()))
     whole = vocoder(z, g, frame_lengths)
-    plan = WindowPlan(model.hop_length, ctx, first, size, fixed_shapes)
+    plan = WindowPlan(model.hop_length, ctx, first, size, fixed_shapes, growth)
     pieces = list(plan.decode(recording, z, g, frame_lengths))
     assert len(pieces) == len(plan.windows(max(lengths)))
     joined = np.concatenate(pieces, axis=1)

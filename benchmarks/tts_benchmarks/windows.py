@@ -6,7 +6,7 @@ A full-size random v2.3 voice (upstream default config) is exported as flow + vo
   flow        the reverse flow on the whole sentence (first audio always waits for it)
   one pass    flow + the vocoder on the whole sentence (today's per-sentence decode)
   first audio flow + the first window (its frames plus the right context), per window size
-  windowed    flow + every window (first window of that size, later ones of --later frames)
+  windowed    flow + every window (first window of that size, later ones of --later frames, growing by --growth)
 and checks that the joined windows equal the one-pass audio of the same setting (max abs
 error; SNR for bf16) and, for bf16, its SNR against fp32 one pass.
 
@@ -16,6 +16,7 @@ onnxruntime's own kernels ignore it. Writes windows[-<label>].json with the CPU 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -33,6 +34,7 @@ from tts_runtime.session import GraphSession
 from tts_runtime.windows import (
     FIRST_WINDOW_SECONDS,
     WINDOW_FRAMES,
+    WINDOW_GROWTH,
     WindowPlan,
     context_from_config,
     first_window_frames,
@@ -114,6 +116,8 @@ class Sweep:
     """First-window sizes timed for first audio."""
     laters: list[int]
     """Later-window sizes timed for the whole windowed decode (first window: 0.2 s)."""
+    growths: list[float]
+    """Growth factors of the later windows (`WindowPlan.growth`), each with every later size."""
     repeats: int
     fixed_shapes: bool
     clock: str = "wall"
@@ -170,8 +174,10 @@ def measure_sentence(flow, vocoder, config, ctx, n, sweep: Sweep):
         )
         row["first_audio_ms"][w] = 1e3 * (flow_s + first_s)
     first = first_window_frames(rate, hop, FIRST_WINDOW_SECONDS)
-    for later in sweep.laters:
-        plan = WindowPlan(hop, ctx, first, later, sweep.fixed_shapes)
+    for later, growth in itertools.product(sweep.laters, sweep.growths):
+        if sweep.fixed_shapes and growth != 1:
+            continue
+        plan = WindowPlan(hop, ctx, first, later, sweep.fixed_shapes, growth)
         args = (plan, vocoder, z, g, lengths)
         all_s = _best_s(partial(_joined, *args), sweep.repeats, CLOCKS[sweep.clock])
         joined = _joined(*args)
@@ -179,6 +185,7 @@ def measure_sentence(flow, vocoder, config, ctx, n, sweep: Sweep):
             {
                 "first": first,
                 "later": later,
+                "growth": growth,
                 "windows": len(plan.windows(n)),
                 "total_ms": 1e3 * (flow_s + all_s),
                 "max_abs_error_vs_one_pass": float(np.abs(joined - one_pass).max()),
@@ -211,6 +218,9 @@ def main(
     later: list[int] = typer.Option(
         [WINDOW_FRAMES], help="later-window sizes for the whole windowed decode (0: none)"
     ),
+    growth: list[float] = typer.Option(
+        [WINDOW_GROWTH], help="growth of the later windows (1: all the same size)"
+    ),
     setting: list[str] = typer.Option(
         [],
         help="runtime:vocoder precision[:flow precision], e.g. openvino:bf16 (default: all "
@@ -231,7 +241,8 @@ def main(
     out.mkdir(parents=True, exist_ok=True)
     paths, config = export_graphs(out, tiny, progress)
     ctx = context_from_config(config)
-    sweep = Sweep(frames, window, [n for n in later if n > 0], repeats, fixed_shapes, clock)
+    laters = [n for n in later if n > 0]
+    sweep = Sweep(frames, window, laters, growth, repeats, fixed_shapes, clock)
     result = {
         "machine": machine_facts({"graph": threads}),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
@@ -252,7 +263,10 @@ def main(
         result["settings"].append(done)
         for row in done["rows"]:
             firsts = ", ".join(f"{w}: {ms:.0f}" for w, ms in row["first_audio_ms"].items())
-            totals = ", ".join(f"{r['later']}: {r['total_ms']:.0f}" for r in row["windowed"])
+            totals = ", ".join(
+                f"{r['later']}x{r['growth']:g}: {r['total_ms']:.0f} ({r['windows']})"
+                for r in row["windowed"]
+            )
             progress(
                 f"  {row['frames']} frames: one pass {row['one_pass_ms']:.0f} ms (flow "
                 f"{row['flow_ms']:.0f}); first audio by first window [{firsts}] ms; windowed "

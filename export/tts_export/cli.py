@@ -243,7 +243,13 @@ FIRST_WINDOW = typer.Option(
     None, "--first-window-seconds", help="V_stream: audio in the first vocoder window (0.2)"
 )
 WINDOW_FRAMES_OPTION = typer.Option(
-    None, "--window-frames", help="V_stream: frames in each later vocoder window (64)"
+    None, "--window-frames", help="V_stream: frames in the second vocoder window (64)"
+)
+WINDOW_GROWTH_OPTION = typer.Option(
+    None,
+    "--window-growth",
+    help="V_stream: each later window keeps this many times the frames of the one before "
+    "(2; 1 on the native openvino and tensorrt runtimes, which need fixed widths)",
 )
 
 
@@ -267,6 +273,7 @@ def repository(
     max_padding: float = MAX_PADDING,
     first_window_seconds: float | None = FIRST_WINDOW,
     window_frames: int | None = WINDOW_FRAMES_OPTION,
+    window_growth: float | None = WINDOW_GROWTH_OPTION,
     instances: int = typer.Option(1, "--instances", min=1),
     stream_instances: int | None = typer.Option(
         None,
@@ -315,6 +322,7 @@ def repository(
             engines=engines,
             first_window_seconds=first_window_seconds,
             window_frames=window_frames,
+            window_growth=window_growth,
             link=link,
         )
         with tempfile.TemporaryDirectory(prefix="tts-user-dict-") as tmp:

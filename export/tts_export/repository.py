@@ -51,7 +51,14 @@ from tts_runtime.cpu import (
 from tts_runtime.inprocess import graph_variant
 from tts_runtime.session import OPENVINO_HINTS
 from tts_runtime.shapes import plan_for
-from tts_runtime.windows import FIRST_WINDOW_SECONDS, WINDOW_FRAMES, context_from_config
+from tts_runtime.windows import (
+    FIRST_WINDOW_SECONDS,
+    WINDOW_FRAMES,
+    WINDOW_GROWTH,
+    Context,
+    context_from_config,
+    plan_windows,
+)
 from vits2.serving.path import ADJUST_OUTPUTS, STEPS, steps_for
 from vits2.serving.pipeline import inside_folder, voice_parts
 
@@ -279,10 +286,20 @@ def _stream_params(
                 f"stream windows: the first window takes (0, 10] seconds and later windows >= 1 "
                 f"frame, got {first} s and {size} frames"
             )
-        params["first_window_seconds"], params["window_frames"] = str(first), str(size)
         # Triton's OpenVINO/TensorRT backends see every window's width as it is (the python
         # runtime cuts rows to their lengths): two widths only, padding masked by the lengths
-        params["fixed_shapes"] = "1" if opts.runtime in ("openvino", "tensorrt") else "0"
+        fixed = opts.runtime in ("openvino", "tensorrt")
+        growth = opts.window_growth
+        if fixed and growth not in (None, 1):
+            raise ValueError(
+                f"stream windows: runtime {opts.runtime} runs the vocoder at two input widths, so "
+                f"later windows cannot grow: leave --window-growth out (or 1), got {growth}"
+            )
+        growth = (1.0 if fixed else WINDOW_GROWTH) if growth is None else growth
+        plan_windows(1, Context(0, 0), 1, size, growth)  # the growth's rule, named
+        params["first_window_seconds"], params["window_frames"] = str(first), str(size)
+        params["window_growth"] = str(float(growth))
+        params["fixed_shapes"] = "1" if fixed else "0"
     params["models"] = json.dumps({k: f"{v}_{k}" for k in steps})
     return params
 

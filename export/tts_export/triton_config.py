@@ -75,8 +75,12 @@ class RepositoryOptions:
     disk; copies where the file system cannot link). The repository then shares those files:
     overwriting one in the voice folder changes the served one too."""
     window_frames: int | None = None
-    """V_stream: frames in every later window (None: `windows.WINDOW_FRAMES`). Larger: less
+    """V_stream: frames in the second window (None: `windows.WINDOW_FRAMES`). Larger: less
     context recomputed per window, later audio per window."""
+    window_growth: float | None = None
+    """V_stream: each later window keeps this many times the frames of the one before (None:
+    `windows.WINDOW_GROWTH`; 1 where the vocoder runs at fixed widths, the native openvino and
+    tensorrt runtimes)."""
 
 
 def bert_tensors(has_token_types: bool) -> tuple[list[TensorSpec], list[TensorSpec]]:

@@ -6,8 +6,9 @@ input frames around it: its receptive field (`vocoder_context`, derived from the
 config). Decoding frames [start, end) from the input frames
 [start - left, end + right] (clipped to the sentence) and keeping the samples of [start, end)
 gives the same samples as one pass over the whole sentence, up to float rounding. The first
-window is small so that first audio comes early; later windows are larger, since every window
-pays its context again.
+window is small so that first audio comes early; later windows are larger and grow (each
+`growth` times the one before), since every window pays its context again: a sentence cut into
+k windows decodes its frames plus up to (k - 1) * (left + right) more.
 
 Torch-free (numpy only): the Triton stream model imports this.
 """
@@ -27,7 +28,12 @@ CONV_POST_KERNEL = 7
 FIRST_WINDOW_SECONDS = 0.2
 """Default audio in the first window: first audio waits for this much vocoder work only."""
 WINDOW_FRAMES = 64
-"""Default frames in every later window (benchmarks/windows.py measures the trade-off)."""
+"""Default frames in the second window (benchmarks/windows.py measures the trade-off)."""
+WINDOW_GROWTH = 2.0
+"""Default factor from one later window to the next (64, 128, 256, ... frames): a long
+sentence is cut into few windows, so little context is decoded twice, while each window stays
+within about twice the audio sent before it, which the vocoder decodes in time wherever it runs
+faster than 0.5x real time with its context (benchmarks/RESULTS.md, "growing windows")."""
 
 Vocoder = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(z [B, C, W] float32, g [B, gin, 1] float32, frame_lengths [B] int64) -> audio [B, W * hop],
@@ -142,15 +148,28 @@ def first_window_frames(sample_rate: int, hop_length: int, seconds: float) -> in
     return max(1, math.ceil(seconds * sample_rate / hop_length))
 
 
-def plan_windows(frames: int, context: Context, first: int, size: int) -> list[Window]:
-    """Windows covering frames [0, frames): the first keeps `first` frames, the rest `size`."""
+def later_window(size: int, growth: float, k: int) -> int:
+    """Frames kept by later window k (0: the second window of the sentence): size * growth**k,
+    rounded down."""
+    return max(1, math.floor(size * growth**k))
+
+
+def plan_windows(
+    frames: int, context: Context, first: int, size: int, growth: float = 1.0
+) -> list[Window]:
+    """Windows covering frames [0, frames): the first keeps `first` frames, the second `size`,
+    each later one `growth` times the one before (`later_window`)."""
     if frames < 1:
         raise ValueError(f"a sentence has at least one frame, got {frames}")
     if first < 1 or size < 1:
         raise ValueError(f"window sizes must be >= 1 frame, got first={first}, size={size}")
-    out, start = [], 0
+    if not 1.0 <= growth <= 64.0:  # also refuses NaN
+        raise ValueError(f"window growth must be in [1, 64], got {growth}")
+    out: list[Window] = []
+    start = 0
     while start < frames:
-        end = min(frames, start + (first if not out else size))
+        keep = first if not out else later_window(size, growth, len(out) - 1)
+        end = min(frames, start + keep)
         out.append(
             Window(start, end, max(0, start - context.left), min(frames, end + context.right))
         )
@@ -174,13 +193,23 @@ class WindowPlan:
     fixed_shapes: bool = False
     """Pad every window with zeros on the right to one of `widths` (two input shapes only:
     OpenVINO prepares kernels per new shape, TensorRT tunes for one). The lengths mask the
-    padding, so the audio is the same; the cost is the padded frames' compute."""
+    padding, so the audio is the same; the cost is the padded frames' compute. Later windows
+    then keep `size` frames each (growth 1)."""
+    growth: float = 1.0
+    """Each later window keeps `growth` times the frames of the one before (`later_window`);
+    1: every later window keeps `size`."""
 
     def __post_init__(self) -> None:
         if self.hop_length < 1 or self.first < 1 or self.size < 1:
             raise ValueError(
                 f"a window plan needs hop_length, first and size >= 1, got {self.hop_length}, "
                 f"{self.first}, {self.size}"
+            )
+        plan_windows(1, self.context, self.first, self.size, self.growth)  # checks growth
+        if self.fixed_shapes and self.growth != 1:
+            raise ValueError(
+                f"fixed_shapes pads windows to two widths, so later windows cannot grow: "
+                f"growth must be 1, got {self.growth}"
             )
 
     @classmethod
@@ -190,8 +219,10 @@ class WindowPlan:
         first_window_seconds: float = FIRST_WINDOW_SECONDS,
         window_frames: int = WINDOW_FRAMES,
         fixed_shapes: bool = False,
+        growth: float | None = None,
     ) -> WindowPlan:
-        """The plan of an upstream config.json (the whole dict: the sample rate is in "data")."""
+        """The plan of an upstream config.json (the whole dict: the sample rate is in "data");
+        growth None: `WINDOW_GROWTH`, or 1 with fixed shapes."""
         try:
             rate = int(config["data"]["sampling_rate"])
         except KeyError:
@@ -200,7 +231,9 @@ class WindowPlan:
             ) from None
         hop = math.prod(config["model"]["upsample_rates"])
         first = first_window_frames(rate, hop, first_window_seconds)
-        return cls(hop, context_from_config(config), first, window_frames, fixed_shapes)
+        if growth is None:
+            growth = 1.0 if fixed_shapes else WINDOW_GROWTH
+        return cls(hop, context_from_config(config), first, window_frames, fixed_shapes, growth)
 
     @property
     def widths(self) -> tuple[int, int]:
@@ -210,7 +243,7 @@ class WindowPlan:
 
     def windows(self, frames: int) -> list[Window]:
         """The windows of a sentence of `frames` frames (`plan_windows`)."""
-        return plan_windows(frames, self.context, self.first, self.size)
+        return plan_windows(frames, self.context, self.first, self.size, self.growth)
 
     def decode(
         self, vocoder: Vocoder, z: np.ndarray, g: np.ndarray, frame_lengths: np.ndarray

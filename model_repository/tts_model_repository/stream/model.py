@@ -8,8 +8,8 @@ ensemble's AUDIO.
 
 With the decoder's halves (parameters ``models`` name ``flow`` and ``vocoder``), each sentence
 runs the flow once, then the vocoder in windows of frames (`tts_runtime.windows`):
-one response per window, the first after ``first_window_seconds`` of audio is decoded, later
-ones ``window_frames`` frames each. Without them (older exports, decoder=int8), one response
+one response per window, the first after ``first_window_seconds`` of audio is decoded, the
+second ``window_frames`` frames, each later one ``window_growth`` times the one before. Without them (older exports, decoder=int8), one response
 per sentence through the one-pass decoder. Either way a sentence's pause is appended to its
 last response, whose PAUSE_AFTER says how long it is (0 on every other response).
 """
@@ -59,18 +59,20 @@ class TritonPythonModel:
             size = int(params.get("window_frames", WINDOW_FRAMES))
             if size < 1:
                 raise ValueError(f"window_frames must be >= 1, got {size}")
+            growth = params.get("window_growth")
             self.plan = WindowPlan.from_config(
                 config,
                 float(params.get("first_window_seconds", FIRST_WINDOW_SECONDS)),
                 size,
                 # pad windows to two widths: for backends that tune per shape
                 fixed_shapes=params.get("fixed_shapes", "0") == "1",
+                growth=None if growth is None else float(growth),
             )
             plan = self.plan
             pb_utils.Logger.log_info(
-                f"{self.name}: vocoder windows of {plan.first} then {plan.size} frames, "
-                f"context {plan.context.left}/{plan.context.right}, fixed shapes "
-                f"{plan.fixed_shapes}"
+                f"{self.name}: vocoder windows of {plan.first}, then {plan.size} frames growing "
+                f"x{plan.growth:g}, context {plan.context.left}/{plan.context.right}, fixed "
+                f"shapes {plan.fixed_shapes}"
             )
 
     def execute(self, requests):

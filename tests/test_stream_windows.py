@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 
 from tests.triton_fixtures import infer_http, stream_results, wait_unloaded
-from tts_runtime.windows import FIRST_WINDOW_SECONDS, first_window_frames, later_window
+from tts_runtime.windows import (
+    FIRST_WINDOW_SECONDS,
+    WINDOW_FRAMES,
+    first_window_frames,
+    later_window,
+)
 
 pytestmark = pytest.mark.triton
 
@@ -54,7 +59,7 @@ def stream_variant(triton_voice):
     client = http.InferenceServerClient(triton_voice.http_url)
 
     def make(tag: str, first_window_seconds: float, window_frames: int, fixed: bool,
-             growth: float) -> str:  # fmt: skip
+             growth: float, lookahead: int = 1) -> str:  # fmt: skip
         name = f"{voice}_stream_{tag}"
         shutil.copytree(repo / f"{voice}_stream", repo / name, dirs_exist_ok=True)
         config = (repo / name / "config.pbtxt").read_text(encoding="utf-8")
@@ -64,6 +69,7 @@ def stream_variant(triton_voice):
             ("window_frames", window_frames),
             ("fixed_shapes", int(fixed)),
             ("window_growth", growth),
+            ("lookahead", lookahead),
         ):
             config, n = re.subn(
                 rf'(key: "{key}" value: {{ string_value: )"[^"]*"', rf'\1"{value}"', config
@@ -144,6 +150,20 @@ def test_window_sizes_from_the_config_join_to_the_ensemble(
     assert np.abs(joined - whole).max() <= 1e-4
 
 
+def test_lookahead_sends_the_same_chunks_as_sentence_by_sentence(triton_voice, stream_variant):
+    """With lookahead (the default) a worker thread prepares sentence i + 1 over BLS while
+    sentence i's windows are sent; without it the stream prepares each sentence when it comes
+    to it. The chunks are the same, bit for bit."""
+    plain = stream_variant("plain", FIRST_WINDOW_SECONDS, WINDOW_FRAMES, False, 2.0, lookahead=0)
+    for text, seed in ((MULTI, 19), ("短句。" * 12, 5)):
+        ahead = _stream(triton_voice.grpc_url, f"{triton_voice.voice}_stream", text, seed)
+        alone = _stream(triton_voice.grpc_url, plain, text, seed)
+        assert [len(a) for a, _ in ahead] == [len(a) for a, _ in alone]
+        assert [p for _, p in ahead] == [p for _, p in alone]
+        for (a, _), (b, _) in zip(ahead, alone, strict=True):
+            assert np.array_equal(a, b)
+
+
 def _params(config_path) -> dict[str, str]:
     text = config_path.read_text(encoding="utf-8")
     return dict(re.findall(r'key: "([^"]+)" value: \{ string_value: "((?:[^"\\]|\\.)*)" \}', text))
@@ -163,6 +183,7 @@ def test_repository_writes_the_halves_and_the_window_options(tmp_path, tiny_voic
     assert stream["first_window_seconds"] == "0.1" and stream["window_frames"] == "32"
     assert stream["fixed_shapes"] == "0"  # the python runtime cuts rows to their lengths
     assert stream["window_growth"] == "2.0"  # later windows grow (WINDOW_GROWTH)
+    assert stream["lookahead"] == "1"
     steps = json.loads(stream["models"].replace('\\"', '"'))
     assert steps["flow"] == "tiny_flow" and steps["vocoder"] == "tiny_vocoder"
     assert (tmp_path / "a" / "tiny_stream" / "1" / "voice" / "config.json").is_file()

@@ -25,7 +25,8 @@ def test_windows_benchmark_writes_its_result(tmp_path):
     assert row["frames"] == 30 and math.isfinite(row["one_pass_ms"]) and row["flow_ms"] > 0
     assert set(row["first_audio_ms"]) == {"4"}
     (windowed,) = row["windowed"]
-    assert windowed["later"] == 8 and windowed["windows"] == 3  # 18 + 8 + 4 frames
+    assert windowed["later"] == 8 and windowed["growth"] == 2.0  # WINDOW_GROWTH
+    assert windowed["windows"] == 3  # 18 + 8 + 4 frames (the third could have kept 16)
     assert windowed["max_abs_error_vs_one_pass"] <= 1e-4
 
 
@@ -46,7 +47,8 @@ def test_first_audio_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
 
     voice_dir, _ = tiny_voice_dir
     args = ["--voice", str(voice_dir), "--out", str(tmp_path), "--texts", "zh-long"]
-    args += ["--repeats", "1", "--whole-texts", "zh-long", "--firsts", "8", "--laters", "64,256"]
+    args += ["--repeats", "1", "--whole-texts", "zh-long", "--firsts", "8"]
+    args += ["--schedules", "64x1,256x1"]
     args += ["--graph-runtime", "onnxruntime"]
     result = CliRunner().invoke(first_audio, args)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
@@ -54,9 +56,12 @@ def test_first_audio_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
     assert set(data["first_audio_s"]) == {"before", "after", "first8", "cut"}
     assert all(s > 0 for s in data["first_audio_s"]["after"]["zh-long"])
     whole = data["whole"]
-    assert set(whole) == {"ensemble", "sentence", "stream", "later256"}
-    # windows: more chunks than zh-long's 4 sentences, fewer with larger later windows
-    assert whole["stream"]["zh-long"]["chunks"] > whole["later256"]["zh-long"]["chunks"] >= 4
+    assert set(whole) == {"ensemble", "sentence", "stream", "later64x1", "later256x1", "sequential"}
+    # windows: more chunks than zh-long's 4 sentences, fewer with larger or growing windows
+    chunks = {k: whole[k]["zh-long"]["chunks"] for k in whole if k != "ensemble"}
+    assert chunks["later64x1"] > chunks["stream"] > chunks["later256x1"] >= chunks["sentence"] == 4
+    assert chunks["sequential"] == chunks["stream"]  # lookahead changes when, not what
+    assert all(whole[k]["zh-long"]["stall_s"] >= 0 for k in chunks)
     audio = {k: whole[k]["zh-long"]["audio_s"] for k in whole}
     assert max(audio.values()) - min(audio.values()) < 1e-3  # the same audio every way
     assert "| zh-long |" in (tmp_path / "first_audio.md").read_text()

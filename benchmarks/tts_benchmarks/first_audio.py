@@ -4,18 +4,23 @@ decoupled `<voice>_stream`, windowed (after) against one chunk per sentence (bef
 One tritonserver serves the voice's repository (`tts-export repository` defaults: graph runtime
 `auto`) plus copies of the stream model that differ only in their parameters:
 
-  <v>_stream              the default windows (first FIRST_WINDOW_SECONDS, later WINDOW_FRAMES)
+  <v>_stream              the default windows (first FIRST_WINDOW_SECONDS, then WINDOW_FRAMES
+                          growing by WINDOW_GROWTH) and lookahead (next sentence prepared
+                          while this one is sent)
   <v>_stream_sentence     without the decoder's halves: one chunk per sentence (before)
   <v>_stream_first<N>     first window of N frames (--firsts sweep)
-  <v>_stream_later<N>     later windows of N frames (--laters: whole-stream time)
+  <v>_stream_later<N>x<G> second window N frames, each later one G times the one before
+                          (--schedules: whole-stream time)
+  <v>_stream_sequential   the default windows without lookahead
 
 Phase 1 (first audio, concurrency 1): every text through the before, default and sweep models,
 round-robin per repeat so that machine load hits them alike; each request is cancelled once its
 first chunk is in. With --cut-clause also the text whose overlong first sentence is cut at its
 first clause mark (a stand-in for the stream model doing so: see `cut_first_clause`).
-Phase 2 (whole stream): the ensemble (non-streamed), the per-sentence, default and --laters
-stream models, to the last chunk, after one warm-up each. Writes first_audio.json and
-first_audio.md into --out.
+Phase 2 (whole stream): the ensemble (non-streamed), the per-sentence, default, sequential
+and --schedules stream models, to the last chunk, after one warm-up each: the time to the last
+chunk, the chunks, and the stall (what a listener playing from the first chunk waits for later
+chunks, `stats.Sample.stall_s`). Writes first_audio.json and first_audio.md into --out.
 """
 
 from __future__ import annotations
@@ -89,11 +94,15 @@ def _variant(repo: Path, v: str, tag: str, params: dict[str, str], halves: bool 
 
 
 def write_variants(
-    voice: Voice, repo: Path, graph_runtime: str, firsts: list[int], laters: list[int]
+    voice: Voice,
+    repo: Path,
+    graph_runtime: str,
+    firsts: list[int],
+    schedules: list[tuple[int, float]],
 ) -> dict[str, str]:
     """The repository with the stream variants; label -> model name."""
     from tts_export.repository import RepositoryOptions, write_repository
-    from tts_runtime.windows import WINDOW_FRAMES
+    from tts_runtime.windows import WINDOW_FRAMES, WINDOW_GROWTH
 
     if repo.exists():
         shutil.rmtree(repo)
@@ -105,18 +114,21 @@ def write_variants(
     for n in firsts:  # (n - 0.5) frames of audio: the model rounds up to exactly n frames
         seconds = f"{(n - 0.5) * hop / rate:.6f}"
         models[f"first{n}"] = _variant(repo, v, f"first{n}", {"first_window_seconds": seconds})
-    for n in laters:
-        if n != WINDOW_FRAMES:
-            models[f"later{n}"] = _variant(repo, v, f"later{n}", {"window_frames": str(n)})
+    for n, growth in schedules:
+        tag = f"later{n}x{growth:g}"
+        if (n, growth) == (WINDOW_FRAMES, WINDOW_GROWTH):
+            models[tag] = f"{v}_stream"
         else:
-            models[f"later{n}"] = f"{v}_stream"
+            params = {"window_frames": str(n), "window_growth": str(growth)}
+            models[tag] = _variant(repo, v, tag.replace(".", "_"), params)
+    models["sequential"] = _variant(repo, v, "sequential", {"lookahead": "0"})
     return models
 
 
 def _first_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
     """label -> text -> first-audio seconds (one per repeat); cut texts under label "cut"."""
     out: dict[str, dict[str, list[float]]] = {}
-    labels = [k for k in models if not k.startswith("later")]
+    labels = [k for k in models if not k.startswith("later") and k != "sequential"]
     runs = [(label, models[label], t) for t in texts for label in labels if "+" not in t.name]
     runs += [("cut", models["after"], t) for t in texts if "+" in t.name]
     for _label, model, text in runs:  # warm-up: every model sees every text's shapes once
@@ -137,7 +149,9 @@ def _whole_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
     sentence by sentence from that of the windows)."""
     out: dict[str, dict[str, dict]] = {}
     streams = {"sentence": models["before"], "stream": models["after"]} | {
-        k: m for k, m in models.items() if k.startswith("later") and m != models["after"]
+        k: m
+        for k, m in models.items()
+        if (k.startswith("later") or k == "sequential") and m != models["after"]
     }
     for text in texts:
         rows = {"ensemble": []} | {k: [] for k in streams}
@@ -157,6 +171,7 @@ def _whole_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
                 "latency_s": percentiles([s.latency_s for s in samples])["p50"],
                 "audio_s": samples[0].audio_s,
                 "chunks": samples[0].chunks,
+                "stall_s": percentiles([s.stall_s for s in samples])["p50"],
             }
         progress(
             f"whole {text.name}: "
@@ -193,7 +208,7 @@ def markdown(result: dict) -> str:
             cells.append(f"{r['latency_s']:.2f}")
             if label != "ensemble":
                 over = r["latency_s"] / ref[name]["latency_s"] - 1
-                cells[-1] += f" ({over:+.0%}, {r['chunks']} chunks)"
+                cells[-1] += f" ({over:+.0%}, {r['chunks']} chunks, stall {r['stall_s']:.2f})"
         lines.append(f"| {name} | {ref[name]['audio_s']:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -209,6 +224,20 @@ def _ints(values: str) -> list[int]:
     return [int(x) for x in values.split(",") if x.strip()]
 
 
+def _schedules(values: str) -> list[tuple[int, float]]:
+    """ "64x1,64x2" -> [(64, 1.0), (64, 2.0)]: second-window frames x growth."""
+    out = []
+    for item in (x.strip() for x in values.split(",") if x.strip()):
+        frames, _, growth = item.partition("x")
+        try:
+            out.append((int(frames), float(growth or 1)))
+        except ValueError:
+            raise typer.BadParameter(
+                f"--schedules takes FRAMESxGROWTH items such as 64x2, got {item!r}"
+            ) from None
+    return out
+
+
 @app.command()
 def main(
     out: Path = typer.Option(DEFAULT_OUT, help="folder for first_audio.json/.md"),
@@ -222,7 +251,9 @@ def main(
     repeats: int = typer.Option(3, min=1, help="first-audio runs per text and model"),
     whole_repeats: int = typer.Option(1, min=0, help="whole-stream runs per text and model"),
     firsts: str = typer.Option("8,32", help="first-window sizes (frames) besides the default"),
-    laters: str = typer.Option("64,256", help="later-window sizes (frames) for phase 2"),
+    schedules: str = typer.Option(
+        "64x1,256x1", help="FRAMESxGROWTH later-window schedules for phase 2, beside the default"
+    ),
     cut_clause: int = typer.Option(24, help="cut first sentences longer than this (0: off)"),
     graph_runtime: str = typer.Option("auto", help="auto, onnxruntime or openvino"),
 ) -> None:
@@ -237,7 +268,7 @@ def main(
     if cut_clause > 0:
         picked += [c for t in picked if (c := cut_first_clause(t, cut_clause))]
     repo = cache / f"first-audio-repository-{voice.name}"
-    models = write_variants(voice, repo, graph_runtime, _ints(firsts), _ints(laters))
+    models = write_variants(voice, repo, graph_runtime, _ints(firsts), _schedules(schedules))
     auto = _recorded_auto(repo / voice.name / "config.pbtxt")
     result = {
         "machine": machine_facts(),

@@ -28,6 +28,9 @@ class Sample:
     """Streaming only: send to the first audio chunk."""
     chunks: int = 0
     """Streaming only: audio responses received."""
+    stall_s: float = 0.0
+    """Streaming only: seconds a listener who plays every chunk as it arrives, from the first
+    one on, waits for audio that has not arrived yet (underruns, all added up)."""
     stages: dict[str, float] = field(default_factory=dict)
     """In-process subjects only: seconds per stage (frontend, bert, encoder, decoder, ...)."""
     error: str | None = None

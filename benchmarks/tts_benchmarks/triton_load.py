@@ -143,6 +143,7 @@ def stream_once(
                 enable_empty_final_response=True,
             )
             first, samples, chunks, error = None, 0, 0, None
+            played_until, stall = 0.0, 0.0  # when the audio received so far ends playing
             while True:
                 try:
                     result, err = events.get(timeout=timeout_s)
@@ -154,8 +155,11 @@ def stream_once(
                     break
                 audio = result.as_numpy("AUDIO")
                 if audio is not None and audio.size:
+                    now = time.perf_counter() - t0
                     if first is None:
-                        first = time.perf_counter() - t0
+                        first = played_until = now
+                    stall += max(0.0, now - played_until)
+                    played_until = max(played_until, now) + audio.size / sample_rate
                     samples += audio.size
                     chunks += 1
                     if first_only:
@@ -169,7 +173,9 @@ def stream_once(
     if first_only:
         _wait_executions(url, model, executions + 1, timeout_s)
     audio_s = samples / sample_rate
-    return Sample(text.name, 0.0, latency, audio_s, first, chunks=chunks, error=error)
+    return Sample(
+        text.name, 0.0, latency, audio_s, first, chunks=chunks, stall_s=stall, error=error
+    )
 
 
 def _executions(url: str, model: str) -> int:

@@ -276,6 +276,7 @@ def _stream_params(
     steps = ["encoder", "noise", "decoder"]
     params = {"bert_models": bert_models}
     params["max_stream_chars"] = str(manifest.request_limits.max_stream_chars)
+    params["lookahead"] = "1"  # prepare sentence i + 1 while sentence i is sent (0: off)
     if has_decoder_halves(manifest, opts):
         steps += ["flow", "vocoder"]
         first, size = opts.first_window_seconds, opts.window_frames

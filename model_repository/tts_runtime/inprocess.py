@@ -127,8 +127,15 @@ class VoiceGraphs:
         )
         if isinstance(z, Exception):
             raise z
+        return self.run_vocoder(
+            {"z": z["z"], "g": feeds["g"], "frame_lengths": feeds["frame_lengths"]}
+        )
+
+    def run_vocoder(self, request: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The vocoder graph on z [B, C, F], g and frame_lengths [B] as the vocoder model runs
+        it: through its shape plan where it has one (windows past the largest), else rows
+        grouped by frame count."""
         vocoder = self.sessions["vocoder"]
-        request = {"z": z["z"], "g": feeds["g"], "frame_lengths": feeds["frame_lengths"]}
         if "vocoder" in self.plans:
             (out,) = run_vocoder_rows(
                 vocoder, [request], self.vocoder_axes, self.plans["vocoder"], self.context, self.hop

@@ -12,12 +12,18 @@ one response per window, the first after ``first_window_seconds`` of audio is de
 second ``window_frames`` frames, each later one ``window_growth`` times the one before. Without them (older exports, decoder=int8), one response
 per sentence through the one-pass decoder. Either way a sentence's pause is appended to its
 last response, whose PAUSE_AFTER says how long it is (0 on every other response).
+
+Lookahead (parameter ``lookahead``, on by default): while sentence i's windows are decoded and
+sent, a worker thread prepares sentence i + 1 (frontend, BERT, encoder, noise and flow), so
+its first window follows sentence i's last without waiting for that work. The worker prepares
+the sentences of one request in order, one ahead; the audio is the same either way.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +59,11 @@ class TritonPythonModel:
             json.loads(params.get("emotion_models", "{}")),
         )
         self.max_stream_chars = int(params.get("max_stream_chars", "100000"))
+        lookahead = params.get("lookahead", "1")
+        if lookahead not in ("0", "1"):
+            raise ValueError(f"lookahead must be 0 or 1, got {lookahead!r}")
+        # one worker: sentences are prepared in order, at most one ahead of the one sent
+        self.worker = ThreadPoolExecutor(1, "lookahead") if lookahead == "1" else None
         self.windowed = {"flow", "vocoder"} <= set(self.steps.models)
         if self.windowed:
             config = json.loads((voice_dir / "config.json").read_text(encoding="utf-8"))
@@ -100,33 +111,73 @@ class TritonPythonModel:
                 "send them to the ensemble (synthesize), or leave them at 1"
             )
         sentences = self.pipeline.sentences(req)
-        rate = self.pipeline.voice.sample_rate
         at = 0  # samples sent so far: where the next piece starts in the request's audio
         counts = dict.fromkeys(TIMESTAMPS_KEYS, 0)  # TIMESTAMPS items of earlier sentences
-        for i, sentence in enumerate(sentences):
-            if request.is_cancelled():
-                return
-            seed = sentence_seed(req.seed, i)
-            batch = self.pipeline.assemble([sentence], self.steps.bert, seed, req.style)
-            # the conditioning (an emotion embedding too) is computed once, for sentence 0
-            values = item_columns(self.pipeline.outputs(batch, req, self.steps.emotion))
-            values = self._encode(values, sentence, req)
-            pause = sentence.pause_after if i < len(sentences) - 1 else 0.0
-            stamps = self._stamps(sentence, req, values, at, i, pause, counts)
-            pieces = self._windows(values) if self.windowed else self._whole(values)
-            for piece, last in pieces:
-                if last and pause > 0:
-                    silence = np.zeros(int(round(pause * rate)), np.float32)
-                    piece = np.concatenate([piece, silence])
-                span = window_timestamps(stamps, at, at + len(piece), last) if stamps else None
-                hop = self.pipeline.voice.hop_length
-                window = (
-                    {"span": [at, at + len(piece)], "hop_length": hop, **span} if span else None
-                )
-                _send(sender, piece, rate, pause if last else 0.0, window)
-                at += len(piece)
-                if not last and request.is_cancelled():
+        prepared = self._prepared(req, sentences)
+        try:
+            for i, values in enumerate(prepared):
+                if request.is_cancelled():
                     return
+                at = self._send_sentence(request, sender, req, sentences, i, values, at, counts)
+                if at < 0:
+                    return
+        finally:
+            prepared.close()  # waits for a sentence still being prepared
+
+    def _prepared(self, req, sentences: Sequence) -> Iterator[Values]:
+        """Each sentence's values, in order, ready for its audio (`_prepare`). With lookahead the
+        worker prepares sentence i + 1 while the caller sends sentence i; closing the generator
+        waits for it, so no work of this request outlives its execute."""
+        if self.worker is None:
+            for i, sentence in enumerate(sentences):
+                yield self._prepare(req, sentence, i)
+            return
+        pending = self.worker.submit(self._prepare, req, sentences[0], 0)
+        try:
+            for i in range(len(sentences)):
+                values = pending.result()
+                if i + 1 < len(sentences):
+                    pending = self.worker.submit(self._prepare, req, sentences[i + 1], i + 1)
+                yield values
+        finally:
+            pending.cancel()
+            wait([pending])
+
+    def _prepare(self, req, sentence, index: int) -> Values:
+        """Sentence ``index`` up to its vocoder windows: the frontend, BERT and the encoder, and
+        with windows also the noise and the flow (``z``)."""
+        seed = sentence_seed(req.seed, index)
+        batch = self.pipeline.assemble([sentence], self.steps.bert, seed, req.style)
+        # the conditioning (an emotion embedding too) is computed once, for sentence 0
+        values = item_columns(self.pipeline.outputs(batch, req, self.steps.emotion))
+        values = self._encode(values, sentence, req)
+        if self.windowed:
+            path = self.pipeline.path
+            values = run_steps(values, self._run, start="noise", stop="noise", path=path)
+            values["z"] = self.steps.run("flow", {n: values[n] for n in STEPS["flow"].inputs})["z"]
+        return values
+
+    def _send_sentence(self, request, sender, req, sentences: Sequence, i: int, values: Values,
+                       at: int, counts: dict[str, int]) -> int:  # fmt: skip
+        """Decode and send sentence i's audio; returns the samples sent so far, or -1 when the
+        request was cancelled on the way."""
+        rate = self.pipeline.voice.sample_rate
+        sentence = sentences[i]
+        pause = sentence.pause_after if i < len(sentences) - 1 else 0.0
+        stamps = self._stamps(sentence, req, values, at, i, pause, counts)
+        pieces = self._windows(values) if self.windowed else self._whole(values)
+        for piece, last in pieces:
+            if last and pause > 0:
+                silence = np.zeros(int(round(pause * rate)), np.float32)
+                piece = np.concatenate([piece, silence])
+            span = window_timestamps(stamps, at, at + len(piece), last) if stamps else None
+            hop = self.pipeline.voice.hop_length
+            window = {"span": [at, at + len(piece)], "hop_length": hop, **span} if span else None
+            _send(sender, piece, rate, pause if last else 0.0, window)
+            at += len(piece)
+            if not last and request.is_cancelled():
+                return -1
+        return at
 
     def _encode(self, values: Values, sentence, req) -> Values:
         """The encoder step, then DURATIONS in place of its durations where the request gives
@@ -161,10 +212,9 @@ class TritonPythonModel:
         yield values["audio"][0, : int(per_sentence(values, "audio_lengths")[0])], True
 
     def _windows(self, values: Values) -> Iterator[tuple[np.ndarray, bool]]:
-        """(audio, is the sentence's last piece) window by window: the flow on all its frames,
-        then the vocoder over BLS per window (`WindowPlan.decode`); joined they equal `_whole`."""
-        values = run_steps(values, self._run, start="noise", stop="noise", path=self.pipeline.path)
-        z = self.steps.run("flow", {n: values[n] for n in STEPS["flow"].inputs})["z"]
+        """(audio, is the sentence's last piece) window by window: the vocoder over BLS per
+        window (`WindowPlan.decode`) on the flow's ``z`` of all its frames (`_prepare`); joined
+        they equal `_whole`."""
 
         def vocoder(frames: np.ndarray, g: np.ndarray, lengths: np.ndarray) -> np.ndarray:
             feeds = {"z": frames, "g": g, "frame_lengths": lengths.reshape(-1, 1)}
@@ -172,11 +222,13 @@ class TritonPythonModel:
 
         lengths = per_sentence(values, "frame_lengths")
         count = len(self.plan.windows(int(lengths.max())))
-        pieces = self.plan.decode(vocoder, z, values["g"], lengths)
+        pieces = self.plan.decode(vocoder, values["z"], values["g"], lengths)
         for k, audio in enumerate(pieces):
             yield audio[0], k == count - 1
 
     def finalize(self):
+        if self.worker is not None:
+            self.worker.shutdown(wait=True)
         pb_utils.Logger.log_info(f"{self.name}: unloaded")
 
 

@@ -149,6 +149,12 @@ ENSEMBLE = [
     # 2**63 does not fit INT64: it can only arrive as its two's complement, -2**63
     Case("seed-2**63-wrapped", "", text(HELLO, SEED=i64(-(2**63))), r"SEED must be in"),
     Case("seed-minus-one-random", "", text(HELLO, SEED=i64(-1)), None),
+    # -- CLAUSE_CHARS -------------------------------------------------------------------------
+    Case("clause-chars-ok", "", text("你好，世界，今天天气真不错。", CLAUSE_CHARS=i64(4)), None),
+    Case("clause-chars-negative", "", text(HELLO, CLAUSE_CHARS=i64(-1)), r"CLAUSE_CHARS must be"),
+    Case("clause-chars-huge", "", text(HELLO, CLAUSE_CHARS=i64(2**62)), r"CLAUSE_CHARS must be"),
+    Case("clause-chars-fp32", "", text(HELLO, CLAUSE_CHARS=f32(4.0)), "'CLAUSE_CHARS'"),
+    Case("clause-chars-frontend", "_frontend", text(HELLO, CLAUSE_CHARS=i64(-5)), "CLAUSE_CHARS"),
     # -- dtypes, shapes, names ----------------------------------------------------------------
     Case("seed-int32", "", text(HELLO, SEED=np.array([5], np.int32)), "'SEED'"),
     Case("text-fp32", "", {"TEXT": f32(1.0)}, "'TEXT'"),

@@ -32,6 +32,58 @@ def test_sentences_match_the_server_frontend(text):
     assert [s.kind for s in mine] == [kind for _, kind in server]
 
 
+CLAUSE_TEXT = (
+    "语音合成技术近年来发展迅速，已经广泛应用于导航、客服、有声读物和辅助阅读等场景。短句。"
+)
+
+
+@pytest.mark.parametrize("clause_chars", [0, 24, 12, 1])
+@pytest.mark.parametrize("text", [*TEXTS, CLAUSE_TEXT, "It costs 1,000 dollars, at 3:30 pm; ok."])
+def test_clause_pieces_match_the_server_frontend(text, clause_chars):
+    from vits2.text import sentences
+
+    server = sentences.split_sentences([(c, "ZH") for c in text], clause_chars)
+    mine = split_sentences(text, clause_chars)
+    assert [s.text for s in mine] == ["".join(c for c, _ in chars) for chars, _ in server]
+    assert [s.kind for s in mine] == [kind for _, kind in server]
+    # pieces: the same text as the whole sentences, cut further
+    assert "".join(s.text for s in mine) == "".join(s.text for s in split_sentences(text))
+
+
+def test_clause_cuts_only_long_sentences_at_clause_marks():
+    pieces = split_sentences(CLAUSE_TEXT, 24)
+    assert [(p.text, p.kind) for p in pieces] == [
+        ("语音合成技术近年来发展迅速，已经广泛应用于导航、", "clause"),  # last mark within 24
+        ("客服、有声读物和辅助阅读等场景。", "sentence"),
+        ("短句。", "end"),
+    ]
+    assert [p.text for p in split_sentences(CLAUSE_TEXT, 8)][:2] == [
+        "语音合成技术近年来发展迅速，",  # no mark within 8 characters: the first one after
+        "已经广泛应用于导航、",
+    ]
+    assert split_sentences(CLAUSE_TEXT, 0) == split_sentences(CLAUSE_TEXT)
+    assert len(split_sentences(CLAUSE_TEXT, 100)) == 2  # no sentence over 100 characters
+    # ASCII marks cut only before a space: numbers and times stay whole
+    english = [p.text for p in split_sentences("It costs 1,000 dollars, at 3:30 pm; ok.", 5)]
+    assert english == ["It costs 1,000 dollars,", " at 3:30 pm;", " ok."]
+    # a piece alone is cut as it was inside its sentence (the client plans piece by piece)
+    for n in (1, 5, 12, 24):
+        for piece in split_sentences(CLAUSE_TEXT, n):
+            assert [p.text for p in split_sentences(piece.text, n)] == [piece.text]
+
+
+def test_plan_counts_clause_pieces_as_the_server_does():
+    per = plan_chunks(CLAUSE_TEXT, None, per_sentence=True, clause_chars=24)
+    assert [c.first_sentence for c in per] == [0, 1, 2]
+    assert [c.pause_after for c in per] == [0.0, 0.2, 0.0]  # no pause after a clause piece
+    arrays = SynthesisParams(clause_chars=24, seed=5).validate().arrays(per[1].text, 1)
+    assert arrays["CLAUSE_CHARS"].dtype == np.int64 and arrays["CLAUSE_CHARS"].tolist() == [24]
+    assert "CLAUSE_CHARS" not in SynthesisParams(clause_chars=0).validate().arrays("x")
+    for bad in (-1, 1.5, True, "12", 10**6):
+        with pytest.raises(errors.InvalidInputError, match=r"CLAUSE_CHARS must be an integer"):
+            SynthesisParams(clause_chars=bad).validate()
+
+
 def test_plan_keeps_text_seed_offsets_and_pauses():
     text = "你好。今天天气很好！\n第二段？ Mr. Smith went home."
     whole = plan_chunks(text, VoiceInfo("v", limits={"max_text_chars": 100}))

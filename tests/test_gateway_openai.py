@@ -118,3 +118,28 @@ def test_errors_come_in_openai_shape(client, base_url, triton_voice):
     wrong = openai.OpenAI(base_url=base_url, api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         wrong.models.list()
+
+
+def test_clause_chars_rides_along_streamed_and_whole(client, triton_voice):
+    """clause_chars (CLAUSE_CHARS) cuts long sentences at clause marks: the streamed pcm and the
+    whole wav equal the client's request with the same value; a bad value is a 400 naming it."""
+    text = "今天天气真不错，我们一起去公园散步吧，然后去吃饭。"
+    with TTSClient(triton_voice.grpc_url) as tts:
+        cut = tts.synthesize(text, speaker="spk1", length_scale=1.0, seed=3, clause_chars=8)
+        whole = tts.synthesize(text, speaker="spk1", length_scale=1.0, seed=3)
+    assert len(cut.samples) != len(whole.samples)  # three utterances, not one
+    body = {"seed": 3, "clause_chars": 8}
+    r = client.audio.speech.create(
+        model="tts-1", voice="spk1", input=text, response_format="wav", extra_body=body
+    )
+    assert close(Audio.from_wav(r.content).to_pcm16(), cut.to_pcm16())
+    assert "x-ignored-fields" not in r.response.headers
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="spk1", input=text, response_format="pcm", extra_body=body
+    ) as streamed:
+        pcm = np.frombuffer(b"".join(streamed.iter_bytes()), "<i2")
+    assert close(pcm, cut.to_pcm16())
+    with pytest.raises(openai.BadRequestError, match="CLAUSE_CHARS|clause_chars"):
+        client.audio.speech.create(
+            model="tts-1", voice="spk1", input=text, extra_body={"clause_chars": -3}
+        )

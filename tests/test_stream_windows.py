@@ -59,7 +59,7 @@ def stream_variant(triton_voice):
     client = http.InferenceServerClient(triton_voice.http_url)
 
     def make(tag: str, first_window_seconds: float, window_frames: int, fixed: bool,
-             growth: float, lookahead: int = 1) -> str:  # fmt: skip
+             growth: float, lookahead: int = 0) -> str:  # fmt: skip
         name = f"{voice}_stream_{tag}"
         shutil.copytree(repo / f"{voice}_stream", repo / name, dirs_exist_ok=True)
         config = (repo / name / "config.pbtxt").read_text(encoding="utf-8")
@@ -151,17 +151,48 @@ def test_window_sizes_from_the_config_join_to_the_ensemble(
 
 
 def test_lookahead_sends_the_same_chunks_as_sentence_by_sentence(triton_voice, stream_variant):
-    """With lookahead (the default) a worker thread prepares sentence i + 1 over BLS while
-    sentence i's windows are sent; without it the stream prepares each sentence when it comes
-    to it. The chunks are the same, bit for bit."""
-    plain = stream_variant("plain", FIRST_WINDOW_SECONDS, WINDOW_FRAMES, False, 2.0, lookahead=0)
+    """With lookahead (opt-in) a worker thread prepares sentence i + 1 over BLS while sentence
+    i's windows are sent; without it (the default) the stream prepares each sentence when it
+    comes to it. The chunks are the same, bit for bit."""
+    ahead_model = stream_variant(
+        "ahead", FIRST_WINDOW_SECONDS, WINDOW_FRAMES, False, 2.0, lookahead=1
+    )
     for text, seed in ((MULTI, 19), ("短句。" * 12, 5)):
-        ahead = _stream(triton_voice.grpc_url, f"{triton_voice.voice}_stream", text, seed)
-        alone = _stream(triton_voice.grpc_url, plain, text, seed)
+        alone = _stream(triton_voice.grpc_url, f"{triton_voice.voice}_stream", text, seed)
+        ahead = _stream(triton_voice.grpc_url, ahead_model, text, seed)
         assert [len(a) for a, _ in ahead] == [len(a) for a, _ in alone]
         assert [p for _, p in ahead] == [p for _, p in alone]
         for (a, _), (b, _) in zip(ahead, alone, strict=True):
             assert np.array_equal(a, b)
+
+
+def test_clause_chars_cut_long_sentences_in_the_ensemble_and_the_stream(triton_voice):
+    """CLAUSE_CHARS (opt-in) cuts a sentence longer than N characters at its clause marks, each
+    piece an utterance of its own (seed SEED + its index, no pause after it): the ensemble and
+    the stream cut alike, and the client's planner counts the pieces as the server does."""
+    from tts_client.planner import plan_chunks
+    from tts_contract.timestamps import parse
+
+    text = "今天天气真不错，我们一起去公园散步吧，然后去吃饭。明天见。"
+    url, voice = triton_voice.http_url, triton_voice.voice
+    results = {
+        n: infer_http(url, voice, text, SEED=23, WITH_TIMESTAMPS=1, CLAUSE_CHARS=n) for n in (0, 8)
+    }
+    stamps = {n: parse(r.as_numpy("TIMESTAMPS")[0])["sentences"] for n, r in results.items()}
+    assert (
+        len(stamps[0]) == 2 and len(stamps[8]) == 4
+    )  # 今天天气真不错， | 我们...吧， | 然后去吃饭。
+    assert len(plan_chunks(text, None, per_sentence=True, clause_chars=8)) == 4
+    first = {n: s[0]["end"] - s[0]["start"] for n, s in stamps.items()}
+    assert first[8] < first[0] / 2  # the first utterance is the first clause
+    whole = results[8].as_numpy("AUDIO")
+    chunks = stream_results(
+        triton_voice.grpc_url, f"{voice}_stream", {"TEXT": text, "SEED": 23, "CLAUSE_CHARS": 8}
+    )
+    pauses = [float(r.as_numpy("PAUSE_AFTER")[0]) for r in chunks]
+    assert [p for p in pauses if p > 0] == pytest.approx([0.2])  # after 然后去吃饭。 only
+    joined = np.concatenate([r.as_numpy("AUDIO") for r in chunks])
+    assert joined.shape == whole.shape and np.abs(joined - whole).max() <= 1e-4
 
 
 def _params(config_path) -> dict[str, str]:
@@ -183,7 +214,9 @@ def test_repository_writes_the_halves_and_the_window_options(tmp_path, tiny_voic
     assert stream["first_window_seconds"] == "0.1" and stream["window_frames"] == "32"
     assert stream["fixed_shapes"] == "0"  # the python runtime cuts rows to their lengths
     assert stream["window_growth"] == "2.0"  # later windows grow (WINDOW_GROWTH)
-    assert stream["lookahead"] == "1"
+    assert stream["lookahead"] == "0"  # opt-in (--stream-lookahead)
+    write_repository(voice_dir, tmp_path / "g", RepositoryOptions(stream_lookahead=True))
+    assert _params(tmp_path / "g" / "tiny_stream" / "config.pbtxt")["lookahead"] == "1"
     steps = json.loads(stream["models"].replace('\\"', '"'))
     assert steps["flow"] == "tiny_flow" and steps["vocoder"] == "tiny_vocoder"
     assert (tmp_path / "a" / "tiny_stream" / "1" / "voice" / "config.json").is_file()

@@ -56,11 +56,11 @@ def test_first_audio_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
     assert set(data["first_audio_s"]) == {"before", "after", "first8", "cut"}
     assert all(s > 0 for s in data["first_audio_s"]["after"]["zh-long"])
     whole = data["whole"]
-    assert set(whole) == {"ensemble", "sentence", "stream", "later64x1", "later256x1", "sequential"}
+    assert set(whole) == {"ensemble", "sentence", "stream", "later64x1", "later256x1", "lookahead"}
     # windows: more chunks than zh-long's 4 sentences, fewer with larger or growing windows
     chunks = {k: whole[k]["zh-long"]["chunks"] for k in whole if k != "ensemble"}
     assert chunks["later64x1"] > chunks["stream"] > chunks["later256x1"] >= chunks["sentence"] == 4
-    assert chunks["sequential"] == chunks["stream"]  # lookahead changes when, not what
+    assert chunks["lookahead"] == chunks["stream"]  # lookahead changes when, not what
     assert all(whole[k]["zh-long"]["stall_s"] >= 0 for k in chunks)
     audio = {k: whole[k]["zh-long"]["audio_s"] for k in whole}
     assert max(audio.values()) - min(audio.values()) < 1e-3  # the same audio every way

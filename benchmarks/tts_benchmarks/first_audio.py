@@ -5,19 +5,19 @@ One tritonserver serves the voice's repository (`tts-export repository` defaults
 `auto`) plus copies of the stream model that differ only in their parameters:
 
   <v>_stream              the default windows (first FIRST_WINDOW_SECONDS, then WINDOW_FRAMES
-                          growing by WINDOW_GROWTH) and lookahead (next sentence prepared
-                          while this one is sent)
+                          growing by WINDOW_GROWTH), without lookahead
   <v>_stream_sentence     without the decoder's halves: one chunk per sentence (before)
   <v>_stream_first<N>     first window of N frames (--firsts sweep)
   <v>_stream_later<N>x<G> second window N frames, each later one G times the one before
                           (--schedules: whole-stream time)
-  <v>_stream_sequential   the default windows without lookahead
+  <v>_stream_lookahead    the default windows, the next sentence prepared while this one is
+                          sent (lookahead 1)
 
 Phase 1 (first audio, concurrency 1): every text through the before, default and sweep models,
 round-robin per repeat so that machine load hits them alike; each request is cancelled once its
 first chunk is in. With --cut-clause also the text whose overlong first sentence is cut at its
 first clause mark (a stand-in for the stream model doing so: see `cut_first_clause`).
-Phase 2 (whole stream): the ensemble (non-streamed), the per-sentence, default, sequential
+Phase 2 (whole stream): the ensemble (non-streamed), the per-sentence, default, lookahead
 and --schedules stream models, to the last chunk, after one warm-up each: the time to the last
 chunk, the chunks, and the stall (what a listener playing from the first chunk waits for later
 chunks, `stats.Sample.stall_s`). Writes first_audio.json and first_audio.md into --out.
@@ -121,14 +121,14 @@ def write_variants(
         else:
             params = {"window_frames": str(n), "window_growth": str(growth)}
             models[tag] = _variant(repo, v, tag.replace(".", "_"), params)
-    models["sequential"] = _variant(repo, v, "sequential", {"lookahead": "0"})
+    models["lookahead"] = _variant(repo, v, "lookahead", {"lookahead": "1"})
     return models
 
 
 def _first_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
     """label -> text -> first-audio seconds (one per repeat); cut texts under label "cut"."""
     out: dict[str, dict[str, list[float]]] = {}
-    labels = [k for k in models if not k.startswith("later") and k != "sequential"]
+    labels = [k for k in models if not k.startswith("later") and k != "lookahead"]
     runs = [(label, models[label], t) for t in texts for label in labels if "+" not in t.name]
     runs += [("cut", models["after"], t) for t in texts if "+" in t.name]
     for _label, model, text in runs:  # warm-up: every model sees every text's shapes once
@@ -151,7 +151,7 @@ def _whole_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
     streams = {"sentence": models["before"], "stream": models["after"]} | {
         k: m
         for k, m in models.items()
-        if (k.startswith("later") or k == "sequential") and m != models["after"]
+        if (k.startswith("later") or k == "lookahead") and m != models["after"]
     }
     for text in texts:
         rows = {"ensemble": []} | {k: [] for k in streams}

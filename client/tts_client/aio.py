@@ -185,7 +185,11 @@ class AsyncTTSClient(ClientSettings):
         name = await self._resolve(voice)
         info = await self.voice_info(name)
         language, whole = params.language_for(info), params.whole_request()
-        return name, info, plan_chunks(text, info, per_sentence, language, whole)
+        return (
+            name,
+            info,
+            plan_chunks(text, info, per_sentence, language, whole, params.clause_chars or 0),
+        )
 
     async def synthesize(
         self,

@@ -146,6 +146,12 @@ def say(
         help="Also write when each sentence, phone, word (Japanese: mora, accent phrase) is "
         "heard to this JSON file (samples and seconds, exact to the frame).",
     ),
+    clause_chars: int | None = typer.Option(
+        None,
+        "--clause-chars",
+        help="Cut sentences longer than this many characters at clause marks (each piece "
+        "spoken on its own: earlier first audio, different prosody). Default: never.",
+    ),
     stream: bool = typer.Option(
         False,
         "--stream",
@@ -171,7 +177,7 @@ def say(
         emotion_id=emotion_id, reference_audio=read_file(reference_audio, "--reference-audio"),
         style=style, style_weight=style_weight, pitch_scale=pitch_scale,
         intonation_scale=intonation_scale, given_phones=given_phones, given_tones=given_tones,
-        timestamps=timestamps is not None,
+        timestamps=timestamps is not None, clause_chars=clause_chars,
     )  # fmt: skip
     tts = _client(url, protocol, timeout)
     _say(text, voice, params, output, stream or play, play, tts, timestamps_file=timestamps)
@@ -251,7 +257,8 @@ def _say_streamed(
     total = None
     if method == "pipelined":  # one chunk per sentence; decoupled: per window (count unknown)
         language = params.language_for(info)
-        total = len(plan_chunks(text, info, True, language, params.whole_request()))
+        whole, clauses = params.whole_request(), params.clause_chars or 0
+        total = len(plan_chunks(text, info, True, language, whole, clauses))
     task = bar.add_task(f"streaming ({method})", total=total)
     player = open_player(info.sample_rate) if play else None
     to_stdout = str(output) == "-"

@@ -245,7 +245,11 @@ class TTSClient(ClientSettings):
         name = self._resolve(voice)
         info = self.voice_info(name)
         language, whole = params.language_for(info), params.whole_request()
-        return name, info, plan_chunks(text, info, per_sentence, language, whole)
+        return (
+            name,
+            info,
+            plan_chunks(text, info, per_sentence, language, whole, params.clause_chars or 0),
+        )
 
     def synthesize(
         self,

@@ -18,6 +18,7 @@ from tts_contract.request import (
     REQUEST_SCALES,
     Limits,
     RequestError,
+    check_clause_chars,
     check_emotion_id,
     check_seed,
     check_timestamps,
@@ -100,6 +101,10 @@ class SynthesisParams:
     TIMESTAMPS' ``phones[i]["frames"]`` lists them; the voice's stream model takes them."""
     timestamps: bool = False
     """Ask for TIMESTAMPS: ``Audio.timestamps`` (when each phone, word, mora is heard)."""
+    clause_chars: int | None = None
+    """Cut sentences longer than this many characters at their clause marks, each piece an
+    utterance of its own: earlier first audio on long sentences, different prosody (opt-in;
+    None or 0: sentences stay whole)."""
 
     @classmethod
     def from_kwargs(cls, **knobs: object) -> SynthesisParams:
@@ -132,6 +137,7 @@ class SynthesisParams:
             if self.durations is not None:
                 self.durations = " ".join(map(str, parse_durations(self.durations, 10**6)))
             self.timestamps = check_timestamps(self.timestamps)
+            self.clause_chars = check_clause_chars(self.clause_chars) or None
             self.seed = check_seed(self.seed)
             if isinstance(self.style, int) and not isinstance(self.style, bool):
                 self.style = str(self.style)
@@ -185,6 +191,8 @@ class SynthesisParams:
                 out[name.upper()] = np.array([text.encode("utf-8")], dtype=np.object_)
         if self.timestamps:
             out["WITH_TIMESTAMPS"] = np.array([1], dtype=np.int64)
+        if self.clause_chars:
+            out["CLAUSE_CHARS"] = np.array([self.clause_chars], dtype=np.int64)
         return out
 
     def whole_request(self) -> list[str]:
@@ -245,6 +253,7 @@ def plan_chunks(
     per_sentence: bool = False,
     language: str = "",
     whole: list[str] | tuple[str, ...] = (),
+    clause_chars: int = 0,
 ) -> list[Chunk]:
     """Cut ``text`` into requests that fit the voice's ``limits``, at sentence ends.
 
@@ -254,11 +263,12 @@ def plan_chunks(
     on its own is cut at clauses/spaces with no pause between its pieces. With MIX markup,
     a chunk starts with the language tag in force where it starts. ``whole`` names knobs that
     need the text in one request (`SynthesisParams.whole_request`): cutting it is then an
-    error naming them.
+    error naming them. ``clause_chars`` (CLAUSE_CHARS): long sentences count as their clause
+    pieces, as the server cuts them, so that each piece keeps its seed.
     """
     limits = voice.request_limits if voice else Limits()
     max_chars, max_sents = int(limits.max_text_chars), int(limits.max_sentences)
-    sentences = split_sentences(text)
+    sentences = split_sentences(text, clause_chars)
     if not sentences or (
         len(text) <= max_chars and len(sentences) <= max_sents and not per_sentence
     ):

@@ -29,6 +29,7 @@ __all__ = [
     "parse_given_phones",
     "parse_given_tones",
     "parse_durations",
+    "check_clause_chars",
     "check_timestamps",
     "TIMESTAMPS_KEYS",
     "MAX_SEED",
@@ -283,6 +284,32 @@ def check_timestamps(value: object) -> bool:
     return bool(value)
 
 
+MAX_CLAUSE_CHARS = 100000
+"""The largest CLAUSE_CHARS (a sentence cannot be longer than a request's text)."""
+
+
+def check_clause_chars(value: object) -> int:
+    """CLAUSE_CHARS: 0 (or left out) speaks every sentence whole, as upstream does; N > 0
+    cuts each sentence longer than N characters at its clause marks (`tts_contract.sentences.
+    clause_cuts`: pieces of up to about N characters), each piece spoken as an utterance of its
+    own with no pause after it. Opt-in, since it changes prosody: each piece is intoned as a
+    sentence. It brings first audio forward on long sentences, whose first audio otherwise
+    waits for the flow over the whole sentence (the stream model's windows start after it)."""
+    if value is None:
+        return 0
+    ok = not isinstance(value, bool | float | str | bytes)
+    try:
+        number = int(value) if ok else None  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != value or not 0 <= number <= MAX_CLAUSE_CHARS:
+        raise RequestError(
+            f"CLAUSE_CHARS must be an integer in [0, {MAX_CLAUSE_CHARS}] (characters; 0 or left "
+            f"out: sentences are not cut at clause marks), got {value!r}"
+        )
+    return number
+
+
 TIMESTAMPS_KEYS = ("sentences", "phones", "words", "moras", "phrases")
 """The lists of the TIMESTAMPS output, one JSON object per request with its ``sample_rate``
 and ``hop_length`` (docs/timestamps.md has every field): each item's ``start`` and ``end`` are
@@ -326,6 +353,7 @@ REQUEST_INPUTS: tuple[WireInput, ...] = (
     WireInput("GIVEN_TONES", "BYTES", "given_tones"),
     WireInput("DURATIONS", "BYTES", "durations"),
     WireInput("WITH_TIMESTAMPS", "INT64", "timestamps"),
+    WireInput("CLAUSE_CHARS", "INT64", "clause_chars"),
 )
 """Every input of a synthesis request. PROFILE names the text frontend profile for this request
 (left out: the voice's own, voice.json ``frontend_profile``); STYLE_TEXT is upstream v2.3's
@@ -338,7 +366,9 @@ accents by hand, as Style-Bert-VITS2's editor does. DURATIONS sets one sentence'
 by hand (frames per phone, `parse_durations`): the decoupled stream model takes it (the
 ensemble's encoder step predicts durations; it refuses DURATIONS, naming the stream model).
 WITH_TIMESTAMPS (0/1) asks for the TIMESTAMPS output: when each phone, word, mora and sentence is
-heard, from the durations the audio was made with (`TIMESTAMPS_KEYS`)."""
+heard, from the durations the audio was made with (`TIMESTAMPS_KEYS`). CLAUSE_CHARS (opt-in,
+changes prosody) cuts sentences longer than that many characters at their clause marks, so
+that a long sentence's first audio comes sooner (`check_clause_chars`)."""
 
 CONDITIONING_INPUTS: dict[str, tuple[str, ...]] = {
     "EMOTION": ("2.2",),

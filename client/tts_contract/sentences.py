@@ -4,7 +4,8 @@ The server's frontend (`vits2.text.sentences`) and the client's planner (`tts_cl
 both cut here, so text the client sends in pieces is numbered, seeded and paused the way the
 server would have done it in one request. A sentence ends at 。！？；.!?;… (an ASCII mark only
 before a space, a non-alphanumeric or the end, and not after an abbreviation such as "Mr."),
-closing quotes/brackets stay with it; a newline ends a paragraph.
+closing quotes/brackets stay with it; a newline ends a paragraph. Opt-in (CLAUSE_CHARS), a
+sentence longer than that many characters is cut further at its clause marks (`clause_cuts`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["SentenceSpan", "boundaries", "split_sentences"]
+__all__ = ["SentenceSpan", "boundaries", "clause_cuts", "split_sentences"]
 
 CJK_END = frozenset("。！？；")
 ASCII_END = frozenset(".!?;…")
@@ -24,7 +25,8 @@ ABBREVIATIONS = frozenset(
 """Words whose period does not end a sentence ("Mr. Smith")."""
 LANGUAGE_TAG_RE = re.compile(r"\[(ZH|JP|JA|EN)\]|<(zh|jp|ja|en)>", re.IGNORECASE)
 """MIX markup: ``[ZH]...[EN]...`` or ``<zh>...``."""
-KIND_RANK = {"sentence": 0, "paragraph": 1, "end": 2}
+KIND_RANK = {"clause": -1, "sentence": 0, "paragraph": 1, "end": 2}
+"""How strongly a cut ends an utterance; a "clause" piece is followed by no pause."""
 
 
 def boundaries(s: str) -> list[tuple[int, str]]:
@@ -56,9 +58,41 @@ def boundaries(s: str) -> list[tuple[int, str]]:
     return cuts
 
 
-def spans(s: str) -> list[tuple[int, int, str]]:
+def clause_cuts(s: str, max_chars: int) -> list[int]:
+    """Where sentence ``s`` is cut when it is longer than ``max_chars`` characters (0: never):
+    after clause marks (`CLAUSE_MARKS`, with the closing quotes after them; an ASCII mark only
+    before a space, so "1,000" and "3:30" stay whole), greedily: each piece runs to the last
+    clause mark within ``max_chars`` characters of its start, or to the first one after that
+    if there is none within, until what is left fits. The same text alone is cut the same way,
+    piece by piece."""
+    if max_chars <= 0 or len(s.strip()) <= max_chars:
+        return []
+    marks = []
+    for i, c in enumerate(s):
+        if c not in CLAUSE_MARKS or (c.isascii() and not s[i + 1 : i + 2].isspace()):
+            continue
+        j = i + 1
+        while j < len(s) and s[j] in CLOSERS:
+            j += 1
+        if s[j:].strip() and s[:i].strip():
+            marks.append(j)
+    cuts: list[int] = []
+    start = 0
+    while len(s[start:].strip()) > max_chars:
+        within = [m for m in marks if start < m <= start + max_chars]
+        after = [m for m in marks if m > start + max_chars]
+        if not within and not after:
+            break
+        start = max(within) if within else min(after)
+        cuts.append(start)
+    return cuts
+
+
+def spans(s: str, clause_chars: int = 0) -> list[tuple[int, int, str]]:
     """(start, end, kind) of each non-blank sentence of ``s``; kind is how it ends
-    ("sentence", "paragraph" or "end"); a blank stretch strengthens the kind before it."""
+    ("sentence", "paragraph" or "end"); a blank stretch strengthens the kind before it. With
+    ``clause_chars`` > 0 a longer sentence comes as its pieces (`clause_cuts`), all but the
+    last of kind "clause"."""
     out: list[tuple[int, int, str]] = []
     start = 0
     for end, kind in [*boundaries(s), (len(s), "end")]:
@@ -68,7 +102,15 @@ def spans(s: str) -> list[tuple[int, int, str]]:
             out.append((begin, end, kind))
         elif out and KIND_RANK[kind] > KIND_RANK[out[-1][2]]:
             out[-1] = (*out[-1][:2], kind)  # "a.\n" ends a paragraph, not just a sentence
-    return out
+    if clause_chars <= 0:
+        return out
+    pieces = []
+    for begin, end, kind in out:
+        cuts = [begin + c for c in clause_cuts(s[begin:end], clause_chars)]
+        edges = [begin, *cuts, end]
+        pieces += [(a, b, "clause") for a, b in zip(edges, edges[1:-1], strict=False)]
+        pieces.append((edges[-2], end, kind))
+    return pieces
 
 
 @dataclass
@@ -80,9 +122,11 @@ class SentenceSpan:
     """Offset in the original text (for progress reporting)."""
     end: int
     kind: str
-    """How it ends: "sentence", "paragraph" (a newline follows) or "end" (last one)."""
+    """How it ends: "sentence", "paragraph" (a newline follows), "end" (last one), or "clause"
+    (a clause mark, where CLAUSE_CHARS cut a long sentence: no pause follows)."""
 
 
-def split_sentences(text: str) -> list[SentenceSpan]:
-    """Sentences of ``text`` with how each ends; whitespace-only stretches are dropped."""
-    return [SentenceSpan(text[a:b], a, b, kind) for a, b, kind in spans(text)]
+def split_sentences(text: str, clause_chars: int = 0) -> list[SentenceSpan]:
+    """Sentences of ``text`` with how each ends; whitespace-only stretches are dropped. With
+    ``clause_chars`` > 0, longer sentences come as their clause pieces (`spans`)."""
+    return [SentenceSpan(text[a:b], a, b, kind) for a, b, kind in spans(text, clause_chars)]

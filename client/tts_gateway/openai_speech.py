@@ -10,8 +10,9 @@ along as extra fields: ``language``, ``sdp_ratio``, ``noise_scale``, ``noise_sca
 ``style_text_weight``, and by the voice's release ``emotion`` (2.2: a CLAP prompt; 2.1: an id
 0-9), ``emotion_id`` (2.1), ``style`` and ``style_weight`` (Style-Bert-VITS2), ``pitch_scale``
 and ``intonation_scale`` (any voice; a wav/pcm body is then sent whole, not streamed),
-``given_phones`` / ``given_tones`` (Style-Bert-VITS2, one Japanese sentence).
-``instructions`` cannot steer these voices and is ignored (the ``X-Ignored-Fields`` header
+``given_phones`` / ``given_tones`` (Style-Bert-VITS2, one Japanese sentence), ``clause_chars``
+(CLAUSE_CHARS: cut sentences longer than that at clause marks; earlier first audio, changed
+prosody). ``instructions`` cannot steer these voices and is ignored (the ``X-Ignored-Fields`` header
 says so).
 
 Formats: wav and pcm always, streamed as audio is decoded (chunked body; the WAV header
@@ -46,7 +47,7 @@ KNOWN = {"model", "input", "voice", "response_format", "speed", "instructions", 
          "language", "sdp_ratio", "noise_scale", "noise_scale_w", "length_scale", "seed", "profile",
          "style_text", "style_text_weight", "emotion", "emotion_id", "style",
          "style_weight", "pitch_scale", "intonation_scale", "given_phones",
-         "given_tones"}  # fmt: skip
+         "given_tones", "clause_chars"}  # fmt: skip
 NAMES = {"SPEAKER": "voice", "TEXT": "input"}
 
 

@@ -15,7 +15,9 @@ Conditioning, by the voice's release (`conditioning_knobs`):
   2.1 or 2.2 voice takes; refused (status 20) for other voices.
 - ``pitch_scale`` and ``intonation_scale`` (Style-Bert-VITS2's pitch post-processing, any
   voice; not with ``stream=true``), ``given_phones`` / ``given_tones`` (SBV2's given_phone /
-  given_tone, also under those names; space-separated) for Style-Bert-VITS2 voices.
+  given_tone, also under those names; space-separated) for Style-Bert-VITS2 voices;
+  ``clause_chars`` (CLAUSE_CHARS, any voice: sentences longer than that many characters cut at
+  their clause marks, each piece spoken on its own; earlier first audio, changed prosody).
 - Style-Bert-VITS2's names: ``style`` and ``style_weight`` (for a Style-Bert-VITS2 voice
   ``style_weight`` is the style strength, not upstream's style-text weight), ``assist_text`` /
   ``assist_text_weight`` (= style_text / its weight); ``reference_audio_path`` (a style from a
@@ -173,9 +175,11 @@ def default_language(voice: Any) -> str:
 
 
 def pronunciation_knobs(params: dict[str, Any]) -> dict[str, Any]:
-    """pitch_scale, intonation_scale (any voice) and given_phones / given_tones (Style-Bert-
-    VITS2 voices; also SBV2's given_phone / given_tone) for the client; left out: absent."""
+    """pitch_scale, intonation_scale (any voice), clause_chars (CLAUSE_CHARS: cut long
+    sentences at clause marks) and given_phones / given_tones (Style-Bert-VITS2 voices; also
+    SBV2's given_phone / given_tone) for the client; left out: absent."""
     knobs = {s.name: number(params, s.name, None) for s in ADJUST_SCALES}
+    knobs["clause_chars"] = integer(params, "clause_chars")
     for name in ("given_phones", "given_tones"):
         value = params.get(name, params.get(name[:-1]))
         if value not in (None, "", []):

@@ -283,6 +283,12 @@ def repository(
         "at a time, so concurrent streams wait for each other's whole stream; one more costs one "
         "stub process (~475 MiB full-size), not another copy of the graphs",
     ),
+    stream_lookahead: bool = typer.Option(
+        False,
+        "--stream-lookahead",
+        help="the streaming model prepares the next sentence while it sends this one's windows "
+        "(for machines with cores to spare: on 2 cores the two compete and streams got slower)",
+    ),
     gpu: bool = typer.Option(False, "--gpu", help="instance groups on GPU (native backends)"),
     engines: Path | None = typer.Option(
         None, "--engines", help="runtime tensorrt: folder from `tts-export trt`"
@@ -317,6 +323,7 @@ def repository(
             max_padding=max_padding,
             instances=instances,
             stream_instances=stream_instances,
+            stream_lookahead=stream_lookahead,
             gpu=gpu,
             name=name,
             engines=engines,

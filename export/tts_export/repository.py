@@ -276,7 +276,8 @@ def _stream_params(
     steps = ["encoder", "noise", "decoder"]
     params = {"bert_models": bert_models}
     params["max_stream_chars"] = str(manifest.request_limits.max_stream_chars)
-    params["lookahead"] = "1"  # prepare sentence i + 1 while sentence i is sent (0: off)
+    # prepare sentence i + 1 while sentence i is sent (opt-in: it competes for the cores)
+    params["lookahead"] = "1" if opts.stream_lookahead else "0"
     if has_decoder_halves(manifest, opts):
         steps += ["flow", "vocoder"]
         first, size = opts.first_window_seconds, opts.window_frames

@@ -62,6 +62,9 @@ class RepositoryOptions:
     a second concurrent stream's first audio waits for the whole first stream. Each more
     instance is one more stub process (about 475 MiB with a full-size voice's frontend), not
     another copy of the graphs, which it calls over BLS."""
+    stream_lookahead: bool = False
+    """V_stream prepares sentence i + 1 in a worker thread while sentence i is sent. Pays where
+    cores are idle while the vocoder runs; on 2 cores it made streams slower (they compete)."""
     gpu: bool = False
     threads: int = 0
     name: str | None = None

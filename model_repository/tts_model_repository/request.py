@@ -60,6 +60,7 @@ def read_request(
         given_tones=raw["GIVEN_TONES"],
         durations=raw["DURATIONS"],
         timestamps=raw["WITH_TIMESTAMPS"],
+        clause_chars=raw["CLAUSE_CHARS"],
     )
 
 

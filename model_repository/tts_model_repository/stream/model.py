@@ -13,10 +13,12 @@ second ``window_frames`` frames, each later one ``window_growth`` times the one 
 per sentence through the one-pass decoder. Either way a sentence's pause is appended to its
 last response, whose PAUSE_AFTER says how long it is (0 on every other response).
 
-Lookahead (parameter ``lookahead``, on by default): while sentence i's windows are decoded and
-sent, a worker thread prepares sentence i + 1 (frontend, BERT, encoder, noise and flow), so
-its first window follows sentence i's last without waiting for that work. The worker prepares
-the sentences of one request in order, one ahead; the audio is the same either way.
+Lookahead (parameter ``lookahead``, 0 by default; `tts-export repository --stream-lookahead`):
+while sentence i's windows are decoded and sent, a worker thread prepares sentence i + 1
+(frontend, BERT, encoder, noise and flow), so its first window follows sentence i's last
+without waiting for that work. The worker prepares the sentences of one request in order, one
+ahead; the audio is the same either way. It pays where cores are idle while the vocoder runs;
+on 2 cores the two compete and the stream got slower (benchmarks/RESULTS.md), hence opt-in.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class TritonPythonModel:
             json.loads(params.get("emotion_models", "{}")),
         )
         self.max_stream_chars = int(params.get("max_stream_chars", "100000"))
-        lookahead = params.get("lookahead", "1")
+        lookahead = params.get("lookahead", "0")
         if lookahead not in ("0", "1"):
             raise ValueError(f"lookahead must be 0 or 1, got {lookahead!r}")
         # one worker: sentences are prepared in order, at most one ahead of the one sent

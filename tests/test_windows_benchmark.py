@@ -30,17 +30,6 @@ def test_windows_benchmark_writes_its_result(tmp_path):
     assert windowed["max_abs_error_vs_one_pass"] <= 1e-4
 
 
-def test_cut_first_clause_ends_only_an_overlong_first_sentence():
-    from tts_benchmarks.first_audio import cut_first_clause
-    from tts_benchmarks.workload import TEXTS
-
-    cut = cut_first_clause(TEXTS["zh-long"], 24)
-    assert cut.text.startswith("语音合成技术近年来发展迅速。已经") and cut.name == "zh-long+cut"
-    assert cut_first_clause(TEXTS["zh-medium"], 24) is None  # its first sentence is short
-    assert cut_first_clause(TEXTS["en-long"], 24).text.startswith("Speech synthesis has")
-    assert "navigation. customer" in cut_first_clause(TEXTS["en-long"], 24).text
-
-
 def test_first_audio_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
     """Windowed vs per-sentence stream models on a real tritonserver: well-formed tables."""
     from tts_benchmarks.first_audio import app as first_audio
@@ -53,17 +42,20 @@ def test_first_audio_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
     result = CliRunner().invoke(first_audio, args)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     data = json.loads((tmp_path / "first_audio.json").read_text())
-    assert set(data["first_audio_s"]) == {"before", "after", "first8", "cut"}
+    assert set(data["first_audio_s"]) == {"before", "after", "first8", "clause24"}
     assert all(s > 0 for s in data["first_audio_s"]["after"]["zh-long"])
     whole = data["whole"]
-    assert set(whole) == {"ensemble", "sentence", "stream", "later64x1", "later256x1", "lookahead"}
+    labels = {"ensemble", "sentence", "stream", "later64x1", "later256x1", "lookahead", "clause24"}
+    assert set(whole) == labels
     # windows: more chunks than zh-long's 4 sentences, fewer with larger or growing windows
     chunks = {k: whole[k]["zh-long"]["chunks"] for k in whole if k != "ensemble"}
     assert chunks["later64x1"] > chunks["stream"] > chunks["later256x1"] >= chunks["sentence"] == 4
     assert chunks["lookahead"] == chunks["stream"]  # lookahead changes when, not what
     assert all(whole[k]["zh-long"]["stall_s"] >= 0 for k in chunks)
-    audio = {k: whole[k]["zh-long"]["audio_s"] for k in whole}
+    audio = {k: whole[k]["zh-long"]["audio_s"] for k in whole if k != "clause24"}
     assert max(audio.values()) - min(audio.values()) < 1e-3  # the same audio every way
+    # CLAUSE_CHARS 24 cuts zh-long's long sentences: more utterances, other audio
+    assert chunks["clause24"] > chunks["stream"] and whole["clause24"]["zh-long"]["audio_s"] > 0
     assert "| zh-long |" in (tmp_path / "first_audio.md").read_text()
 
 

@@ -15,8 +15,8 @@ One tritonserver serves the voice's repository (`tts-export repository` defaults
 
 Phase 1 (first audio, concurrency 1): every text through the before, default and sweep models,
 round-robin per repeat so that machine load hits them alike; each request is cancelled once its
-first chunk is in. With --cut-clause also the text whose overlong first sentence is cut at its
-first clause mark (a stand-in for the stream model doing so: see `cut_first_clause`).
+first chunk is in. With --clause-chars N also every text through the default model with
+CLAUSE_CHARS N (sentences longer than N characters cut at clause marks: prosody changes).
 Phase 2 (whole stream): the ensemble (non-streamed), the per-sentence, default, lookahead
 and --schedules stream models, to the last chunk, after one warm-up each: the time to the last
 chunk, the chunks, and the stall (what a listener playing from the first chunk waits for later
@@ -40,7 +40,6 @@ from tts_benchmarks.workload import (
     SEED,
     TEXTS,
     Requests,
-    Text,
     Voice,
     build_voice,
     voice_from_folder,
@@ -50,26 +49,6 @@ REPEATED = Requests(fresh=False)
 """First audio compares delivery methods on the same sentences (repeated, labelled so)."""
 
 app = typer.Typer(add_completion=False, help=__doc__)
-
-_SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s|$)")
-_CLAUSE = re.compile(r"[，,；;：:]")
-
-
-def cut_first_clause(text: Text, min_chars: int) -> Text | None:
-    """The text with its first sentence ended at its first clause mark (the mark becomes the
-    sentence's end), when that sentence is longer than `min_chars`; else None.
-
-    Measures the lever of a short first flow: the stream model would cut the first sentence
-    there itself. The audio differs (a sentence pause instead of a comma), the work is the same.
-    """
-    end = _SENTENCE_END.search(text.text)
-    first = text.text[: end.end() if end else len(text.text)]
-    clause = _CLAUSE.search(first)
-    if len(first) <= min_chars or clause is None:
-        return None
-    stop = "。" if text.language == "ZH" else "."
-    cut = text.text[: clause.start()] + stop + text.text[clause.end() :]
-    return Text(f"{text.name}+cut", text.language, cut)
 
 
 def _variant(repo: Path, v: str, tag: str, params: dict[str, str], halves: bool = True) -> str:
@@ -125,17 +104,22 @@ def write_variants(
     return models
 
 
-def _first_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
-    """label -> text -> first-audio seconds (one per repeat); cut texts under label "cut"."""
+def _first_phase(url, voice, rate, models, texts, repeats, clause_chars, progress) -> dict:
+    """label -> text -> first-audio seconds (one per repeat); with CLAUSE_CHARS under label
+    "clause<N>"."""
     out: dict[str, dict[str, list[float]]] = {}
     labels = [k for k in models if not k.startswith("later") and k != "lookahead"]
-    runs = [(label, models[label], t) for t in texts for label in labels if "+" not in t.name]
-    runs += [("cut", models["after"], t) for t in texts if "+" in t.name]
-    for _label, model, text in runs:  # warm-up: every model sees every text's shapes once
-        tl.stream_once(url, model, voice, text, SEED, rate, 900, first_only=True)
+    runs = [(label, models[label], t, None) for t in texts for label in labels]
+    if clause_chars:
+        cut = {"CLAUSE_CHARS": clause_chars}
+        runs += [(f"clause{clause_chars}", models["after"], t, cut) for t in texts]
+    for _label, model, text, extra in runs:  # warm-up: every model sees every text once
+        tl.stream_once(url, model, voice, text, SEED, rate, 900, first_only=True, extra=extra)
     for r in range(repeats):
-        for label, model, text in runs:
-            s = tl.stream_once(url, model, voice, text, SEED, rate, 900, first_only=True)
+        for label, model, text, extra in runs:
+            s = tl.stream_once(
+                url, model, voice, text, SEED, rate, 900, first_only=True, extra=extra
+            )
             if s.error or s.first_audio_s is None:
                 raise RuntimeError(f"{model} failed on {text.name}: {s.error}")
             out.setdefault(label, {}).setdefault(text.name, []).append(s.first_audio_s)
@@ -143,7 +127,7 @@ def _first_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
     return out
 
 
-def _whole_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
+def _whole_phase(url, voice, rate, models, texts, repeats, clause_chars, progress) -> dict:
     """label -> text -> {latency_s, audio_s, chunks} of whole requests (ensemble: no chunks;
     sentence: the stream model without windows, which separates the cost of streaming
     sentence by sentence from that of the windows)."""
@@ -153,16 +137,23 @@ def _whole_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
         for k, m in models.items()
         if (k.startswith("later") or k == "lookahead") and m != models["after"]
     }
+    extras = {label: None for label in streams}
+    if clause_chars:  # the default stream model, sentences cut at clause marks (other audio)
+        streams[f"clause{clause_chars}"] = models["after"]
+        extras[f"clause{clause_chars}"] = {"CLAUSE_CHARS": clause_chars}
     for text in texts:
         rows = {"ensemble": []} | {k: [] for k in streams}
         tl.closed_loop("grpc", url, voice.name, voice, text, 1, 1, REPEATED, rate, 900)  # warm-up
-        for model in streams.values():  # every window width of the text once
-            tl.stream_once(url, model, voice, text, SEED, rate, 900)
+        for label, model in streams.items():  # every window width of the text once
+            tl.stream_once(url, model, voice, text, SEED, rate, 900, extra=extras[label])
         for _ in range(repeats):
             got, _ = tl.closed_loop("grpc", url, voice.name, voice, text, 1, 1, REPEATED, rate, 900)
             rows["ensemble"].append(got[0])
             for label, model in streams.items():
-                rows[label].append(tl.stream_once(url, model, voice, text, SEED, rate, 900))
+                sample = tl.stream_once(
+                    url, model, voice, text, SEED, rate, 900, extra=extras[label]
+                )
+                rows[label].append(sample)
         for label, samples in rows.items():
             bad = [s.error for s in samples if s.error]
             if bad:
@@ -183,18 +174,16 @@ def _whole_phase(url, voice, rate, models, texts, repeats, progress) -> dict:
 def markdown(result: dict) -> str:
     """The tables of first_audio.json."""
     first, whole = result["first_audio_s"], result["whole"]
-    labels = [k for k in first if k != "cut"]
+    labels = list(first)
     lines = [
-        "| text | " + " | ".join(f"{k} p50 / p90 ms" for k in labels) + " | cut first clause |",
-        "|---" * (len(labels) + 2) + "|",
+        "| text | " + " | ".join(f"{k} p50 / p90 ms" for k in labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
     ]
     for name in result["texts"]:
         cells = []
         for label in labels:
             p = percentiles(first[label][name])
             cells.append(f"{1e3 * p['p50']:.0f} / {1e3 * p['p90']:.0f}")
-        cut = first.get("cut", {}).get(f"{name}+cut")
-        cells.append(f"{1e3 * percentiles(cut)['p50']:.0f}" if cut else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if not whole:
         return "\n".join(lines) + "\n"
@@ -254,7 +243,9 @@ def main(
     schedules: str = typer.Option(
         "64x1,256x1", help="FRAMESxGROWTH later-window schedules for phase 2, beside the default"
     ),
-    cut_clause: int = typer.Option(24, help="cut first sentences longer than this (0: off)"),
+    clause_chars: int = typer.Option(
+        24, min=0, help="also with CLAUSE_CHARS: sentences over this cut at clause marks (0: no)"
+    ),
     graph_runtime: str = typer.Option("auto", help="auto, onnxruntime or openvino"),
 ) -> None:
     progress = Progress()
@@ -265,8 +256,6 @@ def main(
     else:
         voice = build_voice(cache, "tiny" if tiny else "full", progress)
     picked = [TEXTS[n] for n in texts.split(",") if n]
-    if cut_clause > 0:
-        picked += [c for t in picked if (c := cut_first_clause(t, cut_clause))]
     repo = cache / f"first-audio-repository-{voice.name}"
     models = write_variants(voice, repo, graph_runtime, _ints(firsts), _schedules(schedules))
     auto = _recorded_auto(repo / voice.name / "config.pbtxt")
@@ -276,16 +265,20 @@ def main(
         "graph_runtime": graph_runtime,
         "auto": auto,
         "models": models,
-        "texts": [t.name for t in picked if "+" not in t.name],
-        "cut_texts": {t.name: t.text for t in picked if "+" in t.name},
+        "texts": [t.name for t in picked],
+        "clause_chars": clause_chars,
     }
     server = tl.start_server(repo, cache / "first-audio-tritonserver.log", progress, 1800)
     try:
         meta = json.loads((voice.voice_dir / "voice.json").read_text(encoding="utf-8"))
         rate, url = meta["sample_rate"], server.grpc_url
-        result["first_audio_s"] = _first_phase(url, voice, rate, models, picked, repeats, progress)
+        result["first_audio_s"] = _first_phase(
+            url, voice, rate, models, picked, repeats, clause_chars, progress
+        )
         chosen = [TEXTS[n] for n in whole_texts.split(",") if n] if whole_repeats else []
-        result["whole"] = _whole_phase(url, voice, rate, models, chosen, whole_repeats, progress)
+        result["whole"] = _whole_phase(
+            url, voice, rate, models, chosen, whole_repeats, clause_chars, progress
+        )
     finally:
         server.stop()
     result["load_average_end"] = load_average()

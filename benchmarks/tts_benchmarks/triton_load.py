@@ -23,13 +23,15 @@ from tts_benchmarks.workload import Requests, Text, Voice
 PROTOCOLS = ("grpc", "http")
 
 
-def _inputs(module, text: Text, seed: int, *, speaker: str) -> list:
-    """The ensemble's inputs for one request; unset scales take the speaker's defaults."""
+def _inputs(module, text: Text, seed: int, *, speaker: str, extra: dict | None = None) -> list:
+    """The ensemble's inputs for one request; unset scales take the speaker's defaults.
+    ``extra``: more INT64 inputs by name (CLAUSE_CHARS)."""
     values = {
         "TEXT": np.array([text.text.encode("utf-8")], dtype=object),
         "SPEAKER": np.array([speaker.encode("utf-8")], dtype=object),
         "LANGUAGE": np.array([text.language.encode("utf-8")], dtype=object),
         "SEED": np.array([seed], dtype=np.int64),
+        **{k: np.array([v], dtype=np.int64) for k, v in (extra or {}).items()},
     }
     tensors = []
     for name, value in values.items():
@@ -119,6 +121,7 @@ def stream_once(
     sample_rate: int,
     timeout_s: float,
     first_only: bool = False,
+    extra: dict | None = None,
 ) -> Sample:
     """One request to the decoupled `<voice>_stream` model: first-chunk and total latency.
 
@@ -126,7 +129,7 @@ def stream_once(
     pay for the rest of the text; the sample's latency and audio are then those of the first
     chunk. The model stops at its next cancellation check (after a window, or a sentence),
     so this waits until its execution has ended: the next request must not share the CPU and
-    the step models with the cancelled one's remainder."""
+    the step models with the cancelled one's remainder. ``extra``: more INT64 inputs."""
     executions = _executions(url, model) if first_only else 0
     import tritonclient.grpc as grpc
 
@@ -138,7 +141,7 @@ def stream_once(
             t0 = time.perf_counter()
             client.async_stream_infer(
                 model,
-                _inputs(grpc, text, seed, speaker=voice.speaker),
+                _inputs(grpc, text, seed, speaker=voice.speaker, extra=extra),
                 outputs=[grpc.InferRequestedOutput("AUDIO")],
                 enable_empty_final_response=True,
             )

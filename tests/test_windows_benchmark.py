@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from typer.testing import CliRunner
 
 from tts_benchmarks.windows import app
@@ -72,3 +73,27 @@ def test_isa_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
     assert rows[("openvino", "fp32")]["snr_vs_fp32_db"] > 40
     assert data["auto"]["reason"].startswith(data["isa"])
     assert isinstance(data["auto_is_fastest_gated"], bool)
+
+
+def test_floor_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
+    """The first-audio floor per sentence length: stages add up, the floor is below one pass."""
+    from tts_benchmarks.floor import STAGES, sentence_of
+    from tts_benchmarks.floor import app as floor
+
+    voice_dir, _ = tiny_voice_dir
+    args = ["--voice", str(voice_dir), "--out", str(tmp_path), "--zh", "8,40", "--en", "6"]
+    result = CliRunner().invoke(floor, [*args, "--repeats", "1"])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    data = json.loads((tmp_path / "floor.json").read_text())
+    assert "cpu_flags" in data["machine"] and data["first_window_frames"] == 18
+    rows = {(r["language"], r["length"]): r for r in data["rows"]}
+    assert set(rows) == {("ZH", 8), ("ZH", 40), ("EN", 6)}
+    assert rows["ZH", 40]["frames"] > rows["ZH", 8]["frames"]
+    for r in rows.values():
+        stages = r["stages_s"]
+        assert r["floor_s"] == pytest.approx(sum(stages[s] for s in STAGES))
+        assert r["one_pass_s"] == pytest.approx(
+            r["floor_s"] - stages["first_window"] + stages["whole_vocoder"]
+        )
+    assert sentence_of("ZH", 8) == "语音合成技术近年。" and sentence_of("EN", 3).endswith(".")
+    assert "| ZH | 40 |" in (tmp_path / "floor.md").read_text()

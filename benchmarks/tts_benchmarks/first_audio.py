@@ -34,7 +34,7 @@ import typer
 
 from tts_benchmarks import triton_load as tl
 from tts_benchmarks.run import DEFAULT_OUT, Progress
-from tts_benchmarks.stats import load_average, machine_facts, percentiles
+from tts_benchmarks.stats import load_average, machine_facts, percentiles, write_result
 from tts_benchmarks.workload import (
     DEFAULT_TEXTS,
     SEED,
@@ -281,10 +281,8 @@ def main(
         )
     finally:
         server.stop()
-    result["load_average_end"] = load_average()
-    (out / "first_audio.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    (out / "first_audio.md").write_text(markdown(result))
-    progress(f"wrote {out / 'first_audio.json'}\n{markdown(result)}")
+    path = write_result(out, "first_audio", result, markdown(result))
+    progress(f"wrote {path}\n{markdown(result)}")
 
 
 if __name__ == "__main__":

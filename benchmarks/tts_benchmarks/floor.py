@@ -27,7 +27,7 @@ import numpy as np
 import typer
 
 from tts_benchmarks.run import DEFAULT_OUT, Progress
-from tts_benchmarks.stats import load_average, machine_facts
+from tts_benchmarks.stats import load_average, machine_facts, write_result
 from tts_benchmarks.workload import TEXTS
 from tts_runtime.cpu import auto_choice
 from tts_runtime.windows import FIRST_WINDOW_SECONDS, WindowPlan
@@ -152,10 +152,8 @@ def main(
             f"{language} {length}: {row['frames']} frames, floor {1e3 * row['floor_s']:.0f} ms, "
             f"one pass {1e3 * row['one_pass_s']:.0f} ms ({row['floor_over_one_pass']:.2f})"
         )
-    result["load_average_end"] = load_average()
-    (out / "floor.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    (out / "floor.md").write_text(markdown(result))
-    progress(f"wrote {out / 'floor.json'}\n{markdown(result)}")
+    path = write_result(out, "floor", result, markdown(result))
+    progress(f"wrote {path}\n{markdown(result)}")
 
 
 if __name__ == "__main__":

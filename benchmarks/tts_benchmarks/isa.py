@@ -20,7 +20,6 @@ ignore it, so its rows are the native CPU's under every cap. Writes isa-<label>.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 import typer
 
 from tts_benchmarks.run import DEFAULT_OUT, Progress
-from tts_benchmarks.stats import load_average, machine_facts
+from tts_benchmarks.stats import machine_facts, write_result
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -144,9 +143,7 @@ def main(
         auto["runtime"],
         picked,
     )
-    result["load_average_end"] = load_average()
-    path = out / f"isa-{label or result['isa']}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = write_result(out, f"isa-{label or result['isa']}", result)
     progress(
         f"wrote {path}: auto {auto['runtime']} decoder {picked}; fastest gated "
         f"{best['runtime']} {best['precision']} ({best['decoder_ms']:.0f} ms)"

@@ -125,6 +125,19 @@ def load_average() -> list[float]:
         return []
 
 
+def write_result(out: Path, stem: str, result: dict, table: str = "") -> Path:
+    """Ends a benchmark: the load average now into ``result``, then ``out/stem.json`` and, with
+    a ``table``, ``out/stem.md``; returns the JSON's path."""
+    import json
+
+    result["load_average_end"] = load_average()
+    path = out / f"{stem}.json"
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    if table:
+        (out / f"{stem}.md").write_text(table)
+    return path
+
+
 def machine_facts(threads: dict[str, int] | None = None) -> dict:
     """CPU, core count, thread settings and library versions, for every result file."""
     facts = {

@@ -28,7 +28,7 @@ import numpy as np
 import typer
 
 from tts_benchmarks.run import DEFAULT_OUT, Progress
-from tts_benchmarks.stats import load_average, machine_facts
+from tts_benchmarks.stats import load_average, machine_facts, write_result
 from tts_runtime.cpu import cpu_isa
 from tts_runtime.session import GraphSession
 from tts_runtime.windows import (
@@ -272,10 +272,7 @@ def main(
                 f"{row['flow_ms']:.0f}); first audio by first window [{firsts}] ms; windowed "
                 f"total by later window [{totals}] ms"
             )
-    result["load_average_end"] = load_average()
-    path = out / f"windows{'-' + label if label else ''}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    progress(f"wrote {path}")
+    progress(f"wrote {write_result(out, 'windows' + ('-' + label if label else ''), result)}")
 
 
 if __name__ == "__main__":

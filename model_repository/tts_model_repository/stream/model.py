@@ -9,8 +9,9 @@ ensemble's AUDIO.
 With the decoder's halves (parameters ``models`` name ``flow`` and ``vocoder``), each sentence
 runs the flow once, then the vocoder in windows of frames (`tts_runtime.windows`):
 one response per window, the first after ``first_window_seconds`` of audio is decoded, the
-second ``window_frames`` frames, each later one ``window_growth`` times the one before. Without them (older exports, decoder=int8), one response
-per sentence through the one-pass decoder. Either way a sentence's pause is appended to its
+second ``window_frames`` frames, each later one ``window_growth`` times the one before.
+Without them (older exports, decoder=int8), one response per sentence through the one-pass
+decoder. Either way a sentence's pause is appended to its
 last response, whose PAUSE_AFTER says how long it is (0 on every other response).
 
 Lookahead (parameter ``lookahead``, 0 by default; `tts-export repository --stream-lookahead`):
@@ -115,7 +116,7 @@ class TritonPythonModel:
         sentences = self.pipeline.sentences(req)
         at = 0  # samples sent so far: where the next piece starts in the request's audio
         counts = dict.fromkeys(TIMESTAMPS_KEYS, 0)  # TIMESTAMPS items of earlier sentences
-        prepared = self._prepared(req, sentences)
+        prepared = self._prepared(request, req, sentences)
         try:
             for i, values in enumerate(prepared):
                 if request.is_cancelled():
@@ -126,19 +127,22 @@ class TritonPythonModel:
         finally:
             prepared.close()  # waits for a sentence still being prepared
 
-    def _prepared(self, req, sentences: Sequence) -> Iterator[Values]:
-        """Each sentence's values, in order, ready for its audio (`_prepare`). With lookahead the
-        worker prepares sentence i + 1 while the caller sends sentence i; closing the generator
-        waits for it, so no work of this request outlives its execute."""
+    def _prepared(self, request, req, sentences: Sequence) -> Iterator[Values]:
+        """Each sentence's values, in order, ready for its audio (`_prepare`); none is prepared
+        once the request is cancelled. With lookahead the worker prepares sentence i + 1 while
+        the caller sends sentence i; closing the generator waits for it, so no work of this
+        request outlives its execute."""
         if self.worker is None:
             for i, sentence in enumerate(sentences):
+                if request.is_cancelled():
+                    return
                 yield self._prepare(req, sentence, i)
             return
         pending = self.worker.submit(self._prepare, req, sentences[0], 0)
         try:
             for i in range(len(sentences)):
                 values = pending.result()
-                if i + 1 < len(sentences):
+                if i + 1 < len(sentences) and not request.is_cancelled():
                     pending = self.worker.submit(self._prepare, req, sentences[i + 1], i + 1)
                 yield values
         finally:

@@ -11,7 +11,7 @@ bash scripts/install.sh
 . .venv/bin/activate
 set +e
 # every test, the slow ones (soak, benchmarks, bare clone) included
-python -m pytest -q -p no:cacheprovider -m "slow or not slow" "$@"
+python -m pytest -q -p no:cacheprovider --durations=25 -m "slow or not slow" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

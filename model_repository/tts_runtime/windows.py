@@ -31,9 +31,10 @@ WINDOW_FRAMES = 64
 """Default frames in the second window (benchmarks/windows.py measures the trade-off)."""
 WINDOW_GROWTH = 2.0
 """Default factor from one later window to the next (64, 128, 256, ... frames): a long
-sentence is cut into few windows, so little context is decoded twice, while each window stays
-within about twice the audio sent before it, which the vocoder decodes in time wherever it runs
-faster than 0.5x real time with its context (benchmarks/RESULTS.md, "growing windows")."""
+sentence is cut into few windows, so little context is decoded twice, while each window holds
+about as much audio as all the windows before it, which a vocoder faster than real time (its
+context included) decodes before they have played. The whole-stream time and the stall a
+listener hears are measured in benchmarks/RESULTS.md ("First audio on long sentences")."""
 
 Vocoder = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """(z [B, C, W] float32, g [B, gin, 1] float32, frame_lengths [B] int64) -> audio [B, W * hop],

@@ -55,7 +55,9 @@ def test_every_model_with_input_data_is_measured(pa_run, triton_voice):
     # first audio from each response's timestamp; perf_analyzer's own latency is the last one
     first, last = stream["first_response_s"], stream["last_response_s"]
     assert 0 < first["p50"] < last["p50"] and first["max"] < last["max"]
-    assert abs(last["p50"] - stream["p50_latency_s"]) <= 0.2 * stream["p50_latency_s"]
+    # the same quantity two ways, 3 requests each on a shared machine: CI saw 24% apart once;
+    # reading the first response instead (the bug this guards) is several times off
+    assert abs(last["p50"] - stream["p50_latency_s"]) <= 0.4 * stream["p50_latency_s"]
     assert "perf_analyzer runs (0 without a result)" in output
 
 

@@ -12,17 +12,16 @@ not run: it cannot change a duration. Writes durations.json / durations.md.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import typer
 
+from tts_benchmarks.inprocess import auto_graphs
 from tts_benchmarks.run import DEFAULT_OUT, Progress
 from tts_benchmarks.stats import load_average, machine_facts, write_result
 from tts_benchmarks.workload import TEXTS
-from tts_runtime.cpu import auto_choice
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -106,15 +105,12 @@ def main(
 
     progress = Progress()
     out.mkdir(parents=True, exist_ok=True)
-    meta = json.loads((voice / "voice.json").read_text(encoding="utf-8"))
-    auto = auto_choice(variants=meta.get("variants"))
-    progress(f"auto: {auto.reason}")
-    picked = VoiceGraphs(voice, auto.runtime, auto.precision, threads, runtimes=auto.runtimes)
+    picked, meta, auto = auto_graphs(voice, threads, progress)
     reference = VoiceGraphs(voice, "onnxruntime", {}, threads)
     result = {
         "machine": machine_facts({"graph": threads}),
         "voice": str(voice),
-        "auto": {"runtime": auto.runtime, "precision": auto.precision, "reason": auto.reason},
+        "auto": auto,
         "reference": "onnxruntime fp32, every graph",
         "load_average_start": load_average(),
         "rows": [],

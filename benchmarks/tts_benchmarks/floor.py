@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from tts_benchmarks.inprocess import auto_graphs
 from tts_benchmarks.run import DEFAULT_OUT, Progress
 from tts_benchmarks.stats import load_average, machine_facts, write_result
 from tts_benchmarks.workload import TEXTS
-from tts_runtime.cpu import auto_choice
 from tts_runtime.windows import FIRST_WINDOW_SECONDS, WindowPlan
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -120,20 +120,15 @@ def main(
     repeats: int = typer.Option(3, min=1),
     threads: int = typer.Option(0, min=0, help="graph threads (0: the runtime's default)"),
 ) -> None:
-    from tts_runtime.inprocess import VoiceGraphs
-
     progress = Progress()
     out.mkdir(parents=True, exist_ok=True)
-    meta = json.loads((voice / "voice.json").read_text(encoding="utf-8"))
-    auto = auto_choice(variants=meta.get("variants"))
-    progress(f"auto: {auto.reason}")
-    graphs = VoiceGraphs(voice, auto.runtime, auto.precision, threads, runtimes=auto.runtimes)
+    graphs, meta, auto = auto_graphs(voice, threads, progress)
     config = json.loads((voice / "config.json").read_text(encoding="utf-8"))
     plan = WindowPlan.from_config(config, FIRST_WINDOW_SECONDS)
     result = {
         "machine": machine_facts({"graph": threads}),
         "voice": str(voice),
-        "auto": {"runtime": auto.runtime, "precision": auto.precision, "reason": auto.reason},
+        "auto": auto,
         "first_window_frames": plan.first,
         "context_frames": [plan.context.left, plan.context.right],
         "load_average_start": load_average(),

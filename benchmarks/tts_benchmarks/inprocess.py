@@ -151,3 +151,20 @@ def measure(
             f"  audio {samples[-1].audio_s:5.2f} s  RTF {rtf:.3f}"
         )
     return samples
+
+
+def auto_graphs(voice_dir, threads: int, progress) -> tuple[Any, dict, dict]:
+    """The voice's graphs in-process on the plan `auto` picks on this CPU (its gated variants
+    included): (VoiceGraphs, voice.json, the choice as a result records it)."""
+    import json
+    from pathlib import Path
+
+    from tts_runtime.cpu import auto_choice
+    from tts_runtime.inprocess import VoiceGraphs
+
+    meta = json.loads((Path(voice_dir) / "voice.json").read_text(encoding="utf-8"))
+    auto = auto_choice(variants=meta.get("variants"))
+    progress(f"auto: {auto.reason}")
+    graphs = VoiceGraphs(voice_dir, auto.runtime, auto.precision, threads, runtimes=auto.runtimes)
+    record = {"runtime": auto.runtime, "precision": auto.precision, "reason": auto.reason}
+    return graphs, meta, record

@@ -275,6 +275,7 @@ class AsyncTTSClient(ClientSettings):
 
         stream = self._client.stream_infer(requests())
         reader = StreamReader(info, plan)
+        ended = False  # as in streaming.stream_decoupled: cancel only a request still running
         try:
             while True:
                 try:
@@ -285,14 +286,17 @@ class AsyncTTSClient(ClientSettings):
                     raise reader.timed_out(self.timeout) from None
                 except Exception as err:  # noqa: BLE001 - transport errors
                     raise map_error(err, info.stream_model) from err
+                ended = error is not None
                 chunk, final = reader.take(result, error)
                 if chunk is not None:
                     yield chunk
                 if final:
                     break
+            ended = True
         finally:
-            with contextlib.suppress(Exception):
-                stream.cancel()
+            if not ended:
+                with contextlib.suppress(Exception):
+                    stream.cancel()
 
     # -- lifetime ------------------------------------------------------------------------
     async def close(self) -> None:

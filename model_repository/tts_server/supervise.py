@@ -226,14 +226,17 @@ class HealthEndpoint:
             return (200, "live\n") if alive else (503, "tritonserver is not running\n")
         if path.rstrip("/") != "/ready":
             return 404, "GET /ready or /live\n"
+        # The watch first, as the probe arrives: Triton's own answer can wait behind the
+        # reload's load request (one HTTP worker) and come back 200 once the model is back,
+        # and a watch read after that would say "healthy" for a probe that came in mid-reload.
+        ok, why = self.watch.healthy()
+        if not ok:
+            return 503, why + "\n"
         try:
             triton = self.triton_ready()
         except Exception:  # noqa: BLE001 - unreachable is not ready
             triton = False
-        if not triton:
-            return 503, "tritonserver is not ready\n"
-        ok, why = self.watch.healthy()
-        return (200, "ready\n") if ok else (503, why + "\n")
+        return (200, "ready\n") if triton else (503, "tritonserver is not ready\n")
 
     def close(self) -> None:
         self.server.shutdown()

@@ -136,7 +136,7 @@ def report(results: dict) -> str:
         "",
         f"{results['perf_analyzer']}, gRPC; text `{results['text']}` ({audio_s:.2f} s of audio), "
         f"seed {SEED}; {results['settings']['requests']} requests per window (a step model: "
-        f"enough for about {results['settings']['step_window_s']:.0f} s), stable on the p50 within "
+        f"enough for about {results['settings']['step_window_s']:g} s), stable on the p50 within "
         f"{results['settings']['stability_percentage']}%. Server plan: {results['plan']}.",
         f"CPU: {m['cpu_model']} ({m['logical_cpus']} logical CPUs; flags "
         f"{', '.join(m['cpu_flags'])}); load average {m['load_average_at_start']} at the start, "

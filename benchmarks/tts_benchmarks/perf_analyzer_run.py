@@ -185,12 +185,12 @@ per window to be stable on a shared machine, a second-long one few."""
 MAX_WINDOW_REQUESTS = 200
 
 
-def _window_requests(server_s: float | None, least: int) -> int:
-    """Requests per window for a model whose requests took ``server_s`` on the server so far
-    (None: not seen yet, ``least``)."""
+def _window_requests(server_s: float | None, least: int, window_s: float) -> int:
+    """Requests per window of about ``window_s`` for a model whose requests took ``server_s``
+    on the server so far (None: not seen yet, ``least``)."""
     if not server_s:
         return least
-    return min(MAX_WINDOW_REQUESTS, max(least, math.ceil(STEP_WINDOW_S / server_s)))
+    return min(MAX_WINDOW_REQUESTS, max(least, math.ceil(window_s / server_s)))
 
 
 def measure(
@@ -224,7 +224,9 @@ def measure(
             c,
             streaming=name.endswith("_stream"),
             composing=composing,
-            requests=_window_requests(seen.get(name), settings["requests"]),
+            requests=_window_requests(
+                seen.get(name), settings["requests"], settings["step_window_s"]
+            ),
         )
         rows.append(row)
         for called, block in row.get("composing", {}).items():
@@ -272,6 +274,14 @@ def main(
     stream_instances: Annotated[
         int | None, typer.Option("--stream-instances", min=1, help="tts-export repository's")
     ] = None,
+    step_window_s: Annotated[
+        float,
+        typer.Option(
+            "--step-window-s",
+            min=0.0,
+            help="a step model's window holds requests for about this long (0: --requests)",
+        ),
+    ] = STEP_WINDOW_S,
 ) -> None:
     """Fetch perf_analyzer, serve the voice (or use --url), measure it beside the harness."""
     from tts_benchmarks.triton_load import start_server, write_voice_repository
@@ -312,7 +322,7 @@ def main(
             "stability_percentage": stability,
             "max_trials": max_trials,
             "timeout_s": timeout_s,
-            "step_window_s": STEP_WINDOW_S,
+            "step_window_s": step_window_s,
         }
         rows = measure(tool, url, model, files, levels, settings, out / "runs", progress)
         progress("the project's harness on the same text and seed")

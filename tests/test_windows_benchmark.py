@@ -38,7 +38,7 @@ def test_first_audio_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
     voice_dir, _ = tiny_voice_dir
     args = ["--voice", str(voice_dir), "--out", str(tmp_path), "--texts", "zh-long"]
     args += ["--repeats", "1", "--whole-texts", "zh-long", "--firsts", "8"]
-    args += ["--schedules", "64x1,256x1"]
+    args += ["--schedules", "64x1"]  # one stub fewer than the default two schedules
     args += ["--graph-runtime", "onnxruntime"]
     result = CliRunner().invoke(first_audio, args)
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
@@ -46,11 +46,11 @@ def test_first_audio_benchmark_on_the_tiny_voice(tmp_path, tiny_voice_dir):
     assert set(data["first_audio_s"]) == {"before", "after", "first8", "clause24"}
     assert all(s > 0 for s in data["first_audio_s"]["after"]["zh-long"])
     whole = data["whole"]
-    labels = {"ensemble", "sentence", "stream", "later64x1", "later256x1", "lookahead", "clause24"}
+    labels = {"ensemble", "sentence", "stream", "later64x1", "lookahead", "clause24"}
     assert set(whole) == labels
-    # windows: more chunks than zh-long's 4 sentences, fewer with larger or growing windows
+    # windows: more chunks than zh-long's 4 sentences, fewer with growing windows than fixed
     chunks = {k: whole[k]["zh-long"]["chunks"] for k in whole if k != "ensemble"}
-    assert chunks["later64x1"] > chunks["stream"] > chunks["later256x1"] >= chunks["sentence"] == 4
+    assert chunks["later64x1"] > chunks["stream"] > chunks["sentence"] == 4
     assert chunks["lookahead"] == chunks["stream"]  # lookahead changes when, not what
     assert all(whole[k]["zh-long"]["stall_s"] >= 0 for k in chunks)
     audio = {k: whole[k]["zh-long"]["audio_s"] for k in whole if k != "clause24"}

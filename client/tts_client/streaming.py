@@ -107,7 +107,7 @@ def stream_decoupled(
     finally:
         # Cancel only a request still running (the caller left early, or nothing came in
         # time). Cancelling one that is over can leave the stream model unable to unload:
-        # tried here, 3 of 12 unloads after such a cancel stayed UNLOADING for good.
+        # tried here, 5 of 22 unloads after such a cancel stayed UNLOADING for good.
         with contextlib.suppress(Exception):
             client.stop_stream(cancel_requests=not ended)
         with contextlib.suppress(Exception):

@@ -226,9 +226,9 @@ class HealthEndpoint:
             return (200, "live\n") if alive else (503, "tritonserver is not running\n")
         if path.rstrip("/") != "/ready":
             return 404, "GET /ready or /live\n"
-        # The watch first, as the probe arrives: Triton's own answer can wait behind the
-        # reload's load request (one HTTP worker) and come back 200 once the model is back,
-        # and a watch read after that would say "healthy" for a probe that came in mid-reload.
+        # The watch first, as the probe arrives: Triton's own answer waits behind a model load
+        # (docs/triton-notes.md) and comes back 200 once the model is back, and a watch read
+        # after that would say "healthy" for a probe that came in mid-reload.
         ok, why = self.watch.healthy()
         if not ok:
             return 503, why + "\n"

@@ -275,26 +275,24 @@ class AsyncTTSClient(ClientSettings):
 
         stream = self._client.stream_infer(requests())
         reader = StreamReader(info, plan)
-        ended = False  # as in streaming.stream_decoupled: cancel only a request still running
         try:
             while True:
                 try:
                     result, error = await asyncio.wait_for(stream.__anext__(), self.timeout)
-                except StopAsyncIteration:
+                except StopAsyncIteration:  # the server closed the stream: the request is over
+                    reader.ended = True
                     break
                 except asyncio.TimeoutError:
                     raise reader.timed_out(self.timeout) from None
                 except Exception as err:  # noqa: BLE001 - transport errors
                     raise map_error(err, info.stream_model) from err
-                ended = error is not None
                 chunk, final = reader.take(result, error)
                 if chunk is not None:
                     yield chunk
                 if final:
                     break
-            ended = True
         finally:
-            if not ended:
+            if not reader.ended:  # cancel only a request still running (`StreamReader`)
                 with contextlib.suppress(Exception):
                     stream.cancel()
 

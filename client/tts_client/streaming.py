@@ -30,14 +30,17 @@ class StreamReader:
     """Turns one decoupled request's responses into `Audio` chunks, in order (the sync and
     async clients' loops share it): ``take(result, error)`` -> (the chunk a response carries,
     or None; whether it is the final response). ``meta["pause_after"]``: the response's
-    PAUSE_AFTER, else the client's plan."""
+    PAUSE_AFTER, else the client's plan. ``ended``: the request is over on the server (its
+    final or an error response came); only a request not ended is worth cancelling."""
 
     def __init__(self, info: VoiceInfo, plan: list[Chunk]) -> None:
         self.info, self.plan, self.index = info, plan, 0
         self.windows = WindowReader()
+        self.ended = False
 
     def take(self, result: Any, error: Any) -> tuple[Audio | None, bool]:
         if error is not None:
+            self.ended = True
             raise map_error(error, self.info.stream_model)
         response = result.get_response()
         chunk = None
@@ -49,7 +52,8 @@ class StreamReader:
             chunk.timestamps = self.windows.take(result_timestamps(result), chunk.sample_rate)
             self.index += 1
         final = response.parameters.get("triton_final_response")
-        return chunk, final is not None and final.bool_param
+        self.ended = final is not None and final.bool_param
+        return chunk, self.ended
 
     def chunks(self, responses: Iterable[tuple[Any, Any]]) -> Iterator[Audio]:
         """The chunks of (result, error) ``responses`` up to the final one."""
@@ -81,7 +85,7 @@ def stream_decoupled(
 
     responses: queue.Queue[tuple[Any, Any]] = queue.Queue()
     client = grpcclient.InferenceServerClient(tts.url)  # one stream per client
-    ended = False  # the request is over on the server: its final or an error response came
+    reader = StreamReader(info, plan)
     try:
         tts._retry(
             client.start_stream, callback=lambda result, error: responses.put((result, error))
@@ -90,26 +94,21 @@ def stream_decoupled(
         tts._retry(
             client.async_stream_infer, info.stream_model, inputs, enable_empty_final_response=True
         )
-        reader = StreamReader(info, plan)
 
         def arrived() -> Iterator[tuple[Any, Any]]:
-            nonlocal ended
             while True:
                 try:
-                    result, error = responses.get(timeout=tts.timeout)
+                    yield responses.get(timeout=tts.timeout)
                 except queue.Empty:
                     raise reader.timed_out(tts.timeout) from None
-                ended = error is not None
-                yield result, error
 
         yield from reader.chunks(arrived())
-        ended = True
     finally:
         # Cancel only a request still running (the caller left early, or nothing came in
         # time). Cancelling one that is over can leave the stream model unable to unload:
         # tried here, 5 of 22 unloads after such a cancel stayed UNLOADING for good.
         with contextlib.suppress(Exception):
-            client.stop_stream(cancel_requests=not ended)
+            client.stop_stream(cancel_requests=not reader.ended)
         with contextlib.suppress(Exception):
             client.close()
 

@@ -40,6 +40,28 @@ from tts_contract.timestamps import parse as parse_timestamps
 __all__ = ["AsyncTTSClient"]
 
 
+# After a decoupled request's final or error response, how long the server may take to close the
+# stream before the client cancels it instead
+STREAM_CLOSE_S = 5.0
+
+
+async def _read_to_end(stream: Any, timeout: float) -> None:
+    """Read a finished request's stream until the server closes it. An aio stream left open is
+    cancelled by gRPC when it is dropped, and on tritonserver 2.51 a cancel that comes after the
+    request's last response can leave the stream model UNLOADING for good (docs/triton-notes.md);
+    only a stream that does not close within ``timeout`` is cancelled."""
+
+    async def drain() -> None:
+        async for _ in stream:
+            pass
+
+    try:
+        await asyncio.wait_for(drain(), timeout)
+    except Exception:  # noqa: BLE001 - the request is over; a stream that will not close is cut
+        with contextlib.suppress(Exception):
+            stream.cancel()
+
+
 class AsyncTTSClient(ClientSettings):
     """Asyncio client (gRPC or HTTP); use from one event loop. Options as `TTSClient`'s."""
 
@@ -275,12 +297,13 @@ class AsyncTTSClient(ClientSettings):
 
         stream = self._client.stream_infer(requests())
         reader = StreamReader(info, plan)
+        exhausted = False
         try:
             while True:
                 try:
                     result, error = await asyncio.wait_for(stream.__anext__(), self.timeout)
                 except StopAsyncIteration:  # the server closed the stream: the request is over
-                    reader.ended = True
+                    reader.ended = exhausted = True
                     break
                 except asyncio.TimeoutError:
                     raise reader.timed_out(self.timeout) from None
@@ -295,6 +318,8 @@ class AsyncTTSClient(ClientSettings):
             if not reader.ended:  # cancel only a request still running (`StreamReader`)
                 with contextlib.suppress(Exception):
                     stream.cancel()
+            elif not exhausted:
+                await _read_to_end(stream, STREAM_CLOSE_S)
 
     # -- lifetime ------------------------------------------------------------------------
     async def close(self) -> None:

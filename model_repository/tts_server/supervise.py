@@ -107,6 +107,8 @@ class StubWatch:
     recovering: str = ""
     """The model being reloaded now, if any."""
     _known: dict[str, set[int]] = field(default_factory=dict)
+    _instances: dict[str, int] = field(default_factory=dict)
+    """Model -> the stubs it runs (its config's instance count), read when its stubs change."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -122,20 +124,34 @@ class StubWatch:
             self._thread.join(timeout=30)
 
     def check(self) -> list[StubEvent]:
-        """One poll: recover every model that lost a stub since the last poll and got none in
-        its place while Triton still calls it ready. A model unloaded through the API is not
-        ready (forgotten); one reloaded through it has new stubs (followed)."""
+        """One poll: recover every model that lost a stub since the last poll and now runs
+        fewer than its instances while Triton still calls it ready. A model unloaded through
+        the API is not ready (forgotten). One loaded again through it may show its old stubs
+        beside the new ones for a while (Triton ends them after the load, not at the unload):
+        those ending leave the model its instances, so it is left alone."""
         now = self._pids()
-        broken = []
-        for model, pids in self._known.items():
-            live = now.get(model, set())
-            if pids <= live or (live - pids):
-                continue
-            if self._ready(model):
-                broken.append(model)
+        broken = [m for m, pids in self._known.items() if self._short(pids, now.get(m, set()), m)]
+        broken = [m for m in broken if self._ready(m)]
         events = [self._recover(m) for m in broken]
-        self._known = self._pids() if broken else now
+        if broken:
+            now = self._pids()
+        for model, pids in now.items():
+            if pids != self._known.get(model):
+                self._count_instances(model)  # a reload may change the config
+        self._known = now
         return events
+
+    def _short(self, known: set[int], live: set[int], model: str) -> bool:
+        """A stub of ``model`` ended since the last poll, and fewer than its instances run."""
+        return bool(known - live) and len(live) < self._instances.get(model, 1)
+
+    def _count_instances(self, model: str) -> None:
+        try:
+            groups = self.client.get_model_config(model).get("instance_group", [])
+            count = sum(g.get("count", 1) * max(1, len(g.get("gpus", []))) for g in groups)
+        except Exception:  # noqa: BLE001 - mid-load or gone: keep what was known
+            return
+        self._instances[model] = max(1, count)
 
     def _ready(self, model: str) -> bool:
         try:
@@ -158,8 +174,7 @@ class StubWatch:
             return False, f"reloading {self.recovering} after its stub died"
         now = self._pids()  # no Triton calls here: probes must not wait on a reload
         for model, pids in self._known.items():
-            live = now.get(model, set())
-            if not pids <= live and not (live - pids):
+            if self._short(pids, now.get(model, set()), model):
                 return False, f"{model}: a stub process died"
         return True, ""
 
@@ -181,6 +196,10 @@ class StubWatch:
         return event
 
     def _loop(self) -> None:
+        # `client` is used from this thread only (tritonclient.http's greenlets are bound to
+        # the thread that first uses them)
+        for model in self._known:
+            self._count_instances(model)
         while not self._stop.wait(self.poll_s):
             self.check()
 

@@ -157,6 +157,11 @@ class TritonServer:
             # In-flight work gets this long after SIGTERM; below stop_grace_s so the
             # server exits by itself before it would be killed.
             args.append(f"--exit-timeout-secs={max(1, int(self.stop_grace_s * 2 / 3))}")
+        if "auto-complete-config" not in extra:
+            # every config.pbtxt here is written whole (tts-export repository); Triton's Python
+            # backend would start a stub per model only to ask it to complete the config:
+            # without that, the tiny voice's 12 models were ready in 6.7 s instead of 10.5 s
+            args.append("--disable-auto-complete-config")
         if "shm-region-prefix-name" not in extra:
             args.append(f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}")
         return args + self.extra_args

@@ -127,7 +127,7 @@ class StubWatch:
         """One poll: recover every model that lost a stub since the last poll and now runs
         fewer than its instances while Triton still calls it ready. A model unloaded through
         the API is not ready (forgotten). One loaded again through it may show its old stubs
-        beside the new ones for a while (Triton ends them after the load, not at the unload):
+        beside the new ones for a while (Triton ends a stub about 1.2 s after its unload):
         those ending leave the model its instances, so it is left alone."""
         now = self._pids()
         broken = [m for m, pids in self._known.items() if self._short(pids, now.get(m, set()), m)]

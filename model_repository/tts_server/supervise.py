@@ -131,7 +131,10 @@ class StubWatch:
         those ending leave the model its instances, so it is left alone."""
         now = self._pids()
         broken = [m for m, pids in self._known.items() if self._short(pids, now.get(m, set()), m)]
-        broken = [m for m in broken if self._ready(m)]
+        if broken:
+            ready = [m for m in broken if self._ready(m)]
+            now = self._pids()  # a load the readiness call waited behind has its stubs by now
+            broken = [m for m in ready if self._short(self._known[m], now.get(m, set()), m)]
         events = [self._recover(m) for m in broken]
         if broken:
             now = self._pids()

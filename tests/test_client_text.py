@@ -10,7 +10,7 @@ from tritonclient.utils import InferenceServerException
 from tts_client import errors
 from tts_client.planner import SynthesisParams, plan_chunks
 from tts_client.voices import VoiceInfo
-from tts_contract.sentences import split_sentences
+from tts_contract.sentences import mix_runs, split_sentences
 
 TEXTS = [
     "你好。今天天气很好！\n\n第二段？ 好的；再见…",
@@ -48,6 +48,47 @@ def test_clause_pieces_match_the_server_frontend(text, clause_chars):
     assert [s.kind for s in mine] == [kind for _, kind in server]
     # pieces: the same text as the whole sentences, cut further
     assert "".join(s.text for s in mine) == "".join(s.text for s in split_sentences(text))
+
+
+MIX_TEXTS = [
+    "[ZH]你好，世界，[EN]hello, world.[ZH]短句。",  # 27 characters with its tags, 19 without
+    "[ZH]你好。再见。[EN]Hello there. Bye.\n[JP]こんにちは、元気ですか。",
+    "[EN]It ends here.[ZH]紧接着。 [EN] <zh>尖括号，也算标签。",
+    "[ZH]你好[ZH]こんにちは、世界。",  # a repeated tag closes its run
+]
+
+
+@pytest.mark.parametrize("clause_chars", [0, 24, 12, 1])
+@pytest.mark.parametrize("text", MIX_TEXTS)
+def test_mix_markup_is_cut_as_the_server_cuts_its_text(text, clause_chars):
+    """Tags are not text: the server's frontend drops them before it cuts (parse_mix), so the
+    client's pieces hold the same spoken text, and CLAUSE_CHARS counts no tag."""
+    from vits2.text import sentences
+
+    chars = [(c, lang) for lang, t in sentences.parse_mix(text) for c in t]
+    server = sentences.split_sentences(chars, clause_chars)
+    mine = split_sentences(text, clause_chars, mix=True)
+    at = [i for _, a, b in mix_runs(text) for i in range(a, b)]  # where spoken characters sit
+    spoken = ["".join(text[i] for i in at if s.start <= i < s.end) for s in mine]
+    assert spoken == ["".join(c for c, _ in chars) for chars, _ in server]
+    assert [s.kind for s in mine] == [kind for _, kind in server]
+    assert all(text[s.start : s.end] == s.text for s in mine)
+
+
+def test_mix_tags_do_not_count_toward_clause_chars():
+    text = MIX_TEXTS[0]
+    assert [s.text for s in split_sentences(text, 24, mix=True)] == [
+        "[ZH]你好，世界，[EN]hello, world.",
+        "[ZH]短句。",
+    ]
+    # read as plain text, the tags made the first sentence 27 characters: cut at a comma
+    assert len(split_sentences(text, 24)) == 3
+    # the client's plan numbers (and seeds) its pieces as the server does
+    per = plan_chunks(text, None, per_sentence=True, language="MIX", clause_chars=24)
+    assert [(c.text, c.first_sentence) for c in per] == [
+        ("[ZH]你好，世界，[EN]hello, world.", 0),
+        ("[ZH]短句。", 1),
+    ]
 
 
 def test_clause_cuts_only_long_sentences_at_clause_marks():

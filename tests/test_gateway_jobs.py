@@ -127,3 +127,20 @@ def test_cancel_purge_and_errors(triton_voice, tmp_path):
         gw.delete(f"/jobs/{job['id']}", params={"purge": "true"})
         assert gw.get(f"/jobs/{job['id']}").status_code == 404
         assert not (tmp_path / "jobs" / job["id"]).exists()
+
+
+def test_job_numbers_clause_pieces_and_mix_runs_as_one_shot(triton_voice, tmp_path):
+    """A job speaks a sentence at a time; with CLAUSE_CHARS and MIX markup its pieces are the
+    server's (tags do not count), so each keeps the seed it has in one-shot synthesis."""
+    text = "[ZH]今天天气真不错，我们一起去公园散步吧，好吗？[ZH]你想喝点什么？我要一杯热茶。"
+    knobs = {"language": "MIX", "clause_chars": 10}
+    body = {"text": text, "model": triton_voice.voice, "speaker": "spk1", "seed": 3, **knobs}
+    with TestClient(create_app(triton_voice.grpc_url, jobs_dir=tmp_path / "jobs")) as gw:
+        r = gw.post("/jobs", json=body)
+        assert r.status_code == 202, r.text
+        done = poll(gw, r.json()["id"], ("done", "failed"))
+        assert done["state"] == "done" and done["total"] == 5, done  # 3 clause pieces + 2
+        got = Audio.from_wav(gw.get(f"/jobs/{done['id']}/audio").content).to_pcm16()
+    with TTSClient(triton_voice.grpc_url) as tts:
+        want = tts.synthesize(text, speaker="spk1", seed=3, **knobs).to_pcm16()
+    assert close(got, want)

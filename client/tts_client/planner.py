@@ -268,13 +268,13 @@ def plan_chunks(
     """
     limits = voice.request_limits if voice else Limits()
     max_chars, max_sents = int(limits.max_text_chars), int(limits.max_sentences)
-    sentences = split_sentences(text, clause_chars)
+    mix = language.upper() == "MIX"
+    sentences = split_sentences(text, clause_chars, mix)
     if not sentences or (
         len(text) <= max_chars and len(sentences) <= max_sents and not per_sentence
     ):
         return [Chunk(text, 0, 0.0, max(1, len(sentences)))]
 
-    mix = language.upper() == "MIX"
     chunks: list[Chunk] = []
     glue = False  # may the next piece join the last chunk?
     index = 0  # utterance number on the server: chunk seeds are SEED + this

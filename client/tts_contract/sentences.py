@@ -6,6 +6,8 @@ server would have done it in one request. A sentence ends at 。！？；.!?;…
 before a space, a non-alphanumeric or the end, and not after an abbreviation such as "Mr."),
 closing quotes/brackets stay with it; a newline ends a paragraph. Opt-in (CLAUSE_CHARS), a
 sentence longer than that many characters is cut further at its clause marks (`clause_cuts`).
+MIX markup's tags are not text: sentences and clause lengths are those of the text between them
+(`mix_runs`), as the server's frontend speaks it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["SentenceSpan", "boundaries", "clause_cuts", "split_sentences"]
+__all__ = ["SentenceSpan", "boundaries", "clause_cuts", "mix_runs", "split_sentences"]
 
 CJK_END = frozenset("。！？；")
 ASCII_END = frozenset(".!?;…")
@@ -27,6 +29,26 @@ LANGUAGE_TAG_RE = re.compile(r"\[(ZH|JP|JA|EN)\]|<(zh|jp|ja|en)>", re.IGNORECASE
 """MIX markup: ``[ZH]...[EN]...`` or ``<zh>...``."""
 KIND_RANK = {"clause": -1, "sentence": 0, "paragraph": 1, "end": 2}
 """How strongly a cut ends an utterance; a "clause" piece is followed by no pause."""
+
+
+def mix_runs(text: str) -> list[tuple[str, int, int]]:
+    """(language, start, end) of each stretch of MIX markup the server speaks: ``[ZH]你好[EN]hi``
+    -> [("ZH", 4, 6), ("EN", 10, 12)]. A tag repeated right after its text closes it (VITS style
+    ``[ZH]你好[ZH]``), untagged text is "AUTO" (detected), and a blank stretch between two tags
+    is dropped."""
+    runs: list[tuple[str, int, int]] = []
+    lang, pos = "AUTO", 0
+    for m in LANGUAGE_TAG_RE.finditer(text):
+        tag = (m.group(1) or m.group(2)).upper().replace("JA", "JP")
+        if text[pos : m.start()].strip():
+            runs.append((lang, pos, m.start()))
+            lang = "AUTO" if tag == lang else tag  # "[ZH]x[ZH]" closes the ZH run
+        else:
+            lang = tag
+        pos = m.end()
+    if text[pos:].strip():
+        runs.append((lang, pos, len(text)))
+    return runs
 
 
 def boundaries(s: str) -> list[tuple[int, str]]:
@@ -126,7 +148,18 @@ class SentenceSpan:
     (a clause mark, where CLAUSE_CHARS cut a long sentence: no pause follows)."""
 
 
-def split_sentences(text: str, clause_chars: int = 0) -> list[SentenceSpan]:
+def split_sentences(text: str, clause_chars: int = 0, mix: bool = False) -> list[SentenceSpan]:
     """Sentences of ``text`` with how each ends; whitespace-only stretches are dropped. With
-    ``clause_chars`` > 0, longer sentences come as their clause pieces (`spans`)."""
-    return [SentenceSpan(text[a:b], a, b, kind) for a, b, kind in spans(text, clause_chars)]
+    ``clause_chars`` > 0, longer sentences come as their clause pieces (`spans`). With ``mix``
+    the text is MIX markup, cut where the text of its runs is cut (`mix_runs`: tags do not
+    count toward CLAUSE_CHARS, and do not end or start a sentence); each span runs from just
+    after the spoken character before it, so the tags in between lead the span they switch."""
+    if not mix:
+        return [SentenceSpan(text[a:b], a, b, kind) for a, b, kind in spans(text, clause_chars)]
+    at = [i for _, start, end in mix_runs(text) for i in range(start, end)]
+    spoken = "".join(text[i] for i in at)
+    out = []
+    for a, b, kind in spans(spoken, clause_chars):
+        start, end = (at[a - 1] + 1 if a else 0), at[b - 1] + 1
+        out.append(SentenceSpan(text[start:end], start, end, kind))
+    return out

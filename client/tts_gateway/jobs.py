@@ -58,9 +58,11 @@ ACTIVE = ("queued", "running", "waiting")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def split_text(text: str) -> list[tuple[str, int, int, str]]:
-    """(sentence, start, end offset, how it ends) by the rules the server speaks a text with."""
-    return [(s.text, s.start, s.end, s.kind) for s in split_sentences(text)]
+def split_text(text: str, knobs: dict) -> list[tuple[str, int, int, str]]:
+    """(sentence, start, end offset, how it ends) by the rules the server speaks a text with
+    under the job's ``knobs`` (CLAUSE_CHARS pieces, MIX markup)."""
+    clause_chars, mix = knobs.get("clause_chars") or 0, knobs.get("language") == "MIX"
+    return [(s.text, s.start, s.end, s.kind) for s in split_sentences(text, clause_chars, mix)]
 
 
 @dataclass
@@ -176,7 +178,7 @@ class JobStore:
                for k in ("sdp_ratio", "noise_scale", "noise_scale_w", "length_scale")},
             **json_knobs(voice, body),
         }  # fmt: skip
-        sentences = split_text(text)
+        sentences = split_text(text, knobs)
         if not sentences:
             raise ApiError(400, 21, "text has nothing to speak (only whitespace)", "text")
         job = Job(uuid.uuid4().hex, text, voice.name, knobs,
@@ -264,7 +266,7 @@ class JobStore:
     def _run(self, job: Job) -> None:
         """Run ``job`` from its first missing sentence; parts are written in order, so
         ``done`` always counts a complete prefix."""
-        sentences = split_text(job.text)
+        sentences = split_text(job.text, job.knobs)
         group = max(1, self.backend.cfg.job_group)
         inflight = max(1, self.backend.cfg.job_inflight)
         with self._lock:

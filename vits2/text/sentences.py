@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 
-from tts_contract.sentences import ASCII_END, CJK_END, CLAUSE_MARKS, LANGUAGE_TAG_RE, spans
+from tts_contract.sentences import ASCII_END, CJK_END, CLAUSE_MARKS, mix_runs, spans
 
 __all__ = ["Chars", "detect_runs", "parse_mix", "pieces", "split_point", "split_sentences"]
 
@@ -24,21 +24,9 @@ _CLAUSE = CLAUSE_MARKS | {"-"}  # a hyphen is a fair place to halve an over-long
 
 
 def parse_mix(text: str) -> list[tuple[str, str]]:
-    """`[ZH]你好[EN]hello` -> [("ZH", "你好"), ("EN", "hello")]; a tag repeated right after
-    its text closes it (VITS style `[ZH]你好[ZH]`); untagged text is detected (AUTO)."""
-    runs: list[tuple[str, str]] = []
-    lang, pos = "AUTO", 0
-    for m in LANGUAGE_TAG_RE.finditer(text):
-        piece = text[pos : m.start()]
-        tag = (m.group(1) or m.group(2)).upper().replace("JA", "JP")
-        if piece.strip():
-            runs.append((lang, piece))
-            lang = "AUTO" if tag == lang else tag  # "[ZH]x[ZH]" closes the ZH run
-        else:
-            lang = tag
-        pos = m.end()
-    if text[pos:].strip():
-        runs.append((lang, text[pos:]))
+    """`[ZH]你好[EN]hello` -> [("ZH", "你好"), ("EN", "hello")] by the contract's rule
+    (`tts_contract.sentences.mix_runs`: a repeated tag closes its run, untagged text is AUTO)."""
+    runs = [(lang, text[a:b]) for lang, a, b in mix_runs(text)]
     if not runs:
         raise ValueError("MIX text has no text between its language tags")
     return runs

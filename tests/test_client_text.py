@@ -54,7 +54,7 @@ MIX_TEXTS = [
     "[ZH]你好，世界，[EN]hello, world.[ZH]短句。",  # 27 characters with its tags, 19 without
     "[ZH]你好。再见。[EN]Hello there. Bye.\n[JP]こんにちは、元気ですか。",
     "[EN]It ends here.[ZH]紧接着。 [EN] <zh>尖括号，也算标签。",
-    "[ZH]你好[ZH]こんにちは、世界。",  # a repeated tag closes its run
+    "[ZH]你好。[ZH]こんにちは、世界。",  # a repeated tag closes its run
 ]
 
 
@@ -73,6 +73,27 @@ def test_mix_markup_is_cut_as_the_server_cuts_its_text(text, clause_chars):
     assert spoken == ["".join(c for c, _ in chars) for chars, _ in server]
     assert [s.kind for s in mine] == [kind for _, kind in server]
     assert all(text[s.start : s.end] == s.text for s in mine)
+
+
+@pytest.mark.parametrize("clause_chars", [0, 12])
+@pytest.mark.parametrize("text", MIX_TEXTS)
+def test_mix_pieces_sent_alone_keep_their_languages(text, clause_chars):
+    """Each per-sentence chunk, parsed alone as the server parses it, has the characters and
+    languages its sentence has inside the whole text (a tag that closed a run stays closed)."""
+    from vits2.text import sentences
+
+    def spoken(chars):
+        return [(c, lang) for c, lang in chars if not c.isspace()]
+
+    whole = [(c, lang) for lang, t in sentences.parse_mix(text) for c in t]
+    want = [spoken(chars) for chars, _ in sentences.split_sentences(whole, clause_chars)]
+    chunks = plan_chunks(text, None, True, "MIX", clause_chars=clause_chars)
+    got = [
+        spoken((c, lang) for lang, t in sentences.parse_mix(ch.text) for c in t) for ch in chunks
+    ]
+    assert got == want
+    if text == MIX_TEXTS[3]:  # the second run is detected (AUTO), not Chinese
+        assert [c.text for c in chunks] == ["[ZH]你好。", "こんにちは、世界。"]
 
 
 def test_mix_tags_do_not_count_toward_clause_chars():

@@ -28,7 +28,7 @@ from tts_contract.request import (
     parse_given_tones,
     sentence_seed,
 )
-from tts_contract.sentences import CLAUSE_MARKS, LANGUAGE_TAG_RE, split_sentences
+from tts_contract.sentences import CLAUSE_MARKS, mix_alone, split_sentences
 
 __all__ = ["Chunk", "SynthesisParams", "check_text", "plan_chunks"]
 
@@ -239,14 +239,6 @@ def _hard_split(text: str, limit: int) -> list[str]:
     return [p for p in pieces if p.strip()]
 
 
-def mix_prefix(text: str, upto: int) -> str:
-    """The language tag in force at ``upto`` in MIX markup ("" if none)."""
-    tag = ""
-    for m in LANGUAGE_TAG_RE.finditer(text, 0, upto):
-        tag = m.group(0)
-    return tag
-
-
 def plan_chunks(
     text: str,
     voice: VoiceInfo | None,
@@ -281,7 +273,9 @@ def plan_chunks(
     for k, s in enumerate(sentences):
         over = len(s.text) > max_chars
         parts = _hard_split(s.text, max_chars - 4 if mix else max_chars) if over else [s.text]
+        at = 0  # where the part starts in the sentence
         for p, part in enumerate(parts):
+            at = s.text.index(part, at)
             last = chunks[-1] if chunks else None
             sep = "\n" if k and p == 0 and sentences[k - 1].kind == "paragraph" else ""
             if (
@@ -295,8 +289,8 @@ def plan_chunks(
                 last.text += sep + part
                 last.sentences += 1
             else:
-                if mix and not LANGUAGE_TAG_RE.match(part.lstrip()):
-                    part = mix_prefix(text, s.start) + part
+                if mix:  # a chunk starts with the language in force where it starts
+                    part = mix_alone(text, s.start + at, s.start + at + len(part))
                 chunks.append(Chunk(part, index, 0.0))
             index += 1
             is_last_part = p == len(parts) - 1

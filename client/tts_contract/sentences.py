@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["SentenceSpan", "boundaries", "clause_cuts", "mix_runs", "split_sentences"]
+__all__ = ["SentenceSpan", "boundaries", "clause_cuts", "mix_alone", "mix_runs", "split_sentences"]
 
 CJK_END = frozenset("。！？；")
 ASCII_END = frozenset(".!?;…")
@@ -49,6 +49,17 @@ def mix_runs(text: str) -> list[tuple[str, int, int]]:
     if text[pos:].strip():
         runs.append((lang, pos, len(text)))
     return runs
+
+
+def mix_alone(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` of MIX markup, to be sent alone and spoken in the languages it has
+    inside ``text``: its leading tags give way to the language in force at its first spoken
+    character (`mix_runs`; nothing for detected text, as after a closing tag)."""
+    lang = next((run for run, a, b in mix_runs(text) if b > start and a < end), "AUTO")
+    body = text[start:end]
+    while m := LANGUAGE_TAG_RE.match(body, len(body) - len(body.lstrip())):
+        body = body[m.end() :]
+    return ("" if lang == "AUTO" else f"[{lang}]") + body
 
 
 def boundaries(s: str) -> list[tuple[int, str]]:

@@ -45,9 +45,8 @@ from fastapi.responses import JSONResponse, Response
 
 from tts_client.audio import Audio, silence
 from tts_client.errors import ServerUnavailableError, TTSError, TTSTimeoutError, UnknownVoiceError
-from tts_client.planner import mix_prefix
 from tts_contract.request import MAX_SEED, sentence_seed
-from tts_contract.sentences import LANGUAGE_TAG_RE, split_sentences
+from tts_contract.sentences import mix_alone, split_sentences
 from tts_gateway.backend import ApiError, Backend, json_object
 from tts_gateway.encoding import MEDIA_TYPES, available_formats, encode
 from tts_gateway.upstream import default_language, integer, json_knobs, number
@@ -253,8 +252,8 @@ class JobStore:
         the last, as float32."""
         start, (_, _, end, kind) = sentences[first][1], sentences[first + count - 1]
         text = job.text[start:end]
-        if job.knobs.get("language") == "MIX" and not LANGUAGE_TAG_RE.match(text.lstrip()):
-            text = mix_prefix(job.text, start) + text
+        if job.knobs.get("language") == "MIX":
+            text = mix_alone(job.text, start, end)
         tts = self.backend.tts
         info = tts.voice_info(job.voice)
         seed = sentence_seed(job.seed, first)

@@ -148,3 +148,36 @@ def test_a_model_unloaded_on_purpose_is_left_alone(watched):
     assert len(watch.events) == events
     assert client.infer("tiny", _inputs(1)).as_numpy("AUDIO").size > 0
     client.close()
+
+
+def test_readiness_stays_true_while_another_model_loads(watched):
+    """Triton says not ready for as long as any model loads, though the loaded ones serve on;
+    `/ready` (`tritonserver.serving`) does not pass that on: loading a second voice must not
+    take the server out of service."""
+    import tritonclient.grpc as grpcclient
+
+    server, watch = watched
+    events = len(watch.events)
+    triton = grpcclient.InferenceServerClient(server.grpc_url)
+    triton.unload_model("tiny_stream")
+    deadline = time.monotonic() + 60
+    while triton.is_model_ready("tiny_stream"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    load = threading.Thread(target=triton.load_model, args=("tiny_stream",))
+    load.start()
+    ours, theirs = [], []
+    while load.is_alive():
+        for url, seen in ((f"{server.health_url}/ready", ours),
+                          (f"{server.http_url}/v2/health/ready", theirs)):  # fmt: skip
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    seen.append(r.status)
+            except urllib.error.HTTPError as e:
+                seen.append(e.code)
+        time.sleep(0.05)
+    load.join()
+    assert triton.is_model_ready("tiny_stream") and len(watch.events) == events
+    assert 400 in theirs, f"Triton never said not ready during the load: {theirs}"
+    assert set(ours) == {200}, ours
+    triton.close()

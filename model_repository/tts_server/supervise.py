@@ -133,7 +133,7 @@ class StubWatch:
         broken = [m for m, pids in self._known.items() if self._short(pids, now.get(m, set()), m)]
         if broken:
             ready = [m for m in broken if self._ready(m)]
-            now = self._pids()  # a load the readiness call waited behind has its stubs by now
+            now = self._pids()  # again: a load that ended meanwhile has its new stubs now
             broken = [m for m in ready if self._short(self._known[m], now.get(m, set()), m)]
         events = [self._recover(m) for m in broken]
         if broken:
@@ -217,9 +217,10 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
 
 class HealthEndpoint:
     """HTTP readiness that tells the truth, for probes (`tts-serve --health-port`):
-    ``GET /ready`` is 200 only while Triton says ready and no watched model has lost a stub or
+    ``GET /ready`` is 200 only while ``triton_ready()`` and no watched model has lost a stub or
     is being reloaded (503 with the reason otherwise); ``GET /live`` is 200 while the
-    tritonserver process runs. Triton's own /v2/health/ready stays 200 with a dead stub."""
+    tritonserver process runs. Triton's own /v2/health/ready stays 200 with a dead stub, and
+    says not ready while another model loads."""
 
     def __init__(self, watch: StubWatch, triton_ready: Callable[[], bool], host: str, port: int):
         import http.server
@@ -248,9 +249,8 @@ class HealthEndpoint:
             return (200, "live\n") if alive else (503, "tritonserver is not running\n")
         if path.rstrip("/") != "/ready":
             return 404, "GET /ready or /live\n"
-        # The watch first, as the probe arrives: Triton's own answer waits behind a model load
-        # (docs/triton-notes.md) and comes back 200 once the model is back, and a watch read
-        # after that would say "healthy" for a probe that came in mid-reload.
+        # The watch first: a model it is reloading is loading to Triton too, which
+        # `triton_ready` (`tritonserver.serving`) does not hold against the server.
         ok, why = self.watch.healthy()
         if not ok:
             return 503, why + "\n"

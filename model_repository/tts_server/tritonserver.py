@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 import weakref
 from collections.abc import Sequence
@@ -325,11 +328,34 @@ def supervise(server: TritonServer, on_event=None, poll_s: float = 1.0) -> StubW
     return StubWatch(server.pid, client, poll_s, on_event).start()
 
 
-def health_endpoint(server: TritonServer, watch: StubWatch, port: int) -> HealthEndpoint:
-    """`supervise.HealthEndpoint` for `server` on its host and `port` (0: a free one)."""
-    return HealthEndpoint(
-        watch, lambda: _http_ok(f"{server.http_url}/v2/health/ready"), server.host, port
+def models_in_transit(server: TritonServer) -> list[str]:
+    """The models `server` is loading or unloading now (its repository index; 2 s at most)."""
+    request = urllib.request.Request(
+        f"{server.http_url}/v2/repository/index", data=b"{}", method="POST"
     )
+    try:
+        with urllib.request.urlopen(request, timeout=2.0) as resp:
+            index = json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return []
+    return [m["name"] for m in index if m.get("state") in ("LOADING", "UNLOADING")]
+
+
+def serving(server: TritonServer) -> bool:
+    """Whether `server` serves the models it has: Triton's readiness, except that a load or
+    unload in progress does not count against it. Triton answers not ready (400) for as long
+    as any model loads, while the models already loaded serve on (docs/triton-notes.md): a
+    readiness probe that took that at its word would take a server out of service whenever a
+    second voice is loaded."""
+    if _http_ok(f"{server.http_url}/v2/health/ready"):
+        return True
+    return _http_ok(f"{server.http_url}/v2/health/live") and bool(models_in_transit(server))
+
+
+def health_endpoint(server: TritonServer, watch: StubWatch, port: int) -> HealthEndpoint:
+    """`supervise.HealthEndpoint` for `server` on its host and `port` (0: a free one); it
+    exists once the server was ready (`serve`), and Triton's part of its answer is `serving`."""
+    return HealthEndpoint(watch, lambda: serving(server), server.host, port)
 
 
 def serve(

@@ -28,7 +28,7 @@ from tts_contract.request import (
     parse_given_tones,
     sentence_seed,
 )
-from tts_contract.sentences import CLAUSE_MARKS, mix_alone, split_sentences
+from tts_contract.sentences import CLAUSE_MARKS, mix_alone, mix_runs, split_sentences
 
 __all__ = ["Chunk", "SynthesisParams", "check_text", "plan_chunks"]
 
@@ -267,6 +267,7 @@ def plan_chunks(
     ):
         return [Chunk(text, 0, 0.0, max(1, len(sentences)))]
 
+    runs = mix_runs(text) if mix else []  # parsed once: every chunk's start looks it up
     chunks: list[Chunk] = []
     glue = False  # may the next piece join the last chunk?
     index = 0  # utterance number on the server: chunk seeds are SEED + this
@@ -290,7 +291,7 @@ def plan_chunks(
                 last.sentences += 1
             else:
                 if mix:  # a chunk starts with the language in force where it starts
-                    part = mix_alone(text, s.start + at, s.start + at + len(part))
+                    part = mix_alone(text, s.start + at, s.start + at + len(part), runs)
                 chunks.append(Chunk(part, index, 0.0))
             index += 1
             is_last_part = p == len(parts) - 1

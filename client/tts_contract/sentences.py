@@ -51,11 +51,15 @@ def mix_runs(text: str) -> list[tuple[str, int, int]]:
     return runs
 
 
-def mix_alone(text: str, start: int, end: int) -> str:
+def mix_alone(
+    text: str, start: int, end: int, runs: list[tuple[str, int, int]] | None = None
+) -> str:
     """``text[start:end]`` of MIX markup, to be sent alone and spoken in the languages it has
     inside ``text``: its leading tags give way to the language in force at its first spoken
-    character (`mix_runs`; nothing for detected text, as after a closing tag)."""
-    lang = next((run for run, a, b in mix_runs(text) if b > start and a < end), "AUTO")
+    character (`mix_runs`; nothing for detected text, as after a closing tag). ``runs``:
+    ``mix_runs(text)``, when the caller cuts one text many times."""
+    runs = mix_runs(text) if runs is None else runs
+    lang = next((run for run, a, b in runs if b > start and a < end), "AUTO")
     body = text[start:end]
     while m := LANGUAGE_TAG_RE.match(body, len(body) - len(body.lstrip())):
         body = body[m.end() :]
